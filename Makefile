@@ -1,0 +1,65 @@
+# Two commands do all set-up on a fresh machine:  make run   and   make test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL ?= $(or $(ASSISTANT_MODEL),qwen2.5-1.5b)
+TEST_MODEL := smollm2-135m
+export DO_NOT_TRACK := true
+export SCARF_NO_ANALYTICS := true
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install run serve models test test-fast lint format bench system-deps clean
+
+install: $(STAMP)
+
+# torch first, pinned to the local CPU wheel: an unpinned torch pulls GBs of CUDA.
+# llama-cpp-python builds from source once (~14 min on 2 cores); pip caches the wheel.
+$(STAMP): pyproject.toml constraints.txt deploy/spacy-shim/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt ./deploy/spacy-shim
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q --no-deps -c constraints.txt unstructured-inference
+	$(BIN)/python -c "import sentence_transformers, unstructured.partition.pdf, llama_cpp"
+	touch $@
+
+models: install
+	$(BIN)/assistant models install $(MODEL) all-minilm-l6-v2
+
+run: models
+	$(BIN)/assistant ingest data/sample --collection sample
+	$(BIN)/assistant serve --host 127.0.0.1 --port 8000
+
+serve: install
+	$(BIN)/assistant serve
+
+# Debian packages the tests drive: chromium for the browser test (root only; skipped otherwise).
+system-deps:
+	@if command -v chromium >/dev/null; then echo "chromium present"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium missing and not root: the browser test will be skipped"; fi
+
+test: install system-deps
+	$(BIN)/assistant models install $(TEST_MODEL) all-minilm-l6-v2
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m 'not slow and not browser'
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/assistant models install $(TEST_MODEL) all-minilm-l6-v2
+	$(BIN)/python -m tests.bench.run
+
+clean:
+	rm -rf $(VENV) data/index data/quarantine .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,103 @@
+"""Map the ``[n]`` markers of an answer to the sources the model was actually given.
+
+A marker naming a source that was not given is removed from the text, so
+every citation a user sees resolves to a real passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from assistant.answering.prompt import REFUSAL
+from assistant.domain import Citation, RetrievedChunk
+
+_MARKER = re.compile(r"\s*\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
+_REFUSAL_HINTS = ("can't find this", "cannot find this", "can not find this", "can't find the answer")
+
+
+def as_sources(hits: Sequence[RetrievedChunk]) -> list[Citation]:
+    """The numbered sources, in prompt order: [1] is ``hits[0]``."""
+    return [
+        Citation(
+            n=n,
+            chunk_id=hit.chunk.id,
+            document=hit.document.title or Path(hit.document.path).name,
+            path=hit.document.path,
+            page=hit.chunk.page,
+            section=hit.chunk.section,
+            quote=hit.chunk.text,
+            score=round(hit.score, 4),
+        )
+        for n, hit in enumerate(hits, start=1)
+    ]
+
+
+def resolve(text: str, sources: Sequence[Citation]) -> tuple[str, list[Citation]]:
+    """Return the answer with invalid markers removed, and the cited sources in order of use."""
+    by_n = {s.n: s for s in sources}
+    cited: dict[int, Citation] = {}
+
+    def keep(match: re.Match[str]) -> str:
+        numbers = [int(x) for x in re.split(r"[,;]", match.group(1))]
+        valid = [n for n in dict.fromkeys(numbers) if n in by_n]
+        for n in valid:
+            cited.setdefault(n, by_n[n])
+        if not valid:
+            return ""
+        lead = match.group(0)[: len(match.group(0)) - len(match.group(0).lstrip())]
+        return lead + "".join(f"[{n}]" for n in valid)
+
+    cleaned = _MARKER.sub(keep, text).strip()
+    return cleaned, list(cited.values())
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_STOPWORDS = frozenset(
+    "a an the of to in on at by for from with and or is are was were be been it its this that "
+    "these those as you your we our they their i he she his her not no do does can may must "
+    "will shall per".split()
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
+
+
+def attribute(text: str, sources: Sequence[Citation], *, min_overlap: float = 0.5) -> str:
+    """Add ``[n]`` to answer sentences that carry none, when one source clearly backs them.
+
+    Small models often state the right fact without the marker. A sentence is
+    attributed to the source sharing the largest share of its content words,
+    if that share is at least ``min_overlap``; otherwise it is left uncited.
+    """
+    if not sources:
+        return text
+    words = [(s.n, _content_words(s.quote)) for s in sources]
+    out: list[str] = []
+    for sentence in _ANSWER_SENTENCE.split(text):
+        if not sentence.strip() or _MARKER.search(sentence):
+            out.append(sentence)
+            continue
+        own = _content_words(sentence)
+        best_n, best = 0, 0.0
+        for n, src in words:
+            share = len(own & src) / len(own) if own else 0.0
+            if share > best:
+                best_n, best = n, share
+        if best >= min_overlap:
+            stripped = sentence.rstrip()
+            end = stripped[-1] if stripped[-1:] in ".!?" else ""
+            body = stripped[: len(stripped) - len(end)] if end else stripped
+            sentence = f"{body} [{best_n}]{end}"
+        out.append(sentence)
+    return " ".join(out)
+
+
+def is_refusal(text: str) -> bool:
+    norm = " ".join(text.lower().replace("’", "'").split())
+    return not norm or norm.strip('". ') == REFUSAL.lower().strip(". ") or any(
+        h in norm for h in _REFUSAL_HINTS
+    )

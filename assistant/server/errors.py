@@ -1,0 +1,58 @@
+"""Map errors to HTTP responses -- the one place that does."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from assistant.errors import AssistantError
+
+log = logging.getLogger(__name__)
+
+
+def _body(code: str, message: str, hint: str | None = None) -> dict[str, object]:
+    body: dict[str, object] = {"error": code, "detail": message}
+    if hint:
+        body["hint"] = hint
+    return body
+
+
+def assistant_error(_: Request[object, object, object], exc: AssistantError) -> Response[object]:
+    return Response(
+        _body(exc.code, exc.message, exc.hint), status_code=exc.status_code, media_type=MediaType.JSON
+    )
+
+
+def validation_error(_: Request[object, object, object], exc: ValidationException) -> Response[object]:
+    body = _body("invalid_request", str(exc.detail))
+    body["fields"] = exc.extra
+    return Response(body, status_code=400, media_type=MediaType.JSON)
+
+
+def http_error(_: Request[object, object, object], exc: HTTPException) -> Response[object]:
+    return Response(
+        _body("http_error", str(exc.detail)),
+        status_code=exc.status_code,
+        headers=exc.headers,
+        media_type=MediaType.JSON,
+    )
+
+
+def unexpected_error(_: Request[object, object, object], exc: Exception) -> Response[object]:
+    log.exception("unhandled error", exc_info=exc)
+    return Response(
+        _body("internal_error", "internal error"),
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        media_type=MediaType.JSON,
+    )
+
+
+EXCEPTION_HANDLERS = {
+    AssistantError: assistant_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

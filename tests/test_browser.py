@@ -1,0 +1,399 @@
+"""The chat page in a real browser: Debian's chromium driven by Playwright.
+
+The real app is served in-process (uvicorn in a thread, loopback only) with the
+deterministic HashEmbedder and EchoGenerator. The browser is never downloaded:
+without /usr/bin/chromium these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from assistant.answering.generator import EchoGenerator, Generator
+from assistant.answering.prompt import Message
+from assistant.resources import Resources
+from assistant.server.app import create_app
+from assistant.settings import Settings
+from ingest.embed import HashEmbedder
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+QUESTION = "How many days of paid annual leave do full-time employees get?"
+WAIT_MS = 30_000
+
+
+# -- the browser ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium); "
+            "the browser tests never download a browser"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@dataclass
+class PageLog:
+    """Everything the page did that a test may check afterwards."""
+
+    requests: list[str] = field(default_factory=list)
+    ask_bodies: list[dict[str, Any]] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def foreign_hosts(self) -> set[str]:
+        return {urlsplit(u).hostname or u for u in self.requests} - {"127.0.0.1"}
+
+    def problems(self) -> list[str]:
+        """Script errors and console errors, CSP violations among them. Chromium also logs
+        every HTTP error status as a console error: a missing favicon and the API's
+        deliberate error answers are fine."""
+        expected = re.compile(r"Failed to load resource: .* status of \d+.*\((.*/favicon\.ico|.*/api/ask/stream)\)$")
+        return self.page_errors + [m for m in self.console_errors if not expected.match(m)]
+
+
+def open_page(browser: Any, url: str, *, width: int = 1280, height: int = 800) -> tuple[Any, PageLog]:
+    context = browser.new_context(viewport={"width": width, "height": height}, service_workers="block")
+    page = context.new_page()
+    log = PageLog()
+
+    def on_request(request: Any) -> None:
+        log.requests.append(request.url)
+        if request.url.endswith("/api/ask/stream") and request.method == "POST":
+            log.ask_bodies.append(json.loads(request.post_data or "{}"))
+
+    def on_console(msg: Any) -> None:
+        if msg.type == "error":
+            where = (msg.location or {}).get("url", "")
+            log.console_errors.append(f"{msg.text} ({where})")
+
+    page.on("request", on_request)
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: log.page_errors.append(str(exc)))
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url + "/")
+    return page, log
+
+
+# -- the app, served in-process -----------------------------------------------------------
+@dataclass
+class Live:
+    url: str
+    resources: Resources
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def serve(settings: Settings, sample_copy: Path) -> Iterator[Callable[..., Live]]:
+    """Start the real app on a free loopback port; extra files are added to the sample first."""
+    import uvicorn
+
+    running: list[tuple[Any, threading.Thread]] = []
+
+    def start(extra_files: dict[str, str] | None = None, generator: Generator | None = None) -> Live:
+        for name, text in (extra_files or {}).items():
+            (sample_copy / name).write_text(text, encoding="utf-8")
+        resources = Resources(
+            settings, embedder=HashEmbedder(), generator=generator or EchoGenerator()
+        )
+        report = resources.ingestor.ingest([sample_copy], "sample")
+        assert not report.quarantined, report.quarantined
+        app = create_app(settings, resources, warm_up=False)
+        port = _free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+        thread.start()
+        running.append((server, thread))
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn stopped during start-up")
+            if time.monotonic() > deadline:
+                raise TimeoutError("uvicorn did not start within 30 s")
+            time.sleep(0.05)
+        return Live(f"http://127.0.0.1:{port}", resources)
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def ask(page: Any, question: str) -> Any:
+    """Type a question, press Enter, and return the new turn."""
+    before = page.locator(".turn").count()
+    page.locator("#question").fill(question)
+    page.locator("#question").press("Enter")
+    turn = page.locator(".turn").nth(before)
+    turn.wait_for(state="attached")
+    return turn
+
+
+def wait_done(page: Any, turn: Any, state: str = "done") -> None:
+    from playwright.sync_api import expect
+
+    expect(turn).to_have_attribute("data-state", state, timeout=WAIT_MS)
+
+
+# -- tests -----------------------------------------------------------------------------------
+def test_ask_shows_streamed_answer_and_source_cards(
+    browser: Any, serve: Callable[..., Live], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    live = serve()
+    n_docs = live.resources.store.counts()["documents"]
+    assert n_docs >= 5
+    page, log = open_page(browser, live.url)
+
+    # header: product, model and the number of indexed documents
+    expect(page.locator(".brand-name")).to_have_text("Assistant")
+    expect(page.locator("#model-name")).to_have_text(live.resources.settings.model)
+    expect(page.locator("#doc-count")).to_contain_text(f"{n_docs} documents")
+    expect(page.locator("#conversation")).to_have_attribute("aria-live", "polite")
+    expect(page.locator("label[for=question]")).to_have_count(1)
+
+    turn = ask(page, QUESTION)
+    expect(turn.locator(".question")).to_contain_text(QUESTION)
+    expect(page.locator("#question")).to_have_value("")  # Enter sent it, no newline left behind
+    expect(turn.locator(".card").first).to_be_visible()
+    wait_done(page, turn)
+
+    # the sources are cards, one of them from the HR handbook, quotes collapsed
+    expect(turn.locator(".card .meta-file", has_text="hr-handbook.pdf").first).to_be_visible()
+    first = turn.locator(".card[data-n='1']")
+    expect(first.locator(".card-n")).to_have_text("[1]")
+    expect(first.locator(".meta-score")).to_contain_text(re.compile(r"score \d\.\d\d"))
+    expect(first.locator("blockquote")).to_be_hidden()
+    expect(first.locator(".badge")).to_have_text("Cited")
+    expect(first).to_have_class(re.compile(r"\bis-cited\b"))
+    uncited = turn.locator(".card.is-uncited")
+    assert uncited.count() == turn.locator(".card").count() - 1
+
+    # the answer carries a [1] link; following it highlights and opens that card's quote
+    link = turn.locator(".answer a.cite", has_text="[1]").first
+    expect(link).to_be_visible()
+    link.click()
+    expect(first).to_have_class(re.compile(r"\bis-active\b"))
+    expect(first.locator("details")).to_have_attribute("open", "")
+    expect(first.locator("blockquote")).to_be_visible()
+    expect(first).to_be_focused()
+    quote = first.locator("blockquote").inner_text()
+    answer = turn.locator(".answer-text").inner_text()
+    assert answer.endswith("[1]")
+    assert answer.removesuffix("[1]").split()[:4] == quote.split()[:4]  # the echo quotes [1]
+
+    expect(page.locator("#send")).to_be_enabled()
+    expect(page.locator("#stop")).to_be_disabled()
+    expect(page.locator("#status")).to_contain_text("Answered")
+    page.screenshot(path=str(tmp_path / "chat-desktop.png"), full_page=True)
+
+    # a follow-up carries the conversation id the server returned
+    second = ask(page, "How do I submit an expense claim?")
+    wait_done(page, second)
+    assert len(log.ask_bodies) == 2
+    assert log.ask_bodies[0]["conversation_id"] is None
+    assert isinstance(log.ask_bodies[1]["conversation_id"], str)
+    assert log.ask_bodies[1]["conversation_id"]
+    expect(second.locator(".card[data-n='1']")).to_have_attribute("id", "src-2-1")
+
+    # a phone: nothing wider than the screen
+    phone, phone_log = open_page(browser, live.url, width=360, height=780)
+    phone_turn = ask(phone, QUESTION)
+    wait_done(phone, phone_turn)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    assert phone.locator("#main").evaluate("el => el.scrollWidth <= el.clientWidth")
+    phone.screenshot(path=str(tmp_path / "chat-mobile.png"))
+
+    assert (tmp_path / "chat-desktop.png").stat().st_size > 0
+    for pl in (log, phone_log):
+        assert pl.requests, "no requests recorded"
+        assert not pl.foreign_hosts(), f"the page contacted other hosts: {pl.foreign_hosts()}"
+        assert not pl.problems(), pl.problems()
+
+
+XSS_DOC = """# Zanzibar gadget audit
+
+The zanzibar gadget audit found the string `<script>window.__pwned=1</script>` in a gadget label.
+
+The zanzibar gadget audit also found `<img src=x onerror="window.__pwned=1">` in a gadget manual.
+"""
+XSS_QUESTION = "What did the zanzibar gadget audit find in a gadget label?"
+
+
+def test_model_and_document_text_is_never_run_as_html(
+    browser: Any, serve: Callable[..., Live], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    live = serve(extra_files={"gadget-audit.md": XSS_DOC})
+    page, log = open_page(browser, live.url)
+
+    turn = ask(page, XSS_QUESTION)
+    wait_done(page, turn)
+    card = turn.locator(".card", has=page.locator(".meta-file", has_text="gadget-audit.md")).first
+    expect(card).to_be_visible()
+    card.locator("summary").click()
+    quote = card.locator("blockquote")
+    expect(quote).to_be_visible()
+    expect(quote).to_contain_text("<script>window.__pwned=1</script>")
+    expect(quote).to_contain_text('<img src=x onerror="window.__pwned=1">')
+    # the echo answer quotes the payload too: shown as text, not run
+    expect(turn.locator(".answer-text")).to_contain_text("<script>window.__pwned=1</script>")
+
+    page.wait_for_timeout(300)  # give an image error handler time to fire, were there one
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.locator("#conversation script, #conversation img").count() == 0
+    page.screenshot(path=str(tmp_path / "chat-xss.png"), full_page=True)
+    assert not log.foreign_hosts()
+    assert not log.problems(), log.problems()
+
+
+class SlowEchoGenerator(EchoGenerator):
+    """The echo answer, a word every 0.4 s: long enough to press Stop."""
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        for piece in super().stream(messages, max_tokens=max_tokens, cancel=cancel):
+            time.sleep(0.4)
+            yield piece
+
+
+def _sse(*events: tuple[str, object]) -> str:
+    return "".join(f"event: {name}\r\ndata: {json.dumps(data)}\r\n\r\n" for name, data in events)
+
+
+def test_stop_busy_refusal_and_stream_errors(browser: Any, serve: Callable[..., Live]) -> None:
+    from playwright.sync_api import expect
+
+    live = serve(generator=SlowEchoGenerator())
+    page, log = open_page(browser, live.url)
+
+    # while an answer streams, Send is disabled; Stop aborts it
+    turn = ask(page, QUESTION)
+    expect(turn).to_have_attribute("data-state", "answering")
+    expect(turn.locator(".answer-text")).not_to_have_text("")
+    expect(page.locator("#send")).to_be_disabled()
+    expect(page.locator("#stop")).to_be_enabled()
+    expect(page.locator("#status")).to_have_text("Answering…")
+    page.locator("#stop").click()
+    wait_done(page, turn, "stopped")
+    expect(page.locator("#status")).to_have_text("Stopped.")
+    expect(page.locator("#send")).to_be_enabled()
+    expect(page.locator("#stop")).to_be_disabled()
+
+    # a busy server: 503 with Retry-After
+    stream = "**/api/ask/stream"
+    page.route(
+        stream,
+        lambda route: route.fulfill(
+            status=503,
+            headers={"Retry-After": "7"},
+            content_type="application/json",
+            body=json.dumps({"error": "busy", "detail": "the model is answering someone else"}),
+        ),
+    )
+    busy = ask(page, "Is anyone there?")
+    wait_done(page, busy, "error")
+    expect(page.locator("#status")).to_contain_text(re.compile(r"Busy, retry in [67] s"))
+    expect(busy.locator(".answer")).to_contain_text("the model is answering someone else")
+    expect(page.locator("#question")).to_have_value("Is anyone there?")  # kept to send again
+    page.unroute(stream)
+
+    # a refusal is a notice, every source dimmed; multi-number markers become links
+    source = {
+        "n": 1,
+        "chunk_id": "c1",
+        "document": "Travel FAQ",
+        "path": "/srv/docs/travel-faq.txt",
+        "page": None,
+        "section": "Visas",
+        "quote": "Visas are handled by the travel desk.",
+        "score": 0.31,
+    }
+    refusal = "I can't find this in the documents you have access to."
+    page.route(
+        stream,
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/event-stream",
+            body=_sse(
+                ("sources", [source]),
+                ("token", {"text": refusal}),
+                ("done", {"answer": refusal, "refused": True, "citations": [], "conversation_id": "x"}),
+            ),
+        ),
+    )
+    page.locator("#question").fill("")
+    refused = ask(page, "Who is the CEO's dentist?")
+    wait_done(page, refused)
+    expect(refused.locator(".answer")).to_have_class(re.compile(r"\bis-refused\b"))
+    expect(refused.locator(".answer-text")).to_have_text(refusal)
+    expect(refused.locator(".card.is-uncited")).to_have_count(1)
+    expect(refused.locator(".card .meta-file")).to_have_text("travel-faq.txt")
+    expect(refused.locator(".card .meta-section")).to_have_text("Visas")
+    expect(refused.locator(".card .meta-page")).to_have_count(0)  # page is null
+    page.unroute(stream)
+
+    # an error event mid-stream shows its detail
+    page.route(
+        stream,
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/event-stream",
+            body=_sse(
+                ("sources", [source]),
+                ("token", {"text": "Visas are"}),
+                ("error", {"error": "model_error", "detail": "the model stopped unexpectedly"}),
+            ),
+        ),
+    )
+    failed = ask(page, "How do visas work?")
+    wait_done(page, failed, "error")
+    expect(page.locator("#status")).to_have_text("the model stopped unexpectedly")
+    expect(failed.locator(".answer")).to_contain_text("the model stopped unexpectedly")
+    page.unroute(stream)
+
+    assert [b["conversation_id"] for b in log.ask_bodies[:2]] == [None, None]
+    assert log.ask_bodies[-1]["conversation_id"] == "x"
+    assert not log.foreign_hosts()
+    assert not log.problems(), log.problems()

@@ -1,0 +1,42 @@
+from assistant.answering.citations import as_sources, is_refusal, resolve
+from assistant.answering.prompt import REFUSAL, SYSTEM_PROMPT, build_messages
+from assistant.domain import Chunk, Document, RetrievedChunk
+
+
+def _hit(n: int, text: str, page: int | None = None) -> RetrievedChunk:
+    doc = Document(f"d{n}", f"/docs/file{n}.pdf", f"File {n}", "c", "application/pdf", 10)
+    return RetrievedChunk(Chunk(f"c{n}", doc.id, 0, text, page, f"Section {n}"), doc, 0.9 - n / 10)
+
+
+def test_prompt_numbers_sources_and_keeps_a_stable_system_prefix() -> None:
+    hits = [_hit(1, "Leave is 27 days.", 3), _hit(2, "Sick leave needs a note.")]
+    a = build_messages("How much leave?", hits)
+    b = build_messages("Something else?", hits[:1])
+    assert a[0] == b[0] == {"role": "system", "content": SYSTEM_PROMPT}
+    user = a[1]["content"]
+    assert "[1] (file1.pdf, page 3, Section 1)\nLeave is 27 days." in user
+    assert "[2] (file2.pdf, Section 2)\nSick leave needs a note." in user
+    assert user.endswith("Question: How much leave?")
+    assert REFUSAL in SYSTEM_PROMPT
+
+
+def test_citations_map_to_the_given_sources_and_invented_ones_are_removed() -> None:
+    sources = as_sources([_hit(1, "a", 3), _hit(2, "b")])
+    text, cited = resolve("Leave is 27 days [2]. Also [7] and [1, 9].", sources)
+    assert text == "Leave is 27 days [2]. Also and [1]."
+    assert [c.n for c in cited] == [2, 1]
+    assert cited[0].path == "/docs/file2.pdf"
+    assert sources[0].page == 3 and sources[0].section == "Section 1"
+
+
+def test_citation_without_valid_numbers_leaves_clean_text() -> None:
+    text, cited = resolve("Nothing here [3].", as_sources([_hit(1, "a")]))
+    assert text == "Nothing here."
+    assert cited == []
+
+
+def test_refusal_detection() -> None:
+    assert is_refusal(REFUSAL)
+    assert is_refusal("I can’t find this in the documents you have access to")
+    assert is_refusal("")
+    assert not is_refusal("You get 27 days of leave [1].")
