@@ -88,13 +88,17 @@ class Resources:
 
     @cached_property
     def index(self) -> VectorIndex:
-        return VectorIndex.open(self.settings.index_dir / "vectors.faiss", self.embedder.dim, self.store)
+        return VectorIndex.open(
+            self.settings.index_dir / "vectors.faiss", self.embedder.dim, self.store
+        )
 
     # -- services --------------------------------------------------------------
     @cached_property
     def retriever(self) -> Retriever:
         s = self.settings
-        return Retriever(self.store, self.index, self.embedder, top_k=s.top_k, min_score=s.min_score)
+        return Retriever(
+            self.store, self.index, self.embedder, top_k=s.top_k, min_score=s.min_score
+        )
 
     @cached_property
     def answers(self) -> AnswerService:

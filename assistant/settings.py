@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
-from assistant.errors import ConfigError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from assistant.errors import ConfigError
 
 DEFAULT_TOML = "assistant.toml"
 
@@ -60,7 +61,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=512, ge=8)
     max_tokens: int = Field(default=256, ge=1, description="Answer length cap in tokens")
     temperature: float = Field(default=0.0, ge=0.0)
-    repeat_penalty: float = Field(default=1.1, ge=1.0, description="Discourages loops in small models")
+    repeat_penalty: float = Field(
+        default=1.1, ge=1.0, description="Discourages loops in small models"
+    )
 
     # -- ingest --------------------------------------------------------------
     chunk_size: int = Field(default=800, ge=100, description="Max characters per chunk")
@@ -108,7 +111,13 @@ class Settings(BaseSettings):
         return self.data_dir / "audit"
 
     def ensure_dirs(self) -> None:
-        for d in (self.inbox_dir, self.index_dir, self.models_dir, self.quarantine_dir, self.audit_dir):
+        for d in (
+            self.inbox_dir,
+            self.index_dir,
+            self.models_dir,
+            self.quarantine_dir,
+            self.audit_dir,
+        ):
             d.mkdir(parents=True, exist_ok=True)
 
     @classmethod

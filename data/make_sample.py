@@ -84,8 +84,9 @@ received.
     ),
     (
         "Annual Leave",
-        [ANNUAL_LEAVE_SENTENCE]
-        + _paragraphs("""
+        [
+            ANNUAL_LEAVE_SENTENCE,
+            *_paragraphs("""
 Part-time employees receive a pro-rata entitlement based on their contracted
 hours. The leave year runs from 1 January to 31 December, and new starters
 receive a proportional share for the part of the year in which they are
@@ -100,6 +101,7 @@ Unused leave can only be carried over into the following year with the written
 agreement of your line manager. Leave cannot be exchanged for pay, except for
 untaken leave when you leave the company.
 """),
+        ],
     ),
     (
         "Sick Leave",
@@ -143,7 +145,9 @@ def make_hr_handbook(path: Path) -> None:
     from reportlab.lib.units import cm
     from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer
 
-    heading = ParagraphStyle("Heading", fontName="Helvetica-Bold", fontSize=18, leading=22, spaceAfter=14)
+    heading = ParagraphStyle(
+        "Heading", fontName="Helvetica-Bold", fontSize=18, leading=22, spaceAfter=14
+    )
     body = ParagraphStyle("Body", fontName="Helvetica", fontSize=10, leading=14, spaceAfter=10)
 
     doc = SimpleDocTemplate(
@@ -499,7 +503,9 @@ def check(out: Path = OUT) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="read the files back and verify them")
-    parser.add_argument("--out", type=Path, default=OUT, help="output directory (default: data/sample)")
+    parser.add_argument(
+        "--out", type=Path, default=OUT, help="output directory (default: data/sample)"
+    )
     args = parser.parse_args(argv)
     for path in generate(args.out):
         print(f"{path.stat().st_size:>8}  {path}")

@@ -54,7 +54,9 @@ class SentenceTransformerEmbedder:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
 
-                model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+                model = SentenceTransformer(
+                    str(self.model_dir), device="cpu", local_files_only=True
+                )
                 self.dim = int(model.get_embedding_dimension() or self.dim)
                 self._model = model
         return self._model
@@ -91,6 +93,8 @@ class HashEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for token in _TOKEN.findall(text.lower()):
-                h = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
+                h = int.from_bytes(
+                    hashlib.blake2b(token.encode(), digest_size=8).digest(), "little"
+                )
                 out[row, h % self.dim] += 1.0 if (h >> 63) == 0 else -1.0
         return _normalise(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -19,9 +20,9 @@ class VectorIndex:
         self.path = path
         self.dim = dim
         self._lock = threading.RLock()
-        self._index = self._empty()
+        self._index: Any = self._empty()
 
-    def _empty(self) -> faiss.IndexIDMap2:
+    def _empty(self) -> Any:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
 
     @property
@@ -56,7 +57,9 @@ class VectorIndex:
         if len(ids) == 0:
             return
         with self._lock:
-            self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+            self._index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64)
+            )
 
     def remove(self, ids: list[int]) -> int:
         if not ids:
@@ -69,11 +72,13 @@ class VectorIndex:
             if self._index.ntotal == 0:
                 return []
             faiss.omp_set_num_threads(1)  # one query: a second thread only adds overhead
-            scores, ids = self._index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+            scores, ids = self._index.search(
+                np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k
+            )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
     def save(self) -> None:
-        """Write to a temporary file, fsync, then ``os.replace``: a reader never sees half a file."""
+        """Write a temporary file, fsync, then ``os.replace``: nobody reads half a file."""
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(self.path.suffix + ".tmp")

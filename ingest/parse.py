@@ -18,7 +18,19 @@ log = logging.getLogger(__name__)
 
 #: Extensions we hand to unstructured. Anything else is refused with a reason.
 SUPPORTED_SUFFIXES = frozenset(
-    {".pdf", ".docx", ".pptx", ".xlsx", ".html", ".htm", ".md", ".markdown", ".txt", ".text", ".eml"}
+    {
+        ".pdf",
+        ".docx",
+        ".pptx",
+        ".xlsx",
+        ".html",
+        ".htm",
+        ".md",
+        ".markdown",
+        ".txt",
+        ".text",
+        ".eml",
+    }
 )
 
 #: unstructured categories that carry no body text worth citing.

@@ -141,7 +141,9 @@ class Ingestor:
                 return "duplicate", 0
             doc, chunks = self._parse(path, digest, collection, len(data))
             vectors = self.embedder.embed([embedding_text(c) for c in chunks])
-            self._commit(new_entry, replaced=entry is not None, doc=doc, chunks=chunks, vectors=vectors)
+            self._commit(
+                new_entry, replaced=entry is not None, doc=doc, chunks=chunks, vectors=vectors
+            )
         except IngestError as exc:
             report.quarantined.append(self._quarantine(path, exc.code, exc.message, digest))
             return "quarantined", 0
@@ -152,7 +154,9 @@ class Ingestor:
         report.chunks += len(chunks)
         return ("changed" if entry else "added"), len(chunks)
 
-    def _parse(self, path: Path, doc_id: str, collection: str, size: int) -> tuple[Document, list[Chunk]]:
+    def _parse(
+        self, path: Path, doc_id: str, collection: str, size: int
+    ) -> tuple[Document, list[Chunk]]:
         parsed = parse_file(path)
         doc = Document(
             id=doc_id,
@@ -204,5 +208,7 @@ class Ingestor:
         entry = Quarantined(str(path), code, message, digest, utcnow().isoformat())
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
         name = (digest or sha256_hex(str(path)))[:16] + ".json"
-        (self.quarantine_dir / name).write_text(json.dumps(asdict(entry), indent=2), encoding="utf-8")
+        (self.quarantine_dir / name).write_text(
+            json.dumps(asdict(entry), indent=2), encoding="utf-8"
+        )
         return entry

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.domain import Chunk, Document, RetrievedChunk
+from assistant.domain import Chunk, Document
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -142,7 +142,8 @@ class Store:
         """BM25 over the FTS5 index: (vector id, score), higher is better."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT c.vid, -bm25(chunks_fts) FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.chunk_id "
+                "SELECT c.vid, -bm25(chunks_fts) FROM chunks_fts "
+                "JOIN chunks c ON c.id = chunks_fts.chunk_id "
                 "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
                 (query, k),
             ).fetchall()
@@ -162,7 +163,16 @@ class Store:
             "INSERT INTO chunks (id, vid, doc_id, ordinal, text, page, section, vector) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (c.id, c.vector_id, c.doc_id, c.ordinal, c.text, c.page, c.section, vectors[i].tobytes())
+                (
+                    c.id,
+                    c.vector_id,
+                    c.doc_id,
+                    c.ordinal,
+                    c.text,
+                    c.page,
+                    c.section,
+                    vectors[i].tobytes(),
+                )
                 for i, c in enumerate(chunks)
             ],
         )
@@ -174,9 +184,9 @@ class Store:
     @staticmethod
     def upsert_path(db: sqlite3.Connection, entry: PathEntry) -> None:
         db.execute(
-            "INSERT INTO doc_paths (path, doc_id, collection, mtime_ns, size) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(path) DO UPDATE SET doc_id=excluded.doc_id, collection=excluded.collection, "
-            "mtime_ns=excluded.mtime_ns, size=excluded.size",
+            "INSERT INTO doc_paths (path, doc_id, collection, mtime_ns, size) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET doc_id=excluded.doc_id, "
+            "collection=excluded.collection, mtime_ns=excluded.mtime_ns, size=excluded.size",
             (entry.path, entry.doc_id, entry.collection, entry.mtime_ns, entry.size),
         )
 
@@ -191,9 +201,13 @@ class Store:
             return []
         doc_id = row[0]
         db.execute("DELETE FROM doc_paths WHERE path = ?", (path,))
-        others = db.execute("SELECT path FROM doc_paths WHERE doc_id = ? LIMIT 1", (doc_id,)).fetchone()
+        others = db.execute(
+            "SELECT path FROM doc_paths WHERE doc_id = ? LIMIT 1", (doc_id,)
+        ).fetchone()
         if others is not None:
-            db.execute("UPDATE documents SET path = ? WHERE id = ? AND path = ?", (others[0], doc_id, path))
+            db.execute(
+                "UPDATE documents SET path = ? WHERE id = ? AND path = ?", (others[0], doc_id, path)
+            )
             return []
         return Store.delete_document(db, doc_id)
 
@@ -217,7 +231,11 @@ class Store:
                     r[0]
                     for r in self._db.execute(
                         "SELECT path FROM doc_paths WHERE path = ? OR path LIKE ? ESCAPE '\\'",
-                        (prefix, prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"),
+                        (
+                            prefix,
+                            prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                            + "/%",
+                        ),
                     )
                 )
         return out

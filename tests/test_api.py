@@ -38,7 +38,10 @@ def test_health_and_readiness(client: TestClient) -> None:  # type: ignore[type-
 
 
 def test_ask_returns_a_cited_answer(client: TestClient) -> None:  # type: ignore[type-arg]
-    r = client.post("/api/ask", json={"question": "How many days of paid annual leave do full-time employees get?"})
+    r = client.post(
+        "/api/ask",
+        json={"question": "How many days of paid annual leave do full-time employees get?"},
+    )
     assert r.status_code == 200
     body = r.json()
     assert set(body) >= {"answer", "refused", "citations", "conversation_id"}
@@ -50,13 +53,20 @@ def test_ask_returns_a_cited_answer(client: TestClient) -> None:  # type: ignore
 
 
 def test_conversation_id_is_kept(client: TestClient) -> None:  # type: ignore[type-arg]
-    r = client.post("/api/ask", json={"question": "Where is the fire assembly point?", "conversation_id": "abc"})
+    r = client.post(
+        "/api/ask", json={"question": "Where is the fire assembly point?", "conversation_id": "abc"}
+    )
     assert r.json()["conversation_id"] == "abc"
 
 
 def test_nothing_relevant_is_refused_without_the_model(client: TestClient) -> None:  # type: ignore[type-arg]
     r = client.post("/api/ask", json={"question": "zyxwv qwerty plugh"})
-    assert r.json() == {"answer": REFUSAL, "refused": True, "citations": [], "conversation_id": r.json()["conversation_id"]}
+    assert r.json() == {
+        "answer": REFUSAL,
+        "refused": True,
+        "citations": [],
+        "conversation_id": r.json()["conversation_id"],
+    }
 
 
 def test_stream_sends_sources_first_then_tokens_then_done(client: TestClient) -> None:  # type: ignore[type-arg]

@@ -51,7 +51,9 @@ def browser() -> Iterator[Any]:
             f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium); "
             "the browser tests never download a browser"
         )
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is missing"
+    )
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -76,12 +78,18 @@ class PageLog:
         """Script errors and console errors, CSP violations among them. Chromium also logs
         every HTTP error status as a console error: a missing favicon and the API's
         deliberate error answers are fine."""
-        expected = re.compile(r"Failed to load resource: .* status of \d+.*\((.*/favicon\.ico|.*/api/ask/stream)\)$")
+        expected = re.compile(
+            r"Failed to load resource: .* status of \d+.*\((.*/favicon\.ico|.*/api/ask/stream)\)$"
+        )
         return self.page_errors + [m for m in self.console_errors if not expected.match(m)]
 
 
-def open_page(browser: Any, url: str, *, width: int = 1280, height: int = 800) -> tuple[Any, PageLog]:
-    context = browser.new_context(viewport={"width": width, "height": height}, service_workers="block")
+def open_page(
+    browser: Any, url: str, *, width: int = 1280, height: int = 800
+) -> tuple[Any, PageLog]:
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, service_workers="block"
+    )
     page = context.new_page()
     log = PageLog()
 
@@ -123,7 +131,9 @@ def serve(settings: Settings, sample_copy: Path) -> Iterator[Callable[..., Live]
 
     running: list[tuple[Any, threading.Thread]] = []
 
-    def start(extra_files: dict[str, str] | None = None, generator: Generator | None = None) -> Live:
+    def start(
+        extra_files: dict[str, str] | None = None, generator: Generator | None = None
+    ) -> Live:
         for name, text in (extra_files or {}).items():
             (sample_copy / name).write_text(text, encoding="utf-8")
         resources = Resources(
@@ -214,8 +224,8 @@ def test_ask_shows_streamed_answer_and_source_cards(
     expect(first).to_be_focused()
     quote = first.locator("blockquote").inner_text()
     answer = turn.locator(".answer-text").inner_text()
-    assert answer.endswith("[1]")
-    assert answer.removesuffix("[1]").split()[:4] == quote.split()[:4]  # the echo quotes [1]
+    assert "[1]" in answer
+    assert answer.split()[:4] == quote.split()[:4]  # the echo answer quotes source [1]
 
     expect(page.locator("#send")).to_be_enabled()
     expect(page.locator("#stop")).to_be_disabled()
@@ -223,7 +233,7 @@ def test_ask_shows_streamed_answer_and_source_cards(
     page.screenshot(path=str(tmp_path / "chat-desktop.png"), full_page=True)
 
     # a follow-up carries the conversation id the server returned
-    second = ask(page, "How do I submit an expense claim?")
+    second = ask(page, "How much hotel cost per night is reimbursed in capital cities?")
     wait_done(page, second)
     assert len(log.ask_bodies) == 2
     assert log.ask_bodies[0]["conversation_id"] is None
@@ -359,7 +369,10 @@ def test_stop_busy_refusal_and_stream_errors(browser: Any, serve: Callable[..., 
             body=_sse(
                 ("sources", [source]),
                 ("token", {"text": refusal}),
-                ("done", {"answer": refusal, "refused": True, "citations": [], "conversation_id": "x"}),
+                (
+                    "done",
+                    {"answer": refusal, "refused": True, "citations": [], "conversation_id": "x"},
+                ),
             ),
         ),
     )

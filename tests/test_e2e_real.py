@@ -22,7 +22,9 @@ pytestmark = pytest.mark.slow
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     for name in (TEST_MODEL, "all-minilm-l6-v2"):
         if not installed_path(get_spec(name), MODELS).exists():
-            pytest.fail(f"model {name} is not installed in {MODELS}: run `make test` (it installs it)")
+            pytest.fail(
+                f"model {name} is not installed in {MODELS}: run `make test` (it installs it)"
+            )
     data = tmp_path_factory.mktemp("e2e") / "data"
     return {
         "ASSISTANT_DATA_DIR": str(data),
@@ -35,7 +37,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def ingested(env: dict[str, str]) -> dict[str, str]:
     runner = CliRunner()
     with no_egress() as attempts:
-        result = runner.invoke(cli, ["ingest", str(SAMPLE), "--collection", "sample", "--json"], env=env)
+        result = runner.invoke(
+            cli, ["ingest", str(SAMPLE), "--collection", "sample", "--json"], env=env
+        )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["added"] == 5 and summary["quarantined"] == 0, summary
@@ -59,9 +63,9 @@ def test_answer_from_a_pdf_page_is_cited_to_that_file_and_page(ingested: dict[st
     assert "27" in str(body["answer"]), body
     citations = body["citations"]
     assert isinstance(citations, list) and citations, body
-    assert any(
-        Path(c["path"]).name == "hr-handbook.pdf" and c["page"] == 3 for c in citations
-    ), citations
+    assert any(Path(c["path"]).name == "hr-handbook.pdf" and c["page"] == 3 for c in citations), (
+        citations
+    )
 
 
 def test_unanswerable_question_is_refused(ingested: dict[str, str]) -> None:

@@ -22,7 +22,12 @@ def test_text_pdf_yields_its_text_with_page_numbers_offline() -> None:
 
 
 def test_every_sample_format_parses() -> None:
-    for name in ("it-security-policy.docx", "expenses-policy.md", "facilities.html", "travel-faq.txt"):
+    for name in (
+        "it-security-policy.docx",
+        "expenses-policy.md",
+        "facilities.html",
+        "travel-faq.txt",
+    ):
         parsed = parse_file(SAMPLE / name)
         assert parsed.elements, name
 
@@ -41,16 +46,22 @@ def test_ingest_sample_keeps_document_page_and_section_on_chunks(resources: Reso
     assert "27 days" in top.chunk.text
 
 
-def test_reingest_skips_unchanged_and_replaces_changed(resources: Resources, sample_copy: Path) -> None:
+def test_reingest_skips_unchanged_and_replaces_changed(
+    resources: Resources, sample_copy: Path
+) -> None:
     first = resources.ingestor.ingest([sample_copy], "sample")
     again = resources.ingestor.ingest([sample_copy], "sample")
     assert len(again.skipped) == len(first.added) == 5
     md = sample_copy / "expenses-policy.md"
-    md.write_text(md.read_text() + "\n\n## Parking\n\nParking costs are refunded up to 12 EUR a day.\n")
+    md.write_text(
+        md.read_text() + "\n\n## Parking\n\nParking costs are refunded up to 12 EUR a day.\n"
+    )
     changed = resources.ingestor.ingest([sample_copy], "sample")
     assert changed.changed == [str(md)]
     assert resources.index.ntotal == resources.store.counts()["chunks"]
-    assert any("12 EUR" in h.chunk.text for h in resources.retriever.retrieve("parking refunded per day"))
+    assert any(
+        "12 EUR" in h.chunk.text for h in resources.retriever.retrieve("parking refunded per day")
+    )
 
 
 def test_same_bytes_under_two_names_are_stored_once(resources: Resources, tmp_path: Path) -> None:

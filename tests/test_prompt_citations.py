@@ -40,3 +40,18 @@ def test_refusal_detection() -> None:
     assert is_refusal("I can’t find this in the documents you have access to")
     assert is_refusal("")
     assert not is_refusal("You get 27 days of leave [1].")
+
+
+def test_a_marker_repeated_after_the_full_stop_is_collapsed() -> None:
+    sources = as_sources([_hit(1, "a")])
+    assert resolve("It is in car park B [1]. [1]", sources)[0] == "It is in car park B [1]."
+
+
+def test_uncited_sentences_backed_by_a_source_are_attributed() -> None:
+    from assistant.answering.citations import attribute
+
+    sources = as_sources(
+        [_hit(1, "The canteen opens at noon."), _hit(2, "Parking is free for staff.")]
+    )
+    text = attribute("Parking is free for staff. The moon is made of cheese.", sources)
+    assert text == "Parking is free for staff [2]. The moon is made of cheese."

@@ -14,7 +14,14 @@ from assistant.answering.prompt import REFUSAL
 from assistant.domain import Citation, RetrievedChunk
 
 _MARKER = re.compile(r"\s*\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
-_REFUSAL_HINTS = ("can't find this", "cannot find this", "can not find this", "can't find the answer")
+# "… [1]. [1]" -> "… [1]."  (a marker repeated after the sentence's end)
+_REPEATED = re.compile(r"((?:\[\d+\])+)([.!?]?)\s*\1(?!\w)")
+_REFUSAL_HINTS = (
+    "can't find this",
+    "cannot find this",
+    "can not find this",
+    "can't find the answer",
+)
 
 
 def as_sources(hits: Sequence[RetrievedChunk]) -> list[Citation]:
@@ -49,16 +56,18 @@ def resolve(text: str, sources: Sequence[Citation]) -> tuple[str, list[Citation]
         lead = match.group(0)[: len(match.group(0)) - len(match.group(0).lstrip())]
         return lead + "".join(f"[{n}]" for n in valid)
 
-    cleaned = _MARKER.sub(keep, text).strip()
+    cleaned = _REPEATED.sub(r"\1\2", _MARKER.sub(keep, text)).strip()
     return cleaned, list(cited.values())
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STOPWORDS = frozenset(
-    "a an the of to in on at by for from with and or is are was were be been it its this that "
-    "these those as you your we our they their i he she his her not no do does can may must "
-    "will shall per".split()
+    (
+        "a an the of to in on at by for from with and or is are was were be been it its this that "
+        "these those as you your we our they their i he she his her not no do does can may must "
+        "will shall per"
+    ).split()
 )
 
 
@@ -98,6 +107,8 @@ def attribute(text: str, sources: Sequence[Citation], *, min_overlap: float = 0.
 
 def is_refusal(text: str) -> bool:
     norm = " ".join(text.lower().replace("’", "'").split())
-    return not norm or norm.strip('". ') == REFUSAL.lower().strip(". ") or any(
-        h in norm for h in _REFUSAL_HINTS
+    return (
+        not norm
+        or norm.strip('". ') == REFUSAL.lower().strip(". ")
+        or any(h in norm for h in _REFUSAL_HINTS)
     )

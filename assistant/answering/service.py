@@ -74,7 +74,9 @@ class AnswerService:
         timings["retrieve_s"] = time.perf_counter() - t0 - timings["embed_s"]
         if hits and self.context_tokens:
             hits = compact(query, hits, self.retriever.embedder, budget_tokens=self.context_tokens)
-            timings["context_s"] = time.perf_counter() - t0 - timings["embed_s"] - timings["retrieve_s"]
+            timings["context_s"] = (
+                time.perf_counter() - t0 - timings["embed_s"] - timings["retrieve_s"]
+            )
         sources = as_sources(hits)
         yield SourcesEvent(sources)
         if not hits:  # nothing relevant: refuse without spending the model's time

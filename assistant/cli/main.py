@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import click
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from assistant import __version__
@@ -142,7 +143,9 @@ def status(ctx: click.Context) -> None:
     quarantined = sorted(settings.quarantine_dir.glob("*.json"))
     for q in quarantined:
         entry = json.loads(q.read_text(encoding="utf-8"))
-        console.print(f"[yellow]quarantined[/yellow] {entry['path']}: {entry['code']}: {entry['message']}")
+        console.print(
+            f"[yellow]quarantined[/yellow] {entry['path']}: {entry['code']}: {entry['message']}"
+        )
     resources.close()
 
 
@@ -178,8 +181,10 @@ def models_install(ctx: click.Context, names: tuple[str, ...], force: bool) -> N
         with bytes_progress() as bar:
             task = bar.add_task(name, total=None)
 
-            def progress(label: str, done: int, total: int) -> None:
-                bar.update(task, description=f"{name}: {label}"[:50], completed=done, total=total or None)
+            def progress(
+                label: str, done: int, total: int, bar: Progress = bar, task: TaskID = task
+            ) -> None:
+                bar.update(task, description=label[:50], completed=done, total=total or None)
 
             path = install_model(spec, settings.models_dir, progress=progress, force=force)
         console.print(f"[green]verified[/green] {name} -> {path}")

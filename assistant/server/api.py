@@ -14,7 +14,13 @@ from litestar import Controller, get, post
 from litestar.response import Response, ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
-from assistant.answering.service import DoneEvent, Event, SourcesEvent, TokenEvent, validate_question
+from assistant.answering.service import (
+    DoneEvent,
+    Event,
+    SourcesEvent,
+    TokenEvent,
+    validate_question,
+)
 from assistant.errors import AssistantError
 from assistant.resources import Resources
 
@@ -33,12 +39,21 @@ class AskController(Controller):
     path = "/api"
     tags = ["ask"]
 
-    @post("/ask", status_code=200, sync_to_thread=True, summary="Ask a question; get a grounded, cited answer")
+    @post(
+        "/ask",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Ask a question; get a grounded, cited answer",
+    )
     def ask(self, data: AskRequest, resources: Resources) -> dict[str, Any]:
         answer = resources.answers.answer(data.question, conversation_id=_conversation(data))
         return answer.to_dict()
 
-    @post("/ask/stream", status_code=200, summary="Ask, streamed as server-sent events: sources, tokens, done")
+    @post(
+        "/ask/stream",
+        status_code=200,
+        summary="Ask, streamed as server-sent events: sources, tokens, done",
+    )
     async def ask_stream(self, data: AskRequest, resources: Resources) -> ServerSentEvent:
         question = validate_question(data.question)
         return ServerSentEvent(_sse(resources, question, _conversation(data)))
@@ -62,7 +77,9 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-async def _sse(resources: Resources, question: str, conversation_id: str) -> AsyncIterator[ServerSentEventMessage]:
+async def _sse(
+    resources: Resources, question: str, conversation_id: str
+) -> AsyncIterator[ServerSentEventMessage]:
     """Run generation in a worker thread and relay its events; stop it if the client leaves."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
@@ -76,7 +93,9 @@ async def _sse(resources: Resources, question: str, conversation_id: str) -> Asy
 
     def work() -> None:
         try:
-            for event in resources.answers.stream(question, conversation_id=conversation_id, cancel=cancel):
+            for event in resources.answers.stream(
+                question, conversation_id=conversation_id, cancel=cancel
+            ):
                 put(event)
         except Exception as exc:  # reported to the client as an error event
             put(exc)
@@ -92,7 +111,9 @@ async def _sse(resources: Resources, question: str, conversation_id: str) -> Asy
             if isinstance(item, Exception):
                 code = item.code if isinstance(item, AssistantError) else "internal_error"
                 detail = item.message if isinstance(item, AssistantError) else "internal error"
-                yield ServerSentEventMessage(event="error", data=_json({"error": code, "detail": detail}))
+                yield ServerSentEventMessage(
+                    event="error", data=_json({"error": code, "detail": detail})
+                )
                 break
             yield _message(item)  # type: ignore[arg-type]
     finally:

@@ -52,7 +52,9 @@ def create_app(
 
     def on_startup() -> None:
         if warm_up:
-            threading.Thread(target=_warm_up, args=(resources,), daemon=True, name="warm-up").start()
+            threading.Thread(
+                target=_warm_up, args=(resources,), daemon=True, name="warm-up"
+            ).start()
 
     return Litestar(
         route_handlers=[
@@ -61,7 +63,9 @@ def create_app(
             HealthController,
             create_static_files_router(path="/static", directories=[tdir / "static"]),
         ],
-        dependencies={"resources": Provide(lambda: resources, sync_to_thread=False, use_cache=True)},
+        dependencies={
+            "resources": Provide(lambda: resources, sync_to_thread=False, use_cache=True)
+        },
         template_config=TemplateConfig(directory=tdir, engine=JinjaTemplateEngine),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="On-premise assistant", version=__version__),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -20,19 +21,21 @@ def _body(code: str, message: str, hint: str | None = None) -> dict[str, object]
     return body
 
 
-def assistant_error(_: Request[object, object, object], exc: AssistantError) -> Response[object]:
+def assistant_error(_: Request[Any, Any, Any], exc: AssistantError) -> Response[object]:
     return Response(
-        _body(exc.code, exc.message, exc.hint), status_code=exc.status_code, media_type=MediaType.JSON
+        _body(exc.code, exc.message, exc.hint),
+        status_code=exc.status_code,
+        media_type=MediaType.JSON,
     )
 
 
-def validation_error(_: Request[object, object, object], exc: ValidationException) -> Response[object]:
+def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[object]:
     body = _body("invalid_request", str(exc.detail))
     body["fields"] = exc.extra
     return Response(body, status_code=400, media_type=MediaType.JSON)
 
 
-def http_error(_: Request[object, object, object], exc: HTTPException) -> Response[object]:
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[object]:
     return Response(
         _body("http_error", str(exc.detail)),
         status_code=exc.status_code,
@@ -41,7 +44,7 @@ def http_error(_: Request[object, object, object], exc: HTTPException) -> Respon
     )
 
 
-def unexpected_error(_: Request[object, object, object], exc: Exception) -> Response[object]:
+def unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[object]:
     log.exception("unhandled error", exc_info=exc)
     return Response(
         _body("internal_error", "internal error"),
