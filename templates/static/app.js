@@ -550,6 +550,10 @@
 
   // -- the form ---------------------------------------------------------------------------------
   function autosize() {
+    if (!input.value) {
+      input.style.height = ""; // the stylesheet's one-line height, whatever the placeholder
+      return;
+    }
     input.style.height = "auto";
     input.style.height = `${Math.min(input.scrollHeight + 2, 200)}px`;
   }
