@@ -197,6 +197,12 @@ def test_ask_shows_streamed_answer_and_source_cards(
     expect(page.locator("#conversation")).to_have_attribute("aria-live", "polite")
     expect(page.locator("label[for=question]")).to_have_count(1)
 
+    # Shift+Enter is a new line, not a question
+    page.locator("#question").fill("line one")
+    page.locator("#question").press("Shift+Enter")
+    expect(page.locator("#question")).to_have_value("line one\n")
+    expect(page.locator(".turn")).to_have_count(0)
+
     turn = ask(page, QUESTION)
     expect(turn.locator(".question")).to_contain_text(QUESTION)
     expect(page.locator("#question")).to_have_value("")  # Enter sent it, no newline left behind
@@ -235,11 +241,17 @@ def test_ask_shows_streamed_answer_and_source_cards(
     # a follow-up carries the conversation id the server returned
     second = ask(page, "How much hotel cost per night is reimbursed in capital cities?")
     wait_done(page, second)
-    assert len(log.ask_bodies) == 2
     assert log.ask_bodies[0]["conversation_id"] is None
     assert isinstance(log.ask_bodies[1]["conversation_id"], str)
     assert log.ask_bodies[1]["conversation_id"]
     expect(second.locator(".card[data-n='1']")).to_have_attribute("id", "src-2-1")
+
+    # "New chat" clears the page and forgets the conversation
+    page.locator("#new-chat").click()
+    expect(page.locator(".turn")).to_have_count(0)
+    expect(page.locator("#empty-state")).to_be_visible()
+    wait_done(page, ask(page, QUESTION))
+    assert log.ask_bodies[2]["conversation_id"] is None
 
     # a phone: nothing wider than the screen
     phone, phone_log = open_page(browser, live.url, width=360, height=780)
@@ -325,8 +337,21 @@ def test_stop_busy_refusal_and_stream_errors(browser: Any, serve: Callable[..., 
     expect(page.locator("#send")).to_be_disabled()
     expect(page.locator("#stop")).to_be_enabled()
     expect(page.locator("#status")).to_have_text("Answering…")
+
+    # a second user waits in the model's queue, and gets the model once the first stops
+    other, other_log = open_page(browser, live.url)
+    queued = ask(other, QUESTION)
+    expect(queued).to_have_attribute("data-state", "queued")
+    expect(queued.locator(".answer-text")).to_contain_text("your question is next")
+    expect(other.locator("#status")).to_contain_text("Waiting for the model")
+
     page.locator("#stop").click()
     wait_done(page, turn, "stopped")
+    expect(queued).to_have_attribute("data-state", "answering")
+    expect(queued.locator(".answer-text")).not_to_contain_text("Waiting")
+    other.locator("#stop").click()
+    wait_done(other, queued, "stopped")
+    assert not other_log.problems(), other_log.problems()
     expect(page.locator("#status")).to_have_text("Stopped.")
     expect(page.locator("#send")).to_be_enabled()
     expect(page.locator("#stop")).to_be_disabled()

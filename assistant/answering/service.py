@@ -1,8 +1,9 @@
-"""The answering service: retrieve, gate, prompt, generate, cite.
+"""The answering service: rewrite follow-ups, retrieve, gate, prompt, queue, generate, cite.
 
 ``stream`` yields events in the order the page shows them -- the sources
-first, then the answer's text as it is generated, then the final answer with
-its resolved citations. ``answer`` is the same pipeline, collected.
+first, the queue position while waiting for the model, the answer's text as
+it is generated, then the final answer with its resolved citations.
+``answer`` is the same pipeline, collected.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from assistant.answering.citations import as_sources, attribute, is_refusal, resolve
+from assistant.answering.conversations import Conversations, Turn, standalone_question
 from assistant.answering.generator import Generator
 from assistant.answering.prompt import REFUSAL, build_messages
-from assistant.domain import Answer, Citation
+from assistant.answering.queue import ModelQueue, QueueTimeout, Ticket
+from assistant.domain import Answer, Citation, RetrievedChunk
 from assistant.errors import InvalidQuestion
 from assistant.retrieval.context import compact
 from assistant.retrieval.retriever import Retriever
@@ -31,6 +34,12 @@ class SourcesEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueEvent:
+    position: int
+    kind: Literal["queue"] = "queue"
+
+
+@dataclass(frozen=True, slots=True)
 class TokenEvent:
     text: str
     kind: Literal["token"] = "token"
@@ -39,10 +48,11 @@ class TokenEvent:
 @dataclass(frozen=True, slots=True)
 class DoneEvent:
     answer: Answer
+    hits: list[RetrievedChunk]
     kind: Literal["done"] = "done"
 
 
-Event = SourcesEvent | TokenEvent | DoneEvent
+Event = SourcesEvent | QueueEvent | TokenEvent | DoneEvent
 
 
 class AnswerService:
@@ -53,11 +63,17 @@ class AnswerService:
         *,
         max_tokens: int = 256,
         context_tokens: int | None = 350,
+        queue: ModelQueue | None = None,
+        conversations: Conversations | None = None,
+        timeout_s: float = 120.0,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.max_tokens = max_tokens
         self.context_tokens = context_tokens
+        self.queue = queue or ModelQueue()
+        self.conversations = conversations or Conversations()
+        self.timeout_s = timeout_s
 
     def stream(
         self,
@@ -65,48 +81,81 @@ class AnswerService:
         *,
         conversation_id: str | None = None,
         cancel: threading.Event | None = None,
+        ticket: Ticket | None = None,
+        history: list[Turn] | None = None,
     ) -> Iterator[Event]:
+        """Answer ``question``. Pass a ``ticket`` taken with ``queue.enter()`` to learn of a
+        full queue before streaming starts; otherwise one is taken here. ``history``, when
+        given (the OpenAI endpoint sends it), replaces the stored conversation's turns."""
         question = validate_question(question)
+        cid = conversation_id or Conversations.new_id()
+        if history is None:
+            history = self.conversations.history(cid)
+        ticket = ticket or self.queue.enter()
+        with ticket:
+            yield from self._stream(question, cid, cancel, ticket, history)
+
+    def _stream(
+        self,
+        question: str,
+        cid: str,
+        cancel: threading.Event | None,
+        ticket: Ticket,
+        history: list[Turn],
+    ) -> Iterator[Event]:
         t0 = time.perf_counter()
-        query = self.retriever.embed_query(question)
+        standalone = standalone_question(question, history)
+        query = self.retriever.embed_query(standalone)
         timings = {"embed_s": time.perf_counter() - t0}
-        hits = self.retriever.retrieve(question, query_vector=query)
+        hits = self.retriever.retrieve(standalone, query_vector=query)
         timings["retrieve_s"] = time.perf_counter() - t0 - timings["embed_s"]
         if hits and self.context_tokens:
             hits = compact(query, hits, self.retriever.embedder, budget_tokens=self.context_tokens)
-            timings["context_s"] = (
-                time.perf_counter() - t0 - timings["embed_s"] - timings["retrieve_s"]
-            )
+        timings["context_s"] = time.perf_counter() - t0 - sum(timings.values())
         sources = as_sources(hits)
         yield SourcesEvent(sources)
+
+        def done(text: str, refused: bool, cited: list[Citation]) -> DoneEvent:
+            timings["total_s"] = time.perf_counter() - t0
+            self.conversations.add(cid, Turn(question, standalone, text))
+            answer = Answer(question, text, refused, cited, sources, cid, timings)
+            return DoneEvent(answer, hits)
+
         if not hits:  # nothing relevant: refuse without spending the model's time
+            ticket.release()
             yield TokenEvent(REFUSAL)
-            yield DoneEvent(Answer(question, REFUSAL, True, [], [], conversation_id, timings))
+            yield done(REFUSAL, True, [])
             return
+
+        wait_until = time.monotonic() + self.timeout_s
+        last = 0
+        while (position := ticket.poll(wait=0.5, cancel=cancel)) != 0:
+            if position < 0:
+                return  # cancelled while waiting: the client is gone
+            if position != last:
+                last = position
+                yield QueueEvent(position)
+            if time.monotonic() > wait_until:
+                raise QueueTimeout(f"waited {self.timeout_s:.0f} s for the model without a turn")
+        timings["queue_s"] = time.perf_counter() - t0 - sum(timings.values())
+
+        deadline = time.monotonic() + self.timeout_s
         pieces: list[str] = []
         t1 = time.perf_counter()
-        for piece in self.generator.stream(
-            build_messages(question, hits), max_tokens=self.max_tokens, cancel=cancel
-        ):
+        messages = build_messages(standalone, hits)
+        for piece in self.generator.stream(messages, max_tokens=self.max_tokens, cancel=cancel):
             if not pieces:
                 timings["first_token_s"] = time.perf_counter() - t0
             pieces.append(piece)
             yield TokenEvent(piece)
+            if time.monotonic() > deadline:
+                raise QueueTimeout(f"the answer took longer than {self.timeout_s:.0f} s")
+        ticket.release()  # the model is free for the next in line
         timings["generate_s"] = time.perf_counter() - t1
-        timings["total_s"] = time.perf_counter() - t0
-        timings["pieces"] = float(len(pieces))
+        timings["tokens"] = float(len(pieces))
         text, cited = resolve(attribute("".join(pieces), sources), sources)
         refused = is_refusal(text)
-        answer = Answer(
-            question=question,
-            answer=REFUSAL if refused else text,
-            refused=refused,
-            citations=[] if refused else cited,
-            sources=sources,
-            conversation_id=conversation_id,
-            timings=timings,
-        )
-        yield DoneEvent(answer)
+        yield done(REFUSAL if refused else text, refused, [] if refused else cited)
 
     def answer(self, question: str, *, conversation_id: str | None = None) -> Answer:
         for event in self.stream(question, conversation_id=conversation_id):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,25 +11,24 @@ from litestar import Controller, get, post
 from litestar.response import Response, ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
+from assistant.answering.queue import Ticket
 from assistant.answering.service import (
     DoneEvent,
     Event,
+    QueueEvent,
     SourcesEvent,
     TokenEvent,
     validate_question,
 )
 from assistant.errors import AssistantError
 from assistant.resources import Resources
+from assistant.server.relay import relay
 
 
 @dataclass
 class AskRequest:
     question: str
     conversation_id: str | None = None
-
-
-def _conversation(data: AskRequest) -> str:
-    return data.conversation_id or uuid.uuid4().hex
 
 
 class AskController(Controller):
@@ -46,7 +42,7 @@ class AskController(Controller):
         summary="Ask a question; get a grounded, cited answer",
     )
     def ask(self, data: AskRequest, resources: Resources) -> dict[str, Any]:
-        answer = resources.answers.answer(data.question, conversation_id=_conversation(data))
+        answer = resources.answers.answer(data.question, conversation_id=data.conversation_id)
         return answer.to_dict()
 
     @post(
@@ -56,10 +52,8 @@ class AskController(Controller):
     )
     async def ask_stream(self, data: AskRequest, resources: Resources) -> ServerSentEvent:
         question = validate_question(data.question)
-        return ServerSentEvent(_sse(resources, question, _conversation(data)))
-
-
-_END = object()
+        ticket = resources.answers.queue.enter()  # a full queue is a 503 before streaming starts
+        return ServerSentEvent(_sse(resources, question, data.conversation_id, ticket))
 
 
 def _message(event: Event) -> ServerSentEventMessage:
@@ -67,6 +61,8 @@ def _message(event: Event) -> ServerSentEventMessage:
         return ServerSentEventMessage(
             event="sources", data=_json([s.to_dict() for s in event.sources])
         )
+    if isinstance(event, QueueEvent):
+        return ServerSentEventMessage(event="queue", data=_json({"position": event.position}))
     if isinstance(event, TokenEvent):
         return ServerSentEventMessage(event="token", data=_json({"text": event.text}))
     assert isinstance(event, DoneEvent)
@@ -78,36 +74,16 @@ def _json(value: object) -> str:
 
 
 async def _sse(
-    resources: Resources, question: str, conversation_id: str
+    resources: Resources, question: str, conversation_id: str | None, ticket: Ticket
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """Run generation in a worker thread and relay its events; stop it if the client leaves."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue()
-    cancel = threading.Event()
-
-    def put(item: object) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the loop is gone: the client left
-            cancel.set()
-
-    def work() -> None:
-        try:
-            for event in resources.answers.stream(
-                question, conversation_id=conversation_id, cancel=cancel
-            ):
-                put(event)
-        except Exception as exc:  # reported to the client as an error event
-            put(exc)
-        finally:
-            put(_END)
-
-    worker = loop.run_in_executor(None, work)
+    """Relay the answer's events; a closed page stops generation at the next token."""
+    events = relay(
+        lambda cancel: resources.answers.stream(
+            question, conversation_id=conversation_id, cancel=cancel, ticket=ticket
+        )
+    )
     try:
-        while True:
-            item = await queue.get()
-            if item is _END:
-                break
+        async for item in events:
             if isinstance(item, Exception):
                 code = item.code if isinstance(item, AssistantError) else "internal_error"
                 detail = item.message if isinstance(item, AssistantError) else "internal error"
@@ -115,10 +91,10 @@ async def _sse(
                     event="error", data=_json({"error": code, "detail": detail})
                 )
                 break
-            yield _message(item)  # type: ignore[arg-type]
+            yield _message(item)
     finally:
-        cancel.set()  # a closed page stops generation at the next token
-        del worker
+        await events.aclose()
+        ticket.release()
 
 
 class HealthController(Controller):

@@ -22,9 +22,11 @@ def _body(code: str, message: str, hint: str | None = None) -> dict[str, object]
 
 
 def assistant_error(_: Request[Any, Any, Any], exc: AssistantError) -> Response[object]:
+    retry_after = getattr(exc, "retry_after", None)
     return Response(
         _body(exc.code, exc.message, exc.hint),
         status_code=exc.status_code,
+        headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
         media_type=MediaType.JSON,
     )
 

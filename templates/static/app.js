@@ -160,6 +160,7 @@
       cards,
       byN: new Map(),
       text: "",
+      waiting: false,
       done: false,
       started: performance.now(),
     };
@@ -167,7 +168,7 @@
 
   function setTurnState(turn, value) {
     turn.article.dataset.state = value;
-    turn.answer.classList.toggle("is-streaming", value === "searching" || value === "answering");
+    turn.answer.classList.toggle("is-streaming", value === "answering");
   }
 
   // -- source cards -----------------------------------------------------------------
@@ -191,7 +192,8 @@
       meta.append(h("li", { class: "meta-page" }, `page ${str(source.page)}`));
     }
     if (source.section !== null && source.section !== undefined && str(source.section).trim()) {
-      meta.append(h("li", { class: "meta-section", title: str(source.section) }, str(source.section)));
+      const section = str(source.section);
+      meta.append(h("li", { class: "meta-section", title: section }, section));
     }
     const score = Number(source.score);
     if (Number.isFinite(score)) {
@@ -341,21 +343,23 @@
     keepAtBottom(wasNear);
   }
 
-  function failTurn(turn, message) {
+  function failTurn(turn, message, label) {
     setTurnState(turn, "error");
     turn.answer.classList.add("is-error");
-    turn.answerLabel.textContent = "Something went wrong";
+    turn.answerLabel.textContent = label || "Something went wrong";
     if (!turn.text) turn.answerText.replaceChildren(document.createTextNode(message));
     else turn.answer.append(h("p", { class: "answer-note" }, message));
-    if (!turn.byN.size) turn.sourcesNote.textContent = "No sources.";
+    if (!turn.byN.size) turn.sources.hidden = true;
   }
 
   function stopTurn(turn) {
     setTurnState(turn, "stopped");
     turn.answer.classList.add("is-stopped");
-    if (!turn.text) turn.answerText.replaceChildren(document.createTextNode("Stopped before the answer started."));
+    if (!turn.text) {
+      turn.answerText.replaceChildren(document.createTextNode("Stopped before the answer started."));
+    }
     turn.answer.append(h("p", { class: "answer-note" }, "Stopped. The answer may be incomplete."));
-    if (!turn.byN.size) turn.sourcesNote.textContent = "Stopped.";
+    if (!turn.byN.size) turn.sources.hidden = true;
     setStatus("Stopped.", "");
   }
 
@@ -443,8 +447,26 @@
         setTurnState(turn, "answering");
         setStatus("Answering…", "progress");
         break;
+      case "queue": {
+        // The one model is busy with other questions: position 1 means "next".
+        const position = toInt(data && data.position);
+        if (position <= 0) break;
+        const message =
+          position === 1
+            ? "Waiting for the model: your question is next…"
+            : `Waiting for the model: your question is number ${position} in the queue…`;
+        turn.waiting = true;
+        setTurnState(turn, "queued");
+        turn.answerText.replaceChildren(h("span", { class: "waiting" }, message));
+        setStatus(message, "progress");
+        break;
+      }
       case "token":
-        if (turn.article.dataset.state === "searching") {
+        if (turn.waiting) {
+          turn.waiting = false;
+          turn.answerText.replaceChildren();
+        }
+        if (turn.article.dataset.state !== "answering") {
           setTurnState(turn, "answering");
           setStatus("Answering…", "progress");
         }
@@ -496,7 +518,7 @@
         stopTurn(turn);
       } else if (err instanceof UiError) {
         if (err.status === 503 && err.retryAfter) {
-          failTurn(turn, `Busy, retry in ${err.retryAfter} s. ${err.message}`.trim());
+          failTurn(turn, `Busy, retry in ${err.retryAfter} s. ${err.message}`.trim(), "Busy");
           busyCountdown(err.retryAfter);
         } else {
           failTurn(turn, err.message);

@@ -1,0 +1,125 @@
+"""One CPU model, many users: a bounded, fair (FIFO) queue in front of generation.
+
+Generation runs in worker threads; a request takes a ticket on arrival (or is
+told at once that the queue is full, never left hanging), waits its turn in
+arrival order, and can see its position while it waits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+
+from assistant.errors import AssistantError
+
+
+class QueueFull(AssistantError):
+    code = "busy"
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, hint=f"retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class QueueTimeout(AssistantError):
+    code = "timeout"
+    status_code = 504
+
+
+class Ticket:
+    def __init__(self, queue: ModelQueue, number: int) -> None:
+        self.queue = queue
+        self.number = number
+        self.admitted = False
+        self.released = False
+
+    def poll(self, *, wait: float, cancel: threading.Event | None = None) -> int:
+        """Wait up to ``wait`` seconds for the model: 0 once admitted, the queue position
+        (1 = next) while waiting, -1 if cancelled (the ticket is then released)."""
+        return self.queue._poll(self, wait, cancel)
+
+    def release(self) -> None:
+        self.queue._release(self)
+
+    def __enter__(self) -> Ticket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class ModelQueue:
+    """FIFO admission to a single model slot, with at most ``max_waiting`` waiting."""
+
+    def __init__(self, *, max_waiting: int = 16, retry_after: int = 10) -> None:
+        self.max_waiting = max_waiting
+        self.retry_after = retry_after
+        self._cond = threading.Condition()
+        self._waiting: deque[Ticket] = deque()
+        self._holder: Ticket | None = None
+        self._numbers = itertools.count(1)
+        self.served = 0
+
+    @property
+    def depth(self) -> int:
+        with self._cond:
+            return len(self._waiting) + (1 if self._holder else 0)
+
+    def enter(self) -> Ticket:
+        """Take a place in the queue, or raise ``QueueFull`` at once."""
+        with self._cond:
+            if len(self._waiting) >= self.max_waiting:
+                raise QueueFull(
+                    f"the assistant is busy ({len(self._waiting)} questions waiting)",
+                    retry_after=self.retry_after,
+                )
+            ticket = Ticket(self, next(self._numbers))
+            self._waiting.append(ticket)
+            return ticket
+
+    def position(self, ticket: Ticket) -> int:
+        """1 = next to run; 0 = running."""
+        with self._cond:
+            if self._holder is ticket:
+                return 0
+            try:
+                return self._waiting.index(ticket) + 1
+            except ValueError:
+                return 0
+
+    def _poll(self, ticket: Ticket, wait: float, cancel: threading.Event | None) -> int:
+        deadline = time.monotonic() + wait
+        with self._cond:
+            while True:
+                if ticket.admitted and not ticket.released:
+                    return 0
+                if ticket.released or (cancel is not None and cancel.is_set()):
+                    self._drop(ticket)
+                    return -1
+                if self._holder is None and self._waiting and self._waiting[0] is ticket:
+                    self._waiting.popleft()
+                    self._holder = ticket
+                    ticket.admitted = True
+                    return 0
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return self._waiting.index(ticket) + 1
+                self._cond.wait(timeout=min(remaining, 0.25))
+
+    def _drop(self, ticket: Ticket) -> None:
+        if ticket in self._waiting:
+            self._waiting.remove(ticket)
+        ticket.released = True
+        self._cond.notify_all()
+
+    def _release(self, ticket: Ticket) -> None:
+        with self._cond:
+            if ticket.released:
+                return
+            if self._holder is ticket:
+                self._holder = None
+                self.served += 1
+            self._drop(ticket)

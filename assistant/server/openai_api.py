@@ -1,0 +1,166 @@
+"""An OpenAI-compatible surface over the same grounded pipeline.
+
+``POST /v1/chat/completions`` (plain and streamed) and ``GET /v1/models``,
+enough for the official ``openai`` client and the tools built on it. The
+last user message is the question; earlier turns feed follow-up rewriting.
+Citations travel in an extra ``citations`` field (and as ``[n]`` in the text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Controller, get, post
+from litestar.response import ServerSentEvent
+from litestar.response.sse import ServerSentEventMessage
+
+from assistant.answering.conversations import Turn
+from assistant.answering.queue import Ticket
+from assistant.answering.service import DoneEvent, TokenEvent, validate_question
+from assistant.errors import AssistantError, InvalidQuestion
+from assistant.resources import Resources
+from assistant.server.relay import relay
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # [{"type": "text", "text": "..."}]
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def parse_messages(messages: Any) -> tuple[str, list[Turn]]:
+    """The question (last user message) and the earlier user/assistant turns."""
+    if not isinstance(messages, list) or not messages:
+        raise InvalidQuestion("messages must be a non-empty list")
+    turns: list[Turn] = []
+    pending: str | None = None
+    question: str | None = None
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise InvalidQuestion("each message must be an object with role and content")
+        role, text = m.get("role"), _text(m.get("content"))
+        if role == "user":
+            if i == len(messages) - 1:
+                question = text
+            else:
+                pending = text
+        elif role == "assistant" and pending is not None:
+            turns.append(Turn(pending, pending, text))
+            pending = None
+    if question is None:
+        raise InvalidQuestion("the last message must come from the user")
+    return validate_question(question), turns
+
+
+class OpenAIController(Controller):
+    path = "/v1"
+    tags = ["openai"]
+
+    @get("/models", summary="The model that answers (OpenAI-compatible)")
+    async def models(self, resources: Resources) -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": resources.settings.model,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "local",
+                }
+            ],
+        }
+
+    @post(
+        "/chat/completions", status_code=200, summary="Grounded chat completion (OpenAI-compatible)"
+    )
+    async def chat_completions(self, data: dict[str, Any], resources: Resources) -> Any:
+        question, history = parse_messages(data.get("messages"))
+        ticket = resources.answers.queue.enter()
+        model = resources.settings.model
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        if data.get("stream"):
+            return ServerSentEvent(
+                _stream(resources, question, history, ticket, model, completion_id)
+            )
+        events = await asyncio.to_thread(
+            lambda: list(resources.answers.stream(question, ticket=ticket, history=history))
+        )
+        done = next(e for e in events if isinstance(e, DoneEvent))
+        answer = done.answer
+        return {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer.answer},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "citations": [c.to_dict() for c in answer.citations],
+            "refused": answer.refused,
+        }
+
+
+def _chunk(
+    completion_id: str, model: str, delta: dict[str, Any], **extra: Any
+) -> ServerSentEventMessage:
+    body = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "delta": delta, "finish_reason": extra.pop("finish_reason", None)}
+        ],
+        **extra,
+    }
+    return ServerSentEventMessage(data=json.dumps(body, ensure_ascii=False))
+
+
+async def _stream(
+    resources: Resources,
+    question: str,
+    history: list[Turn],
+    ticket: Ticket,
+    model: str,
+    completion_id: str,
+) -> AsyncIterator[ServerSentEventMessage]:
+    events = relay(
+        lambda cancel: resources.answers.stream(
+            question, cancel=cancel, ticket=ticket, history=history
+        )
+    )
+    try:
+        yield _chunk(completion_id, model, {"role": "assistant", "content": ""})
+        async for item in events:
+            if isinstance(item, Exception):
+                detail = item.message if isinstance(item, AssistantError) else "internal error"
+                yield ServerSentEventMessage(data=json.dumps({"error": {"message": detail}}))
+                break
+            if isinstance(item, TokenEvent):
+                yield _chunk(completion_id, model, {"content": item.text})
+            elif isinstance(item, DoneEvent):
+                yield _chunk(
+                    completion_id,
+                    model,
+                    {},
+                    finish_reason="stop",
+                    citations=[c.to_dict() for c in item.answer.citations],
+                    refused=item.answer.refused,
+                    answer=item.answer.answer,
+                )
+        yield ServerSentEventMessage(data="[DONE]")
+    finally:
+        await events.aclose()
+        ticket.release()
