@@ -38,6 +38,12 @@ class ModelIntegrityError(ModelError):
     code = "model_integrity"
 
 
+class EmbedderMismatch(ConfigError):
+    """The index holds vectors from another embedding model or backend: they don't compare."""
+
+    code = "embedder_mismatch"
+
+
 class IngestError(AssistantError):
     """A document could not be turned into chunks. Carries a quarantine reason."""
 
@@ -57,6 +63,58 @@ class FileTooLarge(IngestError):
     code = "too_large"
 
 
+# -- ingest quarantine reasons (ingest/detect.py, parse.py, isolate.py) ---------
+class CorruptFile(IngestError):
+    """Truncated or malformed: the bytes do not form the format they claim."""
+
+    code = "corrupt"
+
+
+class EncryptedDocument(IngestError):
+    code = "encrypted"
+
+
+class ZipBomb(IngestError):
+    """A DOCX/PPTX/XLSX whose parts would inflate far beyond a sane size."""
+
+    code = "zip_bomb"
+
+
+class TooDeeplyNested(IngestError):
+    """HTML nested so deep that parsers would silently cut it off."""
+
+    code = "too_deep"
+
+
+class OcrUnavailable(IngestError):
+    code = "ocr_unavailable"
+
+
+class ParseTimeout(IngestError):
+    code = "timeout"
+
+
+class ParseMemoryLimit(IngestError):
+    code = "memory_limit"
+
+
+class ParserCrashed(IngestError):
+    code = "parser_crashed"
+
+
+class FileChangedWhileReading(IngestError):
+    """Still being written (a copy in progress): retried when the next change arrives."""
+
+    code = "changed_while_reading"
+
+
+class IndexBusy(AssistantError):
+    """Another process is writing the index (e.g. the server's inbox watcher)."""
+
+    code = "index_busy"
+    status_code = 409
+
+
 class InvalidQuestion(AssistantError):
     code = "invalid_question"
     status_code = 400
@@ -65,3 +123,23 @@ class InvalidQuestion(AssistantError):
 class NotFound(AssistantError):
     code = "not_found"
     status_code = 404
+
+
+# -- audit log (assistant/audit) ----------------------------------------------
+class AuditError(AssistantError):
+    """The audit log cannot be written or read as asked."""
+
+    code = "audit_error"
+    status_code = 500
+
+
+class AuditKeyError(AuditError):
+    """The checkpoint signing or verification key is missing, unreadable or too open."""
+
+    code = "audit_key"
+
+
+class AuditTampered(AuditError):
+    """``verify`` found the log altered: edited, deleted, reordered, truncated or forged."""
+
+    code = "audit_tampered"

@@ -8,17 +8,28 @@ generator) through the constructor; nothing else needs to know.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from assistant.answering.generator import Generator, LlamaGenerator
-from assistant.answering.service import AnswerService
+from assistant.answering.generator import EchoGenerator, Generator, LlamaGenerator
+from assistant.answering.queue import ModelQueue
+from assistant.answering.service import AnswerService, DoneEvent
+from assistant.audit.events import record_answer, recorder
+from assistant.audit.log import AuditLog
+from assistant.auth.access import AccessControl
+from assistant.auth.ratelimit import RateLimiter
+from assistant.auth.sessions import SessionManager
+from assistant.auth.store import AuthStore
 from assistant.errors import ModelIntegrityError
 from assistant.models.catalog import get_spec
 from assistant.models.install import verify_file, verify_installed
+from assistant.observability.requests import observe_done
 from assistant.retrieval.retriever import Retriever
 from assistant.settings import Settings
-from ingest.embed import Embedder, SentenceTransformerEmbedder
+from ingest import recovery
+from ingest.embed import Embedder, HashEmbedder, make_embedder
 from ingest.index import VectorIndex
 from ingest.pipeline import Ingestor
 from ingest.store import Store
@@ -41,11 +52,16 @@ class Resources:
     @property
     def embedder(self) -> Embedder:
         with self._lock:
+            if self._embedder is None and self.settings.embedding_model == "hash":
+                self._embedder = HashEmbedder()  # the model-free stand-in, for tests and demos
             if self._embedder is None:
-                spec = get_spec(self.settings.embedding_model)
-                path = verify_installed(spec, self.settings.models_dir)
-                self._embedder = SentenceTransformerEmbedder(
-                    path, name=spec.name, batch_size=self.settings.embed_batch_size
+                s = self.settings
+                self._embedder = make_embedder(  # torch or the int8 ONNX export (ingest/embed.py)
+                    get_spec(s.embedding_model),
+                    s.models_dir,
+                    backend=s.embedding_backend,
+                    batch_size=s.embed_batch_size,
+                    threads=s.embed_threads,
                 )
             return self._embedder
 
@@ -65,6 +81,8 @@ class Resources:
     @property
     def generator(self) -> Generator:
         with self._lock:
+            if self._generator is None and self.settings.model == "echo":
+                self._generator = EchoGenerator()  # the model-free stand-in, for tests and demos
             if self._generator is None:
                 path, sha = self.model_file()
                 s = self.settings
@@ -80,6 +98,11 @@ class Resources:
                 )
             return self._generator
 
+    @property
+    def generator_if_built(self) -> Generator | None:
+        """The generator if already built, without building (and hash-checking) it: metrics."""
+        return self._generator
+
     # -- storage ---------------------------------------------------------------
     @cached_property
     def store(self) -> Store:
@@ -88,9 +111,12 @@ class Resources:
 
     @cached_property
     def index(self) -> VectorIndex:
-        return VectorIndex.open(
+        self.store.bind_embedder(self.embedder.name)  # refuse vectors of another embedder
+        index = VectorIndex.open(
             self.settings.index_dir / "vectors.faiss", self.embedder.dim, self.store
         )
+        recovery.ensure_consistent(index, self.store)  # a crash between commit and save
+        return index
 
     # -- services --------------------------------------------------------------
     @cached_property
@@ -108,20 +134,70 @@ class Resources:
             self.generator,
             max_tokens=s.max_tokens,
             context_tokens=s.context_tokens or None,
+            queue=ModelQueue(max_waiting=s.queue_max_waiting, retry_after=s.retry_after_s),
+            timeout_s=s.request_timeout_s,
+            observers=[self._audit_answer, observe_done],  # observe_done: server metrics
+        )
+
+    def _audit_answer(self, user: str, done: DoneEvent) -> None:
+        """Every answer, whichever door it left by (page, API, OpenAI, CLI), is audited."""
+        record_answer(
+            self.audit,
+            user=user,
+            answer=done.answer,
+            model_sha256=getattr(self.generator, "sha256", None),
+            hits=done.hits,
+            latency_s=done.answer.timings.get("total_s"),
         )
 
     @cached_property
     def ingestor(self) -> Ingestor:
+        # parse limits, OCR and quarantine come from settings (ingest/pipeline.py)
+        return Ingestor.from_settings(self.settings, self.store, self.index, self.embedder)
+
+    # -- access control (assistant/auth) -----------------------------------------------
+    @cached_property
+    def access(self) -> AccessControl:
         s = self.settings
-        return Ingestor(
-            self.store,
-            self.index,
-            self.embedder,
-            chunk_size=s.chunk_size,
-            quarantine_dir=s.quarantine_dir,
-            max_file_bytes=s.max_file_mb * 1024 * 1024,
+        s.ensure_dirs()
+
+        def record(kind: str, actor: str, data: Mapping[str, Any]) -> None:
+            recorder(self.audit)(kind, actor, data)  # addresses go to the erasable store
+
+        return AccessControl(
+            AuthStore(s.data_dir / "auth.sqlite"),
+            SessionManager(
+                idle_s=s.session_idle_minutes * 60, absolute_s=s.session_max_hours * 3600
+            ),
+            login_limiter=RateLimiter(s.login_attempts_per_minute, 60),
+            question_limiter=RateLimiter(s.questions_per_minute, 60),
+            export_limiter=RateLimiter(s.exports_per_hour, 3600),
+            trusted_proxies=s.trusted_proxies,
+            record=record,
         )
 
+    # -- audit log (assistant/audit) ---------------------------------------------
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log, opened on first use (thread-safe: one per process)."""
+        with self._lock:
+            log: AuditLog | None = getattr(self, "_audit", None)
+            if log is None:
+                self.settings.ensure_dirs()
+                log = self._audit = AuditLog.from_settings(self.settings)
+            return log
+
     def close(self) -> None:
+        audit: AuditLog | None = getattr(self, "_audit", None)
+        if audit is not None:
+            del self._audit
+            audit.close()
+        if "ingestor" in self.__dict__:  # saves the index, stops the parser process
+            self.ingestor.close()
         if "store" in self.__dict__:
             self.store.close()
+        if "access" in self.__dict__:
+            self.access.store.close()
+        # forget what was closed, so a later use (another app in the same process) reopens it
+        for name in ("ingestor", "answers", "retriever", "index", "store", "access"):
+            self.__dict__.pop(name, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -69,7 +69,39 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=800, ge=100, description="Max characters per chunk")
     chunk_overlap: int = Field(default=0, ge=0)
     embed_batch_size: int = Field(default=64, ge=1)
+    # Queries and documents must use one backend: the store records it (ingest/store.py).
+    embedding_backend: Literal["torch", "onnx-int8"] = Field(
+        default="onnx-int8",
+        description="onnx-int8: fused int8 ONNX export of the embedding model, made offline from "
+        "the verified weights (~3x torch, see docs/BENCHMARKS.md); torch: sentence-transformers",
+    )
+    embed_threads: int = Field(
+        default=0, ge=0, description="ONNX Runtime threads for embedding (0: all cores)"
+    )
     max_file_mb: int = Field(default=200, ge=1, description="Files above this size are refused")
+    # Each file is parsed in a child process under these limits (ingest/isolate.py).
+    parse_timeout_s: float = Field(
+        default=600.0, gt=0, description="Wall-clock limit for parsing one file (OCR included)"
+    )
+    parse_memory_mb: int = Field(
+        default=4096,
+        ge=256,
+        description="Address-space cap (RLIMIT_AS) of the parser process; torch alone maps ~2 GB",
+    )
+    max_unzipped_mb: int = Field(
+        default=1024, ge=1, description="DOCX/PPTX/XLSX whose parts inflate beyond this are bombs"
+    )
+    tesseract_cmd: str = Field(
+        default="tesseract", description="OCR program for scans and images; missing: quarantine"
+    )
+    ocr_languages: str = Field(default="eng", description="tesseract languages, e.g. 'eng+deu'")
+    watch_inbox: bool = Field(
+        default=False, description="`assistant serve` also watches DATA_DIR/inbox and ingests"
+    )
+    watch_debounce_ms: int = Field(default=800, ge=50, description="Quiet time before a batch")
+    watch_force_polling: bool = Field(
+        default=False, description="Poll instead of inotify (network shares, some containers)"
+    )
 
     # -- retrieval / answering ----------------------------------------------
     top_k: int = Field(default=4, ge=1, le=50)
@@ -80,9 +112,95 @@ class Settings(BaseSettings):
         default=0.25, description="Cosine similarity below which a chunk is not relevant"
     )
 
+    # -- serving the one CPU model ---------------------------------------------
+    queue_max_waiting: int = Field(
+        default=16, ge=0, description="Questions that may wait for the model; more get a 503"
+    )
+    retry_after_s: int = Field(default=10, ge=1, description="Retry-After sent with a 503")
+    request_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest a question may wait and generate"
+    )
+
+    # -- audit log (assistant/audit) ------------------------------------------
+    audit_key_path: Path | None = Field(
+        default=None,
+        description="Ed25519 key that signs checkpoints, read only while signing "
+        "(default DATA_DIR/keys/audit-ed25519.key; give it to a separate signer in production)",
+    )
+    audit_public_key_path: Path | None = Field(
+        default=None, description="Its public half, all `audit verify` needs (default KEY.pub)"
+    )
+    audit_checkpoint_every: int = Field(
+        default=1000, ge=1, description="Sign a checkpoint after this many new records"
+    )
+    audit_checkpoint_minutes: float = Field(
+        default=5.0, gt=0, description="… or when the oldest unsigned record is this old"
+    )
+    audit_checkpoint_copy_dir: Path | None = Field(
+        default=None,
+        description="Second place each checkpoint is written to, ideally another disk or host "
+        "(default DATA_DIR/audit-checkpoints)",
+    )
+    audit_retention_default_days: int = Field(
+        default=2192, ge=1, description="Keep audit events this long (six years: HIPAA)"
+    )
+    audit_retention_days: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per event kind, e.g. {"login": 400}; JSON in the environment',
+    )
+
+    @field_validator("audit_key_path", "audit_public_key_path", "audit_checkpoint_copy_dir")
+    @classmethod
+    def _audit_absolute(cls, v: Path | None) -> Path | None:
+        return v.expanduser().resolve() if v is not None else None
+
+    @property
+    def audit_key_file(self) -> Path:
+        return self.audit_key_path or self.data_dir / "keys" / "audit-ed25519.key"
+
+    @property
+    def audit_public_key_file(self) -> Path:
+        key = self.audit_key_file
+        return self.audit_public_key_path or key.with_name(key.name + ".pub")
+
+    @property
+    def audit_checkpoint_copy(self) -> Path:
+        return self.audit_checkpoint_copy_dir or self.data_dir / "audit-checkpoints"
+
+    # -- sign-in and access (assistant/auth) ------------------------------------
+    session_idle_minutes: float = Field(default=15, gt=0, description="Automatic logoff")
+    session_max_hours: float = Field(default=12, gt=0, description="Absolute session lifetime")
+    cookie_secure: bool | None = Field(
+        default=None, description="Secure cookies; default: only when the request came over TLS"
+    )
+    login_attempts_per_minute: int = Field(default=5, ge=1)
+    questions_per_minute: int = Field(default=30, ge=1)
+    exports_per_hour: int = Field(default=20, ge=1)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses (or CIDRs) of reverse proxies whose user headers are believed",
+    )
+    proxy_user_header: str = "X-Remote-User"
+    proxy_groups_header: str = "X-Remote-Groups"
+
     # -- server --------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+
+    # -- observability (assistant/observability) ---------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Level of the JSON logs `assistant serve` writes to stderr"
+    )
+    log_content: bool = Field(
+        default=False,
+        description="Also log question and answer texts (personal data: the audit log holds them)",
+    )
+    metrics_enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
 
     @field_validator("data_dir", "models_dir_override", mode="after")
     @classmethod

@@ -6,6 +6,8 @@ All return L2-normalised float32 rows, so inner product is cosine similarity.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -14,8 +16,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from assistant.errors import ConfigError
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+    from assistant.models.catalog import ModelSpec
 
 
 @runtime_checkable
@@ -75,6 +81,97 @@ class SentenceTransformerEmbedder:
         return np.asarray(vecs, dtype=np.float32)
 
 
+class OnnxEmbedder:
+    """The same model through ONNX Runtime: fused graph, int8 weights, raw session.
+
+    Why not sentence-transformers' ONNX backend: its wrapper pads every batch
+    in input order and converts through torch tensors; here texts are tokenised
+    once with the fast tokenizer, sorted by length so each batch pads only to
+    its own longest text, and fed to the session as numpy arrays. The graph
+    already mean-pools and normalises (``ingest.onnx_export``).
+
+    The model bytes are hashed as they are loaded and refused unless they are
+    the SHA-256 recorded when the model was exported: no gap between check and use.
+    """
+
+    def __init__(
+        self,
+        model_file: Path,
+        sha256: str,
+        tokenizer_dir: Path,
+        *,
+        name: str,
+        batch_size: int = 32,
+        threads: int = 0,
+        max_seq_length: int | None = None,
+        dim: int = 384,
+    ) -> None:
+        self.model_file = model_file
+        self.sha256 = sha256
+        self.tokenizer_dir = tokenizer_dir
+        self.name = name
+        self.dim = dim
+        self.batch_size = batch_size
+        self.threads = threads or max(1, os.cpu_count() or 1)
+        self.max_seq_length = max_seq_length or _max_seq_length(tokenizer_dir)
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+                from tokenizers import Tokenizer
+
+                from ingest.onnx_export import tampered
+
+                data = self.model_file.read_bytes()
+                actual = hashlib.sha256(data).hexdigest()
+                if actual != self.sha256:
+                    raise tampered(self.model_file, self.sha256, actual)
+                tokenizer = Tokenizer.from_file(str(self.tokenizer_dir / "tokenizer.json"))
+                tokenizer.no_padding()
+                tokenizer.enable_truncation(max_length=self.max_seq_length)
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = self.threads
+                opts.inter_op_num_threads = 1
+                opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                self._session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+                self._tokenizer = tokenizer
+        return self._session, self._tokenizer
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        session, tokenizer = self._load()
+        encodings = tokenizer.encode_batch(list(texts))
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
+        order = np.argsort(-lengths, kind="stable")  # longest first: each batch pads to its own
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = int(lengths[rows].max())
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, j in enumerate(rows):
+                ids[r, : lengths[j]] = encodings[j].ids
+                mask[r, : lengths[j]] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            out[rows] = session.run(None, feeds)[0]
+        return _normalise(out)
+
+
+def _max_seq_length(model_dir: Path) -> int:
+    """The window sentence-transformers uses for this model (256 for MiniLM), so both agree."""
+    try:
+        config = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        return int(config["max_seq_length"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 256
+
+
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
@@ -98,3 +195,32 @@ class HashEmbedder:
                 )
                 out[row, h % self.dim] += 1.0 if (h >> 63) == 0 else -1.0
         return _normalise(out)
+
+
+def make_embedder(
+    spec: ModelSpec, models_dir: Path, *, backend: str, batch_size: int, threads: int = 0
+) -> Embedder:
+    """The embedder for ``backend``, from verified local weights; its name is model@backend.
+
+    The name goes into the store (``Store.bind_embedder``) so an index is never
+    queried through another backend than the one that filled it.
+    """
+    from assistant.models.install import verify_installed
+
+    name = f"{spec.name}@{backend}"
+    if backend == "torch":
+        path = verify_installed(spec, models_dir)
+        return SentenceTransformerEmbedder(path, name=name, batch_size=batch_size)
+    if backend == "onnx-int8":
+        from ingest.onnx_export import ensure_onnx_int8
+
+        onnx = ensure_onnx_int8(spec, models_dir)
+        return OnnxEmbedder(
+            onnx.path,
+            onnx.sha256,
+            onnx.source_dir,
+            name=name,
+            batch_size=batch_size,
+            threads=threads,
+        )
+    raise ConfigError(f"unknown embedding backend {backend!r}: use 'torch' or 'onnx-int8'")

@@ -1,40 +1,45 @@
 """Parse a file into plain elements with unstructured, offline.
 
-The output is a list of small dataclasses (text, kind, page, section) so the
-rest of the pipeline never touches unstructured's types, and so parsing can
-run in a child process and send its result back.
+The output is a list of small dataclasses (text, kind, page) so the rest of the
+pipeline never touches unstructured's types, and so parsing can run in a child
+process (ingest/isolate.py) and send its result back.
+
+The parser is chosen from the content (ingest/detect.py), not the extension.
+Text is decoded here, with the detected encoding, and handed to unstructured
+as a string. A PDF without a text layer and an image go through tesseract
+("ocr_only": never unstructured's layout model, which would come from a hub);
+without tesseract they are refused with "OCR not available".
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import EmptyDocument, IngestError, UnsupportedFormat
+from assistant.errors import (
+    CorruptFile,
+    EmptyDocument,
+    EncryptedDocument,
+    IngestError,
+    OcrUnavailable,
+    ParseMemoryLimit,
+    TooDeeplyNested,
+)
+from ingest.detect import Detected, decode_text, detect
 
 log = logging.getLogger(__name__)
 
-#: Extensions we hand to unstructured. Anything else is refused with a reason.
-SUPPORTED_SUFFIXES = frozenset(
-    {
-        ".pdf",
-        ".docx",
-        ".pptx",
-        ".xlsx",
-        ".html",
-        ".htm",
-        ".md",
-        ".markdown",
-        ".txt",
-        ".text",
-        ".eml",
-    }
-)
+#: lxml's HTML parser silently drops everything below ~254 levels; refuse before that.
+MAX_HTML_DEPTH = 200
 
-#: unstructured categories that carry no body text worth citing.
+#: unstructured categories that carry no body text worth citing ...
 _SKIPPED_CATEGORIES = frozenset({"Header", "Footer", "PageNumber", "PageBreak", "Image"})
+#: ... unless they are all there is (a one-line PDF's only line is classed as a header).
+_FALLBACK_CATEGORIES = frozenset({"Header", "Footer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,16 @@ class ParsedDocument:
     title: str
     mime_type: str
     elements: list[Element]
+    ocr: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """What the parser needs from Settings; small and picklable for the child process."""
+
+    max_unzipped_bytes: int = 1024 * 1024 * 1024
+    tesseract_cmd: str = "tesseract"
+    ocr_languages: tuple[str, ...] = ("eng",)
 
 
 def _forbid_model_downloads() -> None:
@@ -69,6 +84,21 @@ def _forbid_model_downloads() -> None:
     tokenize._install_spacy_model = _refuse
 
 
+def ocr_available(tesseract_cmd: str) -> bool:
+    return shutil.which(tesseract_cmd) is not None
+
+
+def _require_ocr(options: ParseOptions, what: str) -> None:
+    if not ocr_available(options.tesseract_cmd):
+        raise OcrUnavailable(
+            f"OCR not available: {what} needs tesseract ({options.tesseract_cmd!r} not found)",
+            hint="apt-get install tesseract-ocr tesseract-ocr-eng, then ingest again",
+        )
+    import unstructured_pytesseract
+
+    unstructured_pytesseract.pytesseract.tesseract_cmd = options.tesseract_cmd
+
+
 def _kind(category: str) -> str:
     if category == "Title":
         return "title"
@@ -79,44 +109,177 @@ def _kind(category: str) -> str:
     return "text"
 
 
-def _partition(path: Path) -> list[Any]:
-    from unstructured.partition.auto import partition
+class _DepthMeter(HTMLParser):
+    """Deepest element nesting, counted without building a tree (no recursion)."""
 
-    suffix = path.suffix.lower()
-    kwargs: dict[str, Any] = {}
-    if suffix == ".pdf":
-        # "fast" reads the text layer with pdfminer: no layout model, no download.
-        kwargs["strategy"] = "fast"
-    return list(partition(filename=str(path), **kwargs))
+    _NOT_NESTING = frozenset(
+        "area base br col embed hr img input link meta source track wbr p li dt dd tr td th "
+        "option".split()
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.depth = 0
+        self.deepest = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self._NOT_NESTING:
+            self.depth += 1
+            self.deepest = max(self.deepest, self.depth)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in self._NOT_NESTING:
+            self.depth = max(0, self.depth - 1)
 
 
-def parse_file(path: Path) -> ParsedDocument:
-    """Parse one file. Raises an ``IngestError`` subclass with a reason on failure."""
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise UnsupportedFormat(f"unsupported file type {suffix or '(none)'!r}: {path.name}")
-    _forbid_model_downloads()
+def check_html_depth(html: str) -> None:
+    meter = _DepthMeter()
+    meter.feed(html)
+    meter.close()
+    if meter.deepest > MAX_HTML_DEPTH:
+        raise TooDeeplyNested(
+            f"HTML nested {meter.deepest:,} levels deep (limit {MAX_HTML_DEPTH}): "
+            "parsers cut such documents off and their text would be lost silently"
+        )
+
+
+def check_pdf(path: Path) -> None:
+    """Refuse truncated and password-protected PDFs with a reason, before pdfminer guesses."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        fh.seek(max(0, fh.tell() - 2048))
+        tail = fh.read()
+    if b"%%EOF" not in tail:
+        raise CorruptFile(
+            "the PDF is truncated (no end-of-file marker): an interrupted copy or download?",
+            hint="copy the complete file into the folder again",
+        )
+    from pypdf import PasswordType, PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
-        raw = _partition(path)
-    except IngestError:
-        raise
-    except Exception as exc:  # unstructured raises anything from any parser it wraps
-        raise IngestError(f"{type(exc).__name__}: {exc}") from exc
+        reader = PdfReader(path)
+        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+            raise EncryptedDocument(
+                "the PDF is password-protected", hint="save an unprotected copy"
+            )
+    except PyPdfError as exc:
+        raise CorruptFile(f"a damaged PDF: {type(exc).__name__}: {exc}") from exc
 
+
+def _partition(path: Path, detected: Detected, options: ParseOptions) -> tuple[list[Any], bool]:
+    """unstructured's elements for ``path``, and whether OCR produced them."""
+    kind = detected.kind
+    if kind == "pdf":
+        from unstructured.partition.pdf import partition_pdf
+
+        check_pdf(path)
+        # "fast" reads the text layer with pdfminer: no layout model, no download.
+        raw = list(partition_pdf(filename=str(path), strategy="fast"))
+        if any((getattr(e, "text", "") or "").strip() for e in raw):
+            return raw, False
+        _require_ocr(options, "this PDF has no text layer (a scan?) and")
+        return list(
+            partition_pdf(
+                filename=str(path), strategy="ocr_only", languages=list(options.ocr_languages)
+            )
+        ), True
+    if kind == "image":
+        _require_ocr(options, "an image")
+        from unstructured.partition.image import partition_image
+
+        return list(
+            partition_image(
+                filename=str(path), strategy="ocr_only", languages=list(options.ocr_languages)
+            )
+        ), True
+    if kind == "docx":
+        from unstructured.partition.docx import partition_docx
+
+        return list(partition_docx(filename=str(path))), False
+    if kind == "pptx":
+        from unstructured.partition.pptx import partition_pptx
+
+        return list(partition_pptx(filename=str(path))), False
+    if kind == "xlsx":
+        from unstructured.partition.xlsx import partition_xlsx
+
+        return list(partition_xlsx(filename=str(path))), False
+    if kind == "eml":
+        from unstructured.partition.email import partition_email
+
+        return list(partition_email(filename=str(path))), False
+    text = decode_text(path.read_bytes())
+    if kind == "html":
+        from unstructured.partition.html import partition_html
+
+        check_html_depth(text)
+        return list(partition_html(text=text)), False
+    if kind == "md":
+        from unstructured.partition.md import partition_md
+
+        return list(partition_md(text=text)), False
+    from unstructured.partition.text import partition_text
+
+    return list(partition_text(text=text)), False
+
+
+def _elements(raw: list[Any], skipped: frozenset[str]) -> tuple[list[Element], bool]:
+    """Our elements, and whether any carries the document's own text.
+
+    A spreadsheet's sheet name becomes a heading so chunks can cite it; such
+    headings alone (an empty workbook) do not count as text.
+    """
     elements: list[Element] = []
-    mime_type = ""
+    has_text = False
+    sheet: str | None = None
     for el in raw:
         category = getattr(el, "category", "") or ""
         text = (getattr(el, "text", "") or "").strip()
         meta = getattr(el, "metadata", None)
-        if meta is not None and not mime_type:
-            mime_type = getattr(meta, "filetype", "") or ""
-        if category in _SKIPPED_CATEGORIES or not text:
-            continue
         page = getattr(meta, "page_number", None) if meta is not None else None
+        page_name = getattr(meta, "page_name", None) if meta is not None else None
+        if page_name and page_name != sheet:
+            sheet = page_name
+            elements.append(Element(text=page_name, kind="title", page=page))
+        if category in skipped or not text:
+            continue
+        has_text = True
         elements.append(Element(text=text, kind=_kind(category), page=page))
+    return elements, has_text
 
-    if not elements:
-        raise EmptyDocument(f"no text could be extracted from {path.name}")
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Under RLIMIT_AS a failed mmap surfaces as ImportError/OSError, not MemoryError."""
+    text = str(exc)
+    return isinstance(exc, OSError | ImportError) and (
+        "failed to map segment" in text or "Cannot allocate memory" in text
+    )
+
+
+def parse_file(path: Path, options: ParseOptions | None = None) -> ParsedDocument:
+    """Detect and parse one file. Raises an ``IngestError`` subclass with a reason on failure."""
+    options = options or ParseOptions()
+    detected = detect(path, max_unzipped_bytes=options.max_unzipped_bytes)
+    try:
+        _forbid_model_downloads()
+        raw, ocr = _partition(path, detected, options)
+    except (IngestError, MemoryError):
+        raise
+    except RecursionError as exc:
+        raise TooDeeplyNested(f"the document is nested too deeply to parse: {exc}") from exc
+    except Exception as exc:  # unstructured raises anything from any parser it wraps
+        if _out_of_memory(exc):
+            raise ParseMemoryLimit(f"out of memory while parsing: {exc}") from exc
+        raise IngestError(f"{type(exc).__name__}: {exc}") from exc
+
+    elements, has_text = _elements(raw, _SKIPPED_CATEGORIES)
+    if not has_text:
+        elements, has_text = _elements(raw, _SKIPPED_CATEGORIES - _FALLBACK_CATEGORIES)
+    if not has_text:
+        how = " even with OCR" if ocr else ""
+        raise EmptyDocument(f"no text could be extracted from {path.name}{how}")
     title = next((e.text for e in elements if e.kind == "title"), path.stem)
-    return ParsedDocument(title=title[:200], mime_type=mime_type, elements=elements)
+    return ParsedDocument(
+        title=title[:200], mime_type=detected.mime_type, elements=elements, ocr=ocr
+    )

@@ -1,37 +1,59 @@
 """Ingest files: identify by content hash, skip what is unchanged, parse, chunk, embed, index.
 
-Every file ends in exactly one outcome -- added, changed, duplicate, skipped or
-quarantined (with a reason) -- so nothing is ever silently dropped.
+Every file ends in exactly one outcome -- added, changed, duplicate, skipped,
+removed or quarantined (with a reason) -- so nothing is ever silently dropped,
+and after a run over a folder the index holds exactly that folder:
+
+- identity is the SHA-256 of the bytes; an unchanged file costs a ``stat``;
+- a changed file is replaced in one store transaction; new vectors enter FAISS
+  before it and old ones leave after it, so a reader sees one version, never both
+  or neither (a vector without a stored chunk resolves to nothing);
+- a changed file that now fails is quarantined *and* its old version erased;
+- parsing runs in a child process (ingest/isolate.py); the journal records
+  seen -> parsed -> embedded -> committed (ingest/journal.py);
+- the FAISS file is saved atomically with the store generation it reflects
+  (ingest/recovery.py), after every batch, every erasure and every 30 s.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from assistant.domain import Chunk, Document, chunk_id_for, sha256_hex, utcnow
-from assistant.errors import EmptyDocument, FileTooLarge, IngestError
+from assistant.domain import Chunk, Document, chunk_id_for, utcnow
+from assistant.errors import EmptyDocument, FileTooLarge, IngestError, NotFound
+from ingest import recovery
 from ingest.chunk import chunk_elements
 from ingest.embed import Embedder
+from ingest.erase import Erasure, unlink_paths, who
 from ingest.index import VectorIndex
-from ingest.parse import parse_file
+from ingest.isolate import shared_parser
+from ingest.journal import ErasureReceipt, Journal
+from ingest.parse import ParsedDocument, ParseOptions
+from ingest.quarantine import Quarantine, Quarantined
 from ingest.store import PathEntry, Store
+from ingest.writer_lock import WriterLock
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
 
 Progress = Callable[[Path, str, int], None]
+ErasureListener = Callable[[ErasureReceipt], None]
+SAVE_EVERY_S = 30.0
+
+__all__ = ["IngestReport", "Ingestor", "Quarantined", "discover"]
 
 
-@dataclass(frozen=True, slots=True)
-class Quarantined:
-    path: str
-    code: str
-    message: str
-    sha256: str
-    at: str
+class Parser(Protocol):
+    def parse(self, path: Path) -> ParsedDocument: ...
+    def close(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -40,6 +62,7 @@ class IngestReport:
     changed: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
@@ -50,10 +73,16 @@ class IngestReport:
             "changed": len(self.changed),
             "duplicates": len(self.duplicates),
             "skipped": len(self.skipped),
+            "removed": len(self.removed),
             "quarantined": len(self.quarantined),
             "chunks": self.chunks,
             "seconds": round(self.seconds, 2),
         }
+
+
+def is_ignored(name: str) -> bool:
+    """Hidden files and office lock files (``~$report.docx``) are not documents."""
+    return name.startswith((".", "~$"))
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
@@ -65,7 +94,7 @@ def discover(paths: Iterable[Path]) -> list[Path]:
             found.extend(
                 f
                 for f in sorted(p.rglob("*"))
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                if f.is_file() and not any(is_ignored(part) for part in f.relative_to(p).parts)
             )
         elif p.is_file():
             found.append(p)
@@ -81,6 +110,11 @@ def embedding_text(chunk: Chunk) -> str:
     return chunk.text
 
 
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 class Ingestor:
     def __init__(
         self,
@@ -91,73 +125,227 @@ class Ingestor:
         chunk_size: int,
         quarantine_dir: Path,
         max_file_bytes: int,
+        parser: Parser | None = None,
     ) -> None:
         self.store = store
         self.index = index
         self.embedder = embedder
         self.chunk_size = chunk_size
-        self.quarantine_dir = quarantine_dir
         self.max_file_bytes = max_file_bytes
+        self.quarantine = Quarantine(quarantine_dir)
+        self.journal = Journal(store)
+        # Not closed here: a shared parser lives as long as the process; a given one is the giver's.
+        self.parser: Parser = parser or shared_parser(
+            ParseOptions(), timeout_s=600.0, memory_mb=4096
+        )
+        self.on_erasure: list[ErasureListener] = []
+        self._lock = threading.RLock()
+        self._writer = WriterLock(index.path.parent / "writer.lock")
+        self._dirty = False
+        self._saved_at = time.monotonic()
+        recovery.ensure_consistent(index, store)
 
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, store: Store, index: VectorIndex, embedder: Embedder
+    ) -> Ingestor:
+        options = ParseOptions(
+            max_unzipped_bytes=settings.max_unzipped_mb * 1024 * 1024,
+            tesseract_cmd=settings.tesseract_cmd,
+            ocr_languages=tuple(settings.ocr_languages.split("+")),
+        )
+        parser = shared_parser(
+            options, timeout_s=settings.parse_timeout_s, memory_mb=settings.parse_memory_mb
+        )
+        return cls(
+            store,
+            index,
+            embedder,
+            chunk_size=settings.chunk_size,
+            quarantine_dir=settings.quarantine_dir,
+            max_file_bytes=settings.max_file_mb * 1024 * 1024,
+            parser=parser,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._writer.held:
+                if self._dirty:
+                    self._save()
+                self.store.purge_retired(0.0)
+            self._writer.release()
+
+    # -- ingest ------------------------------------------------------------------
     def ingest(
-        self, paths: Sequence[Path], collection: str, progress: Progress | None = None
+        self,
+        paths: Sequence[Path],
+        collection: str,
+        progress: Progress | None = None,
+        *,
+        retry_quarantined: bool = False,
     ) -> IngestReport:
+        """Ingest files and folders; a folder's vanished files are removed from the index."""
+        files = discover(paths)
+        folders = [str(p.resolve()) for p in paths if p.is_dir()]
+        return self.ingest_files(
+            [(f, collection) for f in files],
+            progress,
+            prune_under=folders,
+            retry_quarantined=retry_quarantined,
+        )
+
+    def ingest_files(
+        self,
+        items: Sequence[tuple[Path, str]],
+        progress: Progress | None = None,
+        *,
+        prune_under: Sequence[str] = (),
+        retry_quarantined: bool = False,
+        actor: str | None = None,
+    ) -> IngestReport:
+        """Ingest ``(file, collection)`` pairs, then forget stored paths under ``prune_under``
+        that are gone from disk (added first, so a renamed file is a cheap duplicate)."""
         started = time.perf_counter()
         report = IngestReport()
-        for path in discover(paths):
-            outcome, n = self._ingest_one(path, collection, report)
-            if progress is not None:
-                progress(path, outcome, n)
-        self.index.save()
+        with self._lock:
+            self._writer.acquire()
+            for path, collection in items:
+                outcome, n = self._ingest_one(path, collection, report, retry_quarantined)
+                if progress is not None:
+                    progress(path, outcome, n)
+                if self._dirty and time.monotonic() - self._saved_at > SAVE_EVERY_S:
+                    self._save()
+            if prune_under:
+                present = {str(p) for p, _ in items}
+                self._prune(prune_under, present, report, actor or who("ingest"))
+            if self._dirty:
+                self._save()
+            self.store.purge_retired()
         report.seconds = time.perf_counter() - started
         return report
 
-    def _ingest_one(self, path: Path, collection: str, report: IngestReport) -> tuple[str, int]:
+    def tick(self) -> None:
+        """Housekeeping while idle: drop retired versions, save a pending index."""
+        with self._lock:
+            if self._writer.held:
+                self.store.purge_retired()
+                if self._dirty:
+                    self._save()
+
+    def _prune(
+        self, folders: Sequence[str], present: set[str], report: IngestReport, actor: str
+    ) -> None:
+        vanished = [
+            p for p in self.store.paths_under(folders) if p not in present and not Path(p).exists()
+        ]
+        if vanished:
+            report.removed.extend(
+                self._erase_paths(vanished, actor, "removed from the folder").paths
+            )
+        for q in self.quarantine.entries():
+            if (
+                any(q.path.startswith(f.rstrip("/") + "/") for f in folders)
+                and not Path(q.path).exists()
+            ):
+                self.quarantine.clear(q.path)
+
+    def _ingest_one(
+        self, path: Path, collection: str, report: IngestReport, retry_quarantined: bool
+    ) -> tuple[str, int]:
         key = str(path)
-        digest = ""
         try:
             st = path.stat()
-            entry = self.store.path_entry(key)
-            if entry and entry.mtime_ns == st.st_mtime_ns and entry.size == st.st_size:
-                report.skipped.append(key)
-                return "skipped", 0
+        except FileNotFoundError:  # gone since it was listed
+            gone = self._erase_paths([key], who("ingest"), "removed from the folder").paths
+            self.quarantine.clear(key)
+            report.removed.extend(gone)
+            return ("removed" if gone else "skipped"), 0
+        except OSError as exc:
+            return self._refuse(key, collection, exc, "", None, report)
+        entry = self.store.path_entry(key)
+        if entry and (entry.mtime_ns, entry.size) == (st.st_mtime_ns, st.st_size):
+            report.skipped.append(key)
+            return "skipped", 0
+        if (
+            entry is None
+            and not retry_quarantined
+            and self.quarantine.is_current(key, st.st_size, st.st_mtime_ns)
+        ):
+            report.skipped.append(key)  # refused before and unchanged since
+            return "skipped", 0
+        digest = ""
+        try:
             if st.st_size > self.max_file_bytes:
                 raise FileTooLarge(
-                    f"{st.st_size:,} bytes is over the {self.max_file_bytes:,}-byte limit"
+                    f"{st.st_size:,} bytes is over the {self.max_file_bytes:,}-byte limit",
+                    hint="raise ASSISTANT_MAX_FILE_MB or split the file",
                 )
             if st.st_size == 0:
                 raise EmptyDocument("the file is empty (0 bytes)")
-            data = path.read_bytes()
-            digest = sha256_hex(data)
+            digest = file_sha256(path)
             new_entry = PathEntry(key, digest, collection, st.st_mtime_ns, st.st_size)
             if entry and entry.doc_id == digest:  # touched, same bytes
                 with self.store.transaction() as db:
                     Store.upsert_path(db, new_entry)
+                self.quarantine.clear(key)
                 report.skipped.append(key)
                 return "skipped", 0
             if self.store.has_document(digest):  # same bytes known under another path
                 self._commit(new_entry, replaced=entry is not None)
+                self.quarantine.clear(key)
                 report.duplicates.append(key)
                 return "duplicate", 0
-            doc, chunks = self._parse(path, digest, collection, len(data))
+            self.journal.mark(key, "seen", digest, collection)
+            parsed = self.parser.parse(path)
+            self.journal.mark(key, "parsed", digest, collection)
+            doc, chunks = self._document(path, digest, collection, st.st_size, parsed)
             vectors = self.embedder.embed([embedding_text(c) for c in chunks])
+            self.journal.mark(key, "embedded", digest, collection)
             self._commit(
                 new_entry, replaced=entry is not None, doc=doc, chunks=chunks, vectors=vectors
             )
-        except IngestError as exc:
-            report.quarantined.append(self._quarantine(path, exc.code, exc.message, digest))
-            return "quarantined", 0
-        except OSError as exc:
-            report.quarantined.append(self._quarantine(path, "os_error", str(exc), digest))
-            return "quarantined", 0
+        except (IngestError, OSError) as exc:
+            return self._refuse(key, collection, exc, digest, entry, report, st)
+        self.quarantine.clear(key)
         (report.changed if entry else report.added).append(key)
         report.chunks += len(chunks)
         return ("changed" if entry else "added"), len(chunks)
 
-    def _parse(
-        self, path: Path, doc_id: str, collection: str, size: int
+    def _refuse(
+        self,
+        key: str,
+        collection: str,
+        exc: IngestError | OSError,
+        digest: str,
+        entry: PathEntry | None,
+        report: IngestReport,
+        st: object | None = None,
+    ) -> tuple[str, int]:
+        """Quarantine ``key``; erase an older version it held: the index equals the folder."""
+        if entry is not None:
+            self._erase_paths([key], who("ingest"), "replaced by a version that was refused")
+        if isinstance(exc, IngestError):
+            code, message, hint = exc.code, exc.message, exc.hint
+        else:
+            code, message, hint = "os_error", str(exc), None
+        q = self.quarantine.put(
+            key,
+            code=code,
+            error=type(exc).__name__,
+            message=message,
+            hint=hint,
+            sha256=digest,
+            collection=collection,
+            size=int(getattr(st, "st_size", 0)),
+            mtime_ns=int(getattr(st, "st_mtime_ns", 0)),
+        )
+        self.journal.mark(key, "quarantined", digest, collection, code)
+        report.quarantined.append(q)
+        return "quarantined", 0
+
+    def _document(
+        self, path: Path, doc_id: str, collection: str, size: int, parsed: ParsedDocument
     ) -> tuple[Document, list[Chunk]]:
-        parsed = parse_file(path)
         doc = Document(
             id=doc_id,
             path=str(path),
@@ -172,6 +360,8 @@ class Ingestor:
             Chunk(chunk_id_for(doc_id, i, d.text), doc_id, i, d.text, d.page, d.section)
             for i, d in enumerate(drafts)
         ]
+        if not chunks:
+            raise EmptyDocument(f"no text could be extracted from {path.name}")
         return doc, chunks
 
     def _commit(
@@ -183,32 +373,77 @@ class Ingestor:
         chunks: Sequence[Chunk] = (),
         vectors: np.ndarray | None = None,
     ) -> None:
-        """One transaction: drop what the path held before, add the new document, map the path."""
-        with self.store.transaction() as db:
-            removed = Store.delete_path(db, entry.path) if replaced else []
-            if doc is not None and vectors is not None:
-                Store.insert_document(db, doc, chunks, vectors)
-            Store.upsert_path(db, entry)
-        self.index.remove(removed)
+        """Store first for the truth, FAISS around it so readers see one version at a time."""
+        new_ids = np.fromiter((c.vector_id for c in chunks), dtype=np.int64, count=len(chunks))
         if doc is not None and vectors is not None:
-            self.index.add(np.fromiter((c.vector_id for c in chunks), dtype=np.int64), vectors)
+            self.index.add(new_ids, vectors)
+        try:
+            with self.store.transaction() as db:
+                old = Erasure()
+                if replaced:
+                    old = unlink_paths(
+                        db, [entry.path], actor=who("ingest"), reason="replaced", retire=True
+                    )
+                if doc is not None and vectors is not None:
+                    Store.insert_document(db, doc, chunks, vectors)
+                Store.upsert_path(db, entry)
+                Journal.mark_in(db, entry.path, "committed", entry.doc_id, entry.collection)
+        except BaseException:
+            self.index.remove(new_ids.tolist())
+            raise
+        self.index.remove(old.vids)
+        self._dirty = True
+        self._notify(old.receipts)
 
+    # -- erasure -----------------------------------------------------------------
     def forget(self, paths: Sequence[str]) -> list[str]:
         """Remove paths (files or folders) from the index. Returns the paths forgotten."""
-        targets = self.store.paths_under(paths)
-        removed: list[int] = []
-        with self.store.transaction() as db:
-            for p in targets:
-                removed.extend(Store.delete_path(db, p))
-        self.index.remove(removed)
-        self.index.save()
-        return targets
+        return self.erase(paths).paths
 
-    def _quarantine(self, path: Path, code: str, message: str, digest: str) -> Quarantined:
-        entry = Quarantined(str(path), code, message, digest, utcnow().isoformat())
-        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
-        name = (digest or sha256_hex(str(path)))[:16] + ".json"
-        (self.quarantine_dir / name).write_text(
-            json.dumps(asdict(entry), indent=2), encoding="utf-8"
-        )
-        return entry
+    def erase(
+        self, targets: Sequence[str], *, actor: str | None = None, reason: str = "forgotten"
+    ) -> Erasure:
+        """Erase paths (files or folders) and document ids (or unique id prefixes ≥ 8)."""
+        with self._lock:
+            paths: list[str] = []
+            for t in targets:
+                found = self.store.paths_under([t])
+                if not found and _looks_like_id(t):
+                    ids = self.store.doc_ids_like(t.lower())
+                    if len(ids) > 1:
+                        raise NotFound(f"{t} matches {len(ids)} documents: give more of the id")
+                    found = self.store.paths_of(ids[0]) if ids else []
+                if not found:
+                    raise NotFound(f"nothing indexed under {t}")
+                paths.extend(p for p in found if p not in paths)
+            return self._erase_paths(paths, actor or who("cli"), reason)
+
+    def _erase_paths(self, paths: Sequence[str], actor: str, reason: str) -> Erasure:
+        with self._lock:
+            self._writer.acquire()
+            with self.store.transaction() as db:
+                done = unlink_paths(db, paths, actor=actor, reason=reason)
+            self.index.remove(done.vids)
+            if done.receipts:  # erased text leaves the disk now, not at the next save
+                self._save()
+                self.store.checkpoint()
+                for r in done.receipts:
+                    self.quarantine.clear_sha256(r.sha256)
+            elif done.paths:
+                self._dirty = True
+            self._notify(done.receipts)
+            return done
+
+    def _notify(self, receipts: Sequence[ErasureReceipt]) -> None:
+        for receipt in receipts:
+            for listener in self.on_erasure:
+                listener(receipt)
+
+    def _save(self) -> None:
+        recovery.save(self.index, self.store)
+        self._dirty = False
+        self._saved_at = time.monotonic()
+
+
+def _looks_like_id(text: str) -> bool:
+    return 8 <= len(text) <= 64 and all(c in "0123456789abcdefABCDEF" for c in text)

@@ -47,3 +47,47 @@ def sample_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "sample"
     shutil.copytree(SAMPLE, dest)
     return dest
+
+
+# -- sign-in helpers ---------------------------------------------------------------
+PASSWORD = "correct horse battery staple"
+
+
+def add_user(
+    resources: Resources,
+    name: str = "alice",
+    *,
+    groups: tuple[str, ...] = ("staff",),
+    clearance: str = "public",
+    role: str = "employee",
+) -> str:
+    """Create an account (password ``PASSWORD``) and return an API token for it."""
+    from assistant.auth.principal import Level
+
+    resources.access.add_user(
+        name,
+        PASSWORD,
+        role=role,
+        groups=frozenset(groups),
+        clearance=Level.parse(clearance),
+        actor="test",
+    )
+    return resources.access.store.issue_token(name)
+
+
+def open_collection(
+    resources: Resources,
+    name: str = "sample",
+    groups: tuple[str, ...] = ("staff",),
+    label: str = "public",
+) -> None:
+    from assistant.auth.principal import Level
+
+    resources.access.set_collection(name, frozenset(groups), Level.parse(label), actor="test")
+
+
+@pytest.fixture
+def auth(resources: Resources) -> dict[str, str]:
+    """Bearer headers of "alice" (group staff), who may read the "sample" collection."""
+    open_collection(resources)
+    return {"Authorization": f"Bearer {add_user(resources)}"}

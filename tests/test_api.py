@@ -15,10 +15,11 @@ from tests.conftest import SAMPLE
 
 
 @pytest.fixture
-def client(resources: Resources) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def client(resources: Resources, auth: dict[str, str]) -> Iterator[TestClient]:  # type: ignore[type-arg]
     resources.ingestor.ingest([SAMPLE], "sample")
     app = create_app(resources.settings, resources, warm_up=False)
     with TestClient(app) as c:
+        c.headers.update(auth)
         yield c
 
 

@@ -26,6 +26,7 @@ from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.settings import Settings
 from ingest.embed import HashEmbedder
+from tests.conftest import PASSWORD, add_user, open_collection
 
 pytestmark = pytest.mark.browser
 
@@ -107,8 +108,18 @@ def open_page(
     page.on("console", on_console)
     page.on("pageerror", lambda exc: log.page_errors.append(str(exc)))
     page.set_default_timeout(WAIT_MS)
-    page.goto(url + "/")
+    sign_in(page, url)
     return page, log
+
+
+def sign_in(page: Any, url: str, user: str = "alice", password: str = PASSWORD) -> None:
+    """Open the chat: the app sends the browser to the sign-in form first."""
+    page.goto(url + "/")
+    page.wait_for_url(re.compile(r"/login"))
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("#signin")
+    page.wait_for_url(url + "/")
 
 
 # -- the app, served in-process -----------------------------------------------------------
@@ -141,6 +152,8 @@ def serve(settings: Settings, sample_copy: Path) -> Iterator[Callable[..., Live]
         )
         report = resources.ingestor.ingest([sample_copy], "sample")
         assert not report.quarantined, report.quarantined
+        open_collection(resources)
+        add_user(resources)
         app = create_app(settings, resources, warm_up=False)
         port = _free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")

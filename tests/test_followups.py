@@ -39,9 +39,10 @@ def test_conversations_are_bounded() -> None:
     assert conv.history(None) == []
 
 
-def test_the_api_keeps_the_conversation(resources: Resources) -> None:
+def test_the_api_keeps_the_conversation(resources: Resources, auth: dict[str, str]) -> None:
     resources.ingestor.ingest([SAMPLE], "sample")
     with TestClient(create_app(resources.settings, resources, warm_up=False)) as client:
+        client.headers.update(auth)
         first = client.post(
             "/api/ask", json={"question": "Where is the fire assembly point?"}
         ).json()
@@ -52,9 +53,9 @@ def test_the_api_keeps_the_conversation(resources: Resources) -> None:
         ).json()
         assert follow["conversation_id"] == cid
         assert follow["citations"][0]["path"].endswith("facilities.html")
-    history = resources.answers.conversations.history(cid)
-    assert [t.question for t in history] == [
-        "Where is the fire assembly point?",
-        "Can I use the lifts then?",
-    ]
-    assert history[1].standalone.startswith("Where is the fire assembly point?")
+        history = resources.answers.conversations.history(f"alice\x00{cid}")
+        assert [t.question for t in history] == [
+            "Where is the fire assembly point?",
+            "Can I use the lifts then?",
+        ]
+        assert history[1].standalone.startswith("Where is the fire assembly point?")

@@ -16,10 +16,11 @@ QUESTION = "How many days of paid annual leave do full-time employees get?"
 
 
 @pytest.fixture
-def client(resources: Resources) -> Iterator[openai.OpenAI]:
+def client(resources: Resources, auth: dict[str, str]) -> Iterator[openai.OpenAI]:
     resources.ingestor.ingest([SAMPLE], "sample")
+    token = auth["Authorization"].removeprefix("Bearer ")
     with live_server(create_app(resources.settings, resources, warm_up=False)) as base:
-        yield openai.OpenAI(base_url=f"{base}/v1", api_key="local", max_retries=0)
+        yield openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0)
 
 
 def test_models_lists_the_configured_model(client: openai.OpenAI, resources: Resources) -> None:

@@ -13,7 +13,7 @@ from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.settings import Settings
 from ingest.embed import HashEmbedder
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, add_user, open_collection
 from tests.live import live_server
 from tests.slow_generator import SlowGenerator
 
@@ -54,10 +54,11 @@ def test_a_cancelled_waiter_leaves_the_queue() -> None:
     assert q.depth == 1
 
 
-def _resources(settings: Settings, generator: SlowGenerator) -> Resources:
+def _resources(settings: Settings, generator: SlowGenerator) -> tuple[Resources, dict[str, str]]:
     res = Resources(settings, embedder=HashEmbedder(), generator=generator)
     res.ingestor.ingest([SAMPLE], "sample")
-    return res
+    open_collection(res)
+    return res, {"Authorization": f"Bearer {add_user(res)}"}
 
 
 QUESTION = {"question": "Where is the fire assembly point?"}
@@ -67,11 +68,12 @@ def test_api_returns_503_with_retry_after_when_the_queue_is_full(
     tmp_path, settings: Settings
 ) -> None:  # type: ignore[no-untyped-def]
     settings = settings.model_copy(update={"queue_max_waiting": 1, "retry_after_s": 9})
-    res = _resources(settings, SlowGenerator())
+    res, auth = _resources(settings, SlowGenerator())
     holder = res.answers.queue.enter()
     assert holder.poll(wait=0) == 0
     res.answers.queue.enter()  # one waiting: the queue is now full
     with TestClient(create_app(settings, res, warm_up=False)) as client:
+        client.headers.update(auth)
         for path in ("/api/ask", "/api/ask/stream", "/v1/chat/completions"):
             body = (
                 QUESTION
@@ -87,10 +89,10 @@ def test_api_returns_503_with_retry_after_when_the_queue_is_full(
 
 def test_closing_the_stream_stops_generation_and_frees_the_model(settings: Settings) -> None:
     gen = SlowGenerator(tokens=400, delay=0.05)
-    res = _resources(settings, gen)
+    res, auth = _resources(settings, gen)
     with (
         live_server(create_app(settings, res, warm_up=False)) as base,
-        httpx.Client(base_url=base, timeout=30) as client,
+        httpx.Client(base_url=base, timeout=30, headers=auth) as client,
     ):
         with client.stream("POST", "/api/ask/stream", json=QUESTION) as r:
             assert r.status_code == 200
@@ -106,12 +108,14 @@ def test_closing_the_stream_stops_generation_and_frees_the_model(settings: Setti
 
 def test_other_endpoints_stay_fast_while_an_answer_generates(settings: Settings) -> None:
     gen = SlowGenerator(tokens=60, delay=0.05)
-    res = _resources(settings, gen)
+    res, auth = _resources(settings, gen)
     with live_server(create_app(settings, res, warm_up=False)) as base:
         result: dict[str, object] = {}
 
         def ask() -> None:
-            result["r"] = httpx.post(f"{base}/api/ask", json=QUESTION, timeout=60).json()
+            result["r"] = httpx.post(
+                f"{base}/api/ask", json=QUESTION, timeout=60, headers=auth
+            ).json()
 
         t = threading.Thread(target=ask)
         t.start()

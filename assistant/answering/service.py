@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,10 +49,12 @@ class TokenEvent:
 class DoneEvent:
     answer: Answer
     hits: list[RetrievedChunk]
+    standalone: str = ""
     kind: Literal["done"] = "done"
 
 
 Event = SourcesEvent | QueueEvent | TokenEvent | DoneEvent
+Observer = Callable[[str, DoneEvent], None]
 
 
 class AnswerService:
@@ -66,6 +68,7 @@ class AnswerService:
         queue: ModelQueue | None = None,
         conversations: Conversations | None = None,
         timeout_s: float = 120.0,
+        observers: list[Observer] | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -74,6 +77,7 @@ class AnswerService:
         self.queue = queue or ModelQueue()
         self.conversations = conversations or Conversations()
         self.timeout_s = timeout_s
+        self.observers = observers or []  # told of every final answer: audit, metrics
 
     def stream(
         self,
@@ -83,17 +87,29 @@ class AnswerService:
         cancel: threading.Event | None = None,
         ticket: Ticket | None = None,
         history: list[Turn] | None = None,
+        user: str = "anonymous",
+        collections: frozenset[str] | None = None,
     ) -> Iterator[Event]:
         """Answer ``question``. Pass a ``ticket`` taken with ``queue.enter()`` to learn of a
         full queue before streaming starts; otherwise one is taken here. ``history``, when
-        given (the OpenAI endpoint sends it), replaces the stored conversation's turns."""
+        given (the OpenAI endpoint sends it), replaces the stored conversation's turns.
+        ``collections`` are the ones ``user`` may read (None: all); nothing from any other
+        collection reaches the prompt, the sources or a conversation."""
         question = validate_question(question)
         cid = conversation_id or Conversations.new_id()
+        key = f"{user}\x00{cid}"  # one user can never continue another's conversation
         if history is None:
-            history = self.conversations.history(cid)
+            history = self.conversations.history(key)
         ticket = ticket or self.queue.enter()
         with ticket:
-            yield from self._stream(question, cid, cancel, ticket, history)
+            for event in self._stream(question, cid, cancel, ticket, history, collections):
+                if isinstance(event, DoneEvent):
+                    self.conversations.add(
+                        key, Turn(question, event.standalone, event.answer.answer)
+                    )
+                    for observe in self.observers:
+                        observe(user, event)
+                yield event
 
     def _stream(
         self,
@@ -102,12 +118,13 @@ class AnswerService:
         cancel: threading.Event | None,
         ticket: Ticket,
         history: list[Turn],
+        collections: frozenset[str] | None,
     ) -> Iterator[Event]:
         t0 = time.perf_counter()
         standalone = standalone_question(question, history)
         query = self.retriever.embed_query(standalone)
         timings = {"embed_s": time.perf_counter() - t0}
-        hits = self.retriever.retrieve(standalone, query_vector=query)
+        hits = self.retriever.retrieve(standalone, query_vector=query, collections=collections)
         timings["retrieve_s"] = time.perf_counter() - t0 - timings["embed_s"]
         if hits and self.context_tokens:
             hits = compact(query, hits, self.retriever.embedder, budget_tokens=self.context_tokens)
@@ -117,9 +134,8 @@ class AnswerService:
 
         def done(text: str, refused: bool, cited: list[Citation]) -> DoneEvent:
             timings["total_s"] = time.perf_counter() - t0
-            self.conversations.add(cid, Turn(question, standalone, text))
             answer = Answer(question, text, refused, cited, sources, cid, timings)
-            return DoneEvent(answer, hits)
+            return DoneEvent(answer, hits, standalone)
 
         if not hits:  # nothing relevant: refuse without spending the model's time
             ticket.release()
@@ -157,8 +173,18 @@ class AnswerService:
         refused = is_refusal(text)
         yield done(REFUSAL if refused else text, refused, [] if refused else cited)
 
-    def answer(self, question: str, *, conversation_id: str | None = None) -> Answer:
-        for event in self.stream(question, conversation_id=conversation_id):
+    def answer(
+        self,
+        question: str,
+        *,
+        conversation_id: str | None = None,
+        user: str = "anonymous",
+        collections: frozenset[str] | None = None,
+    ) -> Answer:
+        events = self.stream(
+            question, conversation_id=conversation_id, user=user, collections=collections
+        )
+        for event in events:
             if isinstance(event, DoneEvent):
                 return event.answer
         raise AssertionError("stream ended without a final answer")  # pragma: no cover

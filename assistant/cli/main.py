@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
@@ -11,8 +10,15 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from assistant import __version__
+from assistant.cli.access import collections as collections_commands
+from assistant.cli.access import principal_for
+from assistant.cli.access import users as users_commands
+from assistant.cli.audit import audit as audit_commands
 from assistant.cli.errors import cli_errors
-from assistant.cli.progress import bytes_progress, console, files_progress
+from assistant.cli.eval import eval_command
+from assistant.cli.inbox import run_forget, run_ingest, show_status
+from assistant.cli.inbox import watch as watch_command
+from assistant.cli.progress import bytes_progress, console
 from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.install import install_model, installed_path, verify_installed
 from assistant.resources import Resources
@@ -44,15 +50,27 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the web chat and the API."""
     import uvicorn
 
+    from assistant.observability.logging import configure_logging, get_logger
     from assistant.server.app import create_app
 
     settings = _settings(ctx)
     host = host or settings.host
     port = port or settings.port
     settings.ensure_dirs()
+    configure_logging(settings.log_level)  # JSON lines on stderr (assistant/observability)
     app = create_app(settings)
-    console.print(f"Chat on [bold]http://{host}:{port}[/bold]  (API docs: /schema)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # stderr stays pure JSON lines for log shippers: the banner is a log line too
+    get_logger("assistant.cli").info(f"chat on http://{host}:{port} (API docs: /schema)")
+    # log_config=None: uvicorn's loggers propagate to the JSON handler; its access log is
+    # replaced by ours, which carries the request id, route template and duration
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        access_log=False,
+    )
 
 
 # -- ingest ----------------------------------------------------------------------
@@ -60,62 +78,56 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--collection", default="default", show_default=True, help="Collection to file under")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON")
+@click.option("--retry", is_flag=True, help="Parse quarantined files again even if unchanged")
 @click.pass_context
 @cli_errors
-def ingest(ctx: click.Context, paths: tuple[Path, ...], collection: str, as_json: bool) -> None:
-    """Parse, chunk, embed and index files or folders."""
-    from ingest.pipeline import discover
-
+def ingest(
+    ctx: click.Context, paths: tuple[Path, ...], collection: str, as_json: bool, retry: bool
+) -> None:
+    """Parse, chunk, embed and index files or folders (a folder's vanished files are removed)."""
     resources = Resources(_settings(ctx))
-    files = discover(paths)
-    started = time.perf_counter()
-    with files_progress() as bar:
-        task = bar.add_task("ingest", total=len(files), rate=0.0, chunks=0)
-        chunks = 0
-
-        def progress(path: Path, outcome: str, n: int) -> None:
-            nonlocal chunks
-            chunks += n
-            done = bar.tasks[0].completed + 1
-            rate = done / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, advance=1, rate=rate, chunks=chunks, description=path.name[:30])
-
-        report = resources.ingestor.ingest(files, collection, progress)
-    resources.close()
-    summary = report.summary()
-    if as_json:
-        click.echo(json.dumps({**summary, "quarantine": [q.__dict__ for q in report.quarantined]}))
-        return
-    console.print(
-        "added {added} · changed {changed} · duplicates {duplicates} · skipped {skipped} · "
-        "quarantined {quarantined} · {chunks} chunks in {seconds}s".format(**summary)
-    )
-    for q in report.quarantined:
-        console.print(f"[yellow]quarantined[/yellow] {q.path}: {q.code}: {q.message}")
+    try:
+        run_ingest(resources, paths, collection, as_json=as_json, retry=retry)
+    finally:
+        resources.close()
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--keep-file", is_flag=True, help="Leave an inbox file in place (it will return)")
 @click.pass_context
 @cli_errors
-def forget(ctx: click.Context, paths: tuple[str, ...]) -> None:
-    """Remove files or folders from the index (chunks and vectors)."""
-    resources = Resources(_settings(ctx))
-    gone = resources.ingestor.forget([str(Path(p).resolve()) for p in paths])
-    resources.close()
-    console.print(f"forgot {len(gone)} path(s)")
+def forget(ctx: click.Context, targets: tuple[str, ...], keep_file: bool) -> None:
+    """Erase files, folders or document ids: chunks, vectors, lexical entries, inbox copy.
+
+    Each erased document gets a receipt (document id, hash, time, who) in the journal.
+    """
+    settings = _settings(ctx)
+    resources = Resources(settings)
+    try:
+        run_forget(resources, settings, targets, keep_file=keep_file)
+    finally:
+        resources.close()
 
 
 # -- ask -------------------------------------------------------------------------
 @cli.command()
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as POST /api/ask")
+@click.option(
+    "--as", "as_user", default=None, help="Answer as this user, with their access (default: all)"
+)
 @click.pass_context
 @cli_errors
-def ask(ctx: click.Context, question: str, as_json: bool) -> None:
+def ask(ctx: click.Context, question: str, as_json: bool, as_user: str | None) -> None:
     """Ask a question and print the answer with its sources."""
     resources = Resources(_settings(ctx))
-    answer = resources.answers.answer(question)
+    principal = principal_for(resources, as_user)
+    answer = resources.answers.answer(
+        question,
+        user=principal.user,
+        collections=resources.access.visible_collections(principal),
+    )
     resources.close()
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
@@ -131,22 +143,13 @@ def ask(ctx: click.Context, question: str, as_json: bool) -> None:
 @click.pass_context
 @cli_errors
 def status(ctx: click.Context) -> None:
-    """Collections, documents, chunks and quarantined files."""
+    """Collections, documents, chunks, index health and quarantined files with reasons."""
     settings = _settings(ctx)
     resources = Resources(settings)
-    counts = resources.store.counts()
-    table = Table("collection", "document", "path")
-    for doc in resources.store.documents():
-        table.add_row(doc.collection, doc.title, doc.path)
-    console.print(table)
-    console.print(f"{counts['documents']} documents, {counts['chunks']} chunks")
-    quarantined = sorted(settings.quarantine_dir.glob("*.json"))
-    for q in quarantined:
-        entry = json.loads(q.read_text(encoding="utf-8"))
-        console.print(
-            f"[yellow]quarantined[/yellow] {entry['path']}: {entry['code']}: {entry['message']}"
-        )
-    resources.close()
+    try:
+        show_status(settings, resources)
+    finally:
+        resources.close()
 
 
 # -- models ----------------------------------------------------------------------
@@ -200,6 +203,19 @@ def models_verify(ctx: click.Context, names: tuple[str, ...]) -> None:
     for name in names or (settings.model, settings.embedding_model):
         path = verify_installed(get_spec(name), settings.models_dir)
         console.print(f"[green]ok[/green] {name} {path}")
+
+
+# -- audit (assistant/cli/audit.py) ----------------------------------------------------
+cli.add_command(audit_commands)
+cli.add_command(users_commands)
+cli.add_command(collections_commands)
+
+
+# -- watch (assistant/cli/inbox.py) -------------------------------------------------------
+cli.add_command(watch_command)
+
+# -- eval (assistant/cli/eval.py) -------------------------------------------------------------
+cli.add_command(eval_command)
 
 
 def main() -> None:

@@ -18,12 +18,18 @@ console = Console(stderr=True)
 
 
 def files_progress() -> Progress:
-    """Files done of total, rate, chunks so far, elapsed and ETA."""
+    """Files done of total, files/s, chunks so far and chunks/s, elapsed and ETA.
+
+    Tasks carry the fields ``rate``, ``chunks`` and ``chunk_rate``.
+    """
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:.1f} files/s · {task.fields[chunks]} chunks"),
+        TextColumn(
+            "{task.fields[rate]:.1f} files/s · {task.fields[chunks]} chunks · "
+            "{task.fields[chunk_rate]:.1f} chunks/s"
+        ),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),

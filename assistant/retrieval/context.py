@@ -37,13 +37,19 @@ def compact(
 ) -> list[RetrievedChunk]:
     """Pick the sentences most similar to the question, within ``budget_tokens``.
 
-    A sentence is kept when it is within ``margin`` of the best sentence's
-    similarity and fits the budget; the best sentence is always kept. Kept
-    sentences are returned in their original order, grouped by chunk, and
-    chunks left with none are dropped.
+    When the chunks fit the budget whole they are returned as they are: no
+    sentence is embedded, and the model sees every word. Otherwise a sentence
+    is kept when it is within ``margin`` of the best sentence's similarity and
+    fits the budget; the best sentence is always kept (cut at a word boundary
+    if it alone is longer than the budget). Kept sentences are returned in
+    their original order, grouped by chunk, and chunks left with none are
+    dropped.
     """
     if not hits:
         return []
+    budget = budget_tokens * CHARS_PER_TOKEN
+    if sum(len(hit.chunk.text) + 1 for hit in hits) <= budget:
+        return list(hits)
     pieces: list[tuple[int, int, str]] = []  # (hit index, position, sentence)
     for h, hit in enumerate(hits):
         section = hit.chunk.section
@@ -56,7 +62,10 @@ def compact(
     scores = vecs @ query_vector.astype(np.float32)
     order = np.argsort(-scores)
     best = float(scores[order[0]])
-    budget = budget_tokens * CHARS_PER_TOKEN
+    top = int(order[0])
+    h0, i0, first = pieces[top]
+    if len(first) > budget:  # one huge "sentence" (a table, a code block): cut it to fit
+        pieces[top] = (h0, i0, first[:budget].rsplit(" ", 1)[0] or first[:budget])
     chosen: set[int] = set()
     used = 0
     for rank, j in enumerate(order):

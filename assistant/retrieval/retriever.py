@@ -1,15 +1,57 @@
-"""Retrieve the passages most relevant to a question."""
+"""Retrieve the passages most relevant to a question: dense + lexical, fused, gated.
+
+Dense search (FAISS, MiniLM) finds paraphrases; lexical search (BM25 over
+FTS5, Arabic-normalised and stemmed) finds exact names, codes and words the
+English-only embedder does not know. ``fusion.zscore`` merges the two lists
+with per-query weights taken from each list's own score spread.
+
+The relevance gate works on the whole question, not per chunk: when even the
+best candidate's cosine similarity is below ``min_score`` nothing is relevant,
+and the question is refused without spending the model's time. The default is
+calibrated by ``assistant eval`` (docs/EVAL.md) to cost at most a few per cent
+of answerable questions; the model's own "the sources do not say" catches the
+rest.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from assistant.domain import RetrievedChunk
+from assistant.retrieval import fusion, lexical
+from assistant.retrieval.acl import permitted_search
 from ingest.embed import Embedder
 from ingest.index import VectorIndex
 from ingest.store import Store
+
+Mode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
+
+#: How many candidates each side contributes to the fusion (and to its z-score statistics).
+DEFAULT_DEPTH = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """Everything one search found, before the gate: both lists, the exact cosines, the fusion."""
+
+    dense: fusion.Hits
+    lexical: fusion.Hits
+    fused: fusion.Hits
+    cosine: dict[int, float] = field(default_factory=dict)
+
+    def ranked(self, mode: Mode) -> list[int]:
+        """Vector ids, best first, as ``mode`` ranks them."""
+        hits = {"hybrid": self.fused, "dense": self.dense, "lexical": self.lexical}[mode]
+        return [vid for vid, _ in hits]
+
+    @property
+    def best_cosine(self) -> float:
+        """The gate's evidence: the highest cosine similarity among all candidates."""
+        return max(self.cosine.values(), default=-1.0)
 
 
 @dataclass(slots=True)
@@ -19,20 +61,68 @@ class Retriever:
     embedder: Embedder
     top_k: int = 4
     min_score: float = 0.25
+    mode: Mode = "hybrid"
+    depth: int = DEFAULT_DEPTH
 
     def embed_query(self, question: str) -> np.ndarray:
         return self.embedder.embed([question])[0]
 
-    def retrieve(
-        self, question: str, k: int | None = None, *, query_vector: np.ndarray | None = None
-    ) -> list[RetrievedChunk]:
-        """The top-k chunks whose cosine similarity clears ``min_score``, best first."""
-        k = k or self.top_k
+    def search(
+        self,
+        question: str,
+        *,
+        query_vector: np.ndarray | None = None,
+        collections: frozenset[str] | None = None,
+        depth: int | None = None,
+    ) -> Search:
+        """Both ranked lists (restricted to ``collections``), exact cosines, and their fusion."""
+        depth = depth or self.depth
         query = self.embed_query(question) if query_vector is None else query_vector
-        hits = [(vid, s) for vid, s in self.index.search(query, k) if s >= self.min_score]
-        rows = self.store.chunks_for_vids([vid for vid, _ in hits])
+        total = self.index.ntotal
+        dense = permitted_search(
+            lambda n: self.index.search(query, n), self.store, depth, collections, total
+        )
+        lex: fusion.Hits = []
+        if self.mode != "dense":
+            lexical.ensure_lexical_index(self.store)
+            lex = permitted_search(
+                lambda n: lexical.search(self.store, question, n),
+                self.store,
+                depth,
+                collections,
+                total,
+            )
+        cosine = dict(dense)
+        missing = [vid for vid, _ in lex if vid not in cosine]
+        q = np.asarray(query, dtype=np.float32)
+        for vid, vec in self.index.vectors(missing).items():
+            cosine[vid] = float(vec @ q)
+        fused = fusion.zscore(dense, lex, cosine) if lex else list(dense)
+        return Search(dense=dense, lexical=lex, fused=fused, cosine=cosine)
+
+    def retrieve(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        query_vector: np.ndarray | None = None,
+        collections: frozenset[str] | None = None,
+    ) -> list[RetrievedChunk]:
+        """The top-k chunks for ``mode``, best first; none if the best cosine < ``min_score``.
+
+        ``collections`` limits the search to what the asker may read (None: all). The
+        filter is applied to the index's hits before any chunk text is loaded.
+        """
+        k = k or self.top_k
+        found = self.search(question, query_vector=query_vector, collections=collections)
+        if found.best_cosine < self.min_score:
+            return []
+        top = found.ranked(self.mode)[:k]
+        rows = self.store.chunks_for_vids(top)
         return [
-            RetrievedChunk(chunk=rows[vid][0], document=rows[vid][1], score=score)
-            for vid, score in hits
+            RetrievedChunk(
+                chunk=rows[vid][0], document=rows[vid][1], score=found.cosine.get(vid, 0.0)
+            )
+            for vid in top
             if vid in rows
         ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from assistant.answering.service import (
     TokenEvent,
     validate_question,
 )
+from assistant.auth.principal import Principal
 from assistant.errors import AssistantError
 from assistant.resources import Resources
 from assistant.server.relay import relay
@@ -29,6 +30,12 @@ from assistant.server.relay import relay
 class AskRequest:
     question: str
     conversation_id: str | None = None
+
+
+def admit_question(resources: Resources, principal: Principal) -> frozenset[str] | None:
+    """Rate-limit the asker and return the collections they may read."""
+    resources.access.question_limiter.hit(principal.user, "questions")
+    return resources.access.visible_collections(principal)
 
 
 class AskController(Controller):
@@ -41,8 +48,14 @@ class AskController(Controller):
         sync_to_thread=True,
         summary="Ask a question; get a grounded, cited answer",
     )
-    def ask(self, data: AskRequest, resources: Resources) -> dict[str, Any]:
-        answer = resources.answers.answer(data.question, conversation_id=data.conversation_id)
+    def ask(self, data: AskRequest, resources: Resources, principal: Principal) -> dict[str, Any]:
+        collections = admit_question(resources, principal)
+        answer = resources.answers.answer(
+            data.question,
+            conversation_id=data.conversation_id,
+            user=principal.user,
+            collections=collections,
+        )
         return answer.to_dict()
 
     @post(
@@ -50,10 +63,24 @@ class AskController(Controller):
         status_code=200,
         summary="Ask, streamed as server-sent events: sources, tokens, done",
     )
-    async def ask_stream(self, data: AskRequest, resources: Resources) -> ServerSentEvent:
+    async def ask_stream(
+        self, data: AskRequest, resources: Resources, principal: Principal
+    ) -> ServerSentEvent:
         question = validate_question(data.question)
+        collections = admit_question(resources, principal)
         ticket = resources.answers.queue.enter()  # a full queue is a 503 before streaming starts
-        return ServerSentEvent(_sse(resources, question, data.conversation_id, ticket))
+        stream = resources.answers.stream
+        events = relay(
+            lambda cancel: stream(
+                question,
+                conversation_id=data.conversation_id,
+                cancel=cancel,
+                ticket=ticket,
+                user=principal.user,
+                collections=collections,
+            )
+        )
+        return ServerSentEvent(_sse(events, ticket))
 
 
 def _message(event: Event) -> ServerSentEventMessage:
@@ -74,14 +101,9 @@ def _json(value: object) -> str:
 
 
 async def _sse(
-    resources: Resources, question: str, conversation_id: str | None, ticket: Ticket
+    events: AsyncGenerator[Event | Exception, None], ticket: Ticket
 ) -> AsyncIterator[ServerSentEventMessage]:
     """Relay the answer's events; a closed page stops generation at the next token."""
-    events = relay(
-        lambda cancel: resources.answers.stream(
-            question, conversation_id=conversation_id, cancel=cancel, ticket=ticket
-        )
-    )
     try:
         async for item in events:
             if isinstance(item, Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from litestar import Litestar
@@ -14,11 +15,18 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from assistant import __version__
+from assistant.audit.events import record_settings
+from assistant.observability.metrics import Metrics
+from assistant.observability.requests import AppObserver, RequestObservability
 from assistant.resources import Resources
 from assistant.server.api import AskController, HealthController
+from assistant.server.auth import AuthController, provide_principal
 from assistant.server.errors import EXCEPTION_HANDLERS
+from assistant.server.metrics_api import MetricsController
+from assistant.server.openai_api import OpenAIController
 from assistant.server.pages import PagesController
 from assistant.settings import Settings
+from ingest.watch import service_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +43,7 @@ def templates_dir() -> Path:
 def _warm_up(resources: Resources) -> None:
     """Load the embedder, index and model in the background so the first question is fast."""
     try:
-        _ = resources.retriever
+        resources.retriever.embed_query("warm-up")  # loads the embedder
         load = getattr(resources.generator, "load", None)
         if callable(load):
             load()
@@ -49,26 +57,58 @@ def create_app(
 ) -> Litestar:
     resources = resources or Resources(settings)
     tdir = templates_dir()
+    # observability (assistant/observability): one metrics registry per app
+    metrics = Metrics(resources) if settings.metrics_enabled else None
 
     def on_startup() -> None:
+        # audit log (assistant/audit): record the configuration in force, and sign
+        # checkpoints on a timer so a quiet log is sealed too; fails closed
+        record_settings(resources.audit, settings)
+        resources.audit.start_ticker()
         if warm_up:
             threading.Thread(
                 target=_warm_up, args=(resources,), daemon=True, name="warm-up"
             ).start()
 
-    return Litestar(
+    # inbox watcher (ingest/watch.py), only with the setting watch_inbox: it ingests on
+    # its own thread; a bad file or batch is logged and never stops the server
+    startup_hooks: list[Callable[[], None]] = [on_startup]
+    shutdown_hooks: list[Callable[[], None]] = [resources.close]
+    if settings.watch_inbox:
+        watcher = service_from_settings(settings, lambda: resources.ingestor)
+        startup_hooks.append(watcher.start)
+        shutdown_hooks.insert(0, watcher.stop)
+        if metrics is not None:  # ingest counters from the watcher's report hook
+            watcher.options["on_report"] = metrics.observe_ingest
+
+    app = Litestar(
         route_handlers=[
             PagesController,
+            AuthController,
             AskController,
             HealthController,
+            OpenAIController,
             create_static_files_router(path="/static", directories=[tdir / "static"]),
+            *([MetricsController] if metrics is not None else []),
         ],
         dependencies={
-            "resources": Provide(lambda: resources, sync_to_thread=False, use_cache=True)
+            "resources": Provide(lambda: resources, sync_to_thread=False, use_cache=True),
+            "metrics": Provide(lambda: metrics, sync_to_thread=False, use_cache=True),
+            # sign-in (assistant/server/auth.py): every content handler needs a principal
+            "principal": Provide(provide_principal, sync_to_thread=False),
         },
         template_config=TemplateConfig(directory=tdir, engine=JinjaTemplateEngine),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="On-premise assistant", version=__version__),
-        on_startup=[on_startup],
-        on_shutdown=[resources.close],
+        on_startup=startup_hooks,
+        on_shutdown=shutdown_hooks,
+        # Litestar's default logging config rewires the root logger on every app; logging is
+        # configured once per process instead (assistant/observability/logging.py)
+        logging_config=None,
     )
+    # request id, access log and HTTP metrics wrap the whole handler, routing included,
+    # so 404s are counted and logged too (Litestar middleware runs after routing)
+    app.asgi_handler = RequestObservability(
+        app.asgi_handler, AppObserver(metrics, log_content=settings.log_content)
+    )
+    return app

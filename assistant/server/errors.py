@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Redirect
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from assistant.errors import AssistantError
@@ -21,14 +23,25 @@ def _body(code: str, message: str, hint: str | None = None) -> dict[str, object]
     return body
 
 
-def assistant_error(_: Request[Any, Any, Any], exc: AssistantError) -> Response[object]:
+def assistant_error(request: Request[Any, Any, Any], exc: AssistantError) -> Response[Any]:
+    if exc.code == "not_authenticated" and _wants_page(request):
+        return Redirect(f"/login?next={quote(request.url.path)}", status_code=303)
+    headers: dict[str, str] = {}
     retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="assistant"'
     return Response(
         _body(exc.code, exc.message, exc.hint),
         status_code=exc.status_code,
-        headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
+        headers=headers or None,
         media_type=MediaType.JSON,
     )
+
+
+def _wants_page(request: Request[Any, Any, Any]) -> bool:
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
 
 def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[object]:

@@ -12,7 +12,8 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from typing import Any
 
 from litestar import Controller, get, post
@@ -21,9 +22,11 @@ from litestar.response.sse import ServerSentEventMessage
 
 from assistant.answering.conversations import Turn
 from assistant.answering.queue import Ticket
-from assistant.answering.service import DoneEvent, TokenEvent, validate_question
+from assistant.answering.service import DoneEvent, Event, TokenEvent, validate_question
+from assistant.auth.principal import Principal
 from assistant.errors import AssistantError, InvalidQuestion
 from assistant.resources import Resources
+from assistant.server.api import admit_question
 from assistant.server.relay import relay
 
 
@@ -64,7 +67,7 @@ class OpenAIController(Controller):
     tags = ["openai"]
 
     @get("/models", summary="The model that answers (OpenAI-compatible)")
-    async def models(self, resources: Resources) -> dict[str, Any]:
+    async def models(self, resources: Resources, principal: Principal) -> dict[str, Any]:
         return {
             "object": "list",
             "data": [
@@ -80,18 +83,25 @@ class OpenAIController(Controller):
     @post(
         "/chat/completions", status_code=200, summary="Grounded chat completion (OpenAI-compatible)"
     )
-    async def chat_completions(self, data: dict[str, Any], resources: Resources) -> Any:
+    async def chat_completions(
+        self, data: dict[str, Any], resources: Resources, principal: Principal
+    ) -> Any:
         question, history = parse_messages(data.get("messages"))
+        collections = admit_question(resources, principal)
         ticket = resources.answers.queue.enter()
+        ask = partial(
+            resources.answers.stream,
+            question,
+            ticket=ticket,
+            history=history,
+            user=principal.user,
+            collections=collections,
+        )
         model = resources.settings.model
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if data.get("stream"):
-            return ServerSentEvent(
-                _stream(resources, question, history, ticket, model, completion_id)
-            )
-        events = await asyncio.to_thread(
-            lambda: list(resources.answers.stream(question, ticket=ticket, history=history))
-        )
+            return ServerSentEvent(_stream(ask, ticket, model, completion_id))
+        events = await asyncio.to_thread(lambda: list(ask()))
         done = next(e for e in events if isinstance(e, DoneEvent))
         answer = done.answer
         return {
@@ -129,18 +139,9 @@ def _chunk(
 
 
 async def _stream(
-    resources: Resources,
-    question: str,
-    history: list[Turn],
-    ticket: Ticket,
-    model: str,
-    completion_id: str,
+    ask: Callable[..., Iterator[Event]], ticket: Ticket, model: str, completion_id: str
 ) -> AsyncIterator[ServerSentEventMessage]:
-    events = relay(
-        lambda cancel: resources.answers.stream(
-            question, cancel=cancel, ticket=ticket, history=history
-        )
-    )
+    events = relay(lambda cancel: ask(cancel=cancel))
     try:
         yield _chunk(completion_id, model, {"role": "assistant", "content": ""})
         async for item in events:

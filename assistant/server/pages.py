@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from typing import Any
+
+from litestar import Controller, Request, get
 from litestar.response import Template
 
+from assistant.auth.principal import Principal
 from assistant.resources import Resources
 
 
@@ -12,8 +15,15 @@ class PagesController(Controller):
     include_in_schema = False
 
     @get("/", sync_to_thread=False)
-    def chat(self, resources: Resources) -> Template:
+    def chat(
+        self, request: Request[Any, Any, Any], resources: Resources, principal: Principal
+    ) -> Template:
         return Template(
             template_name="chat.html",
-            context={"model": resources.settings.model, "counts": resources.store.counts()},
+            context={
+                "model": resources.settings.model,
+                "counts": resources.store.counts(),
+                "user": principal,
+                "csrf": getattr(request.state, "csrf", ""),
+            },
         )

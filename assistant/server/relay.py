@@ -8,6 +8,7 @@ set and generation stops at its next token.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import TypeVar
@@ -41,7 +42,8 @@ async def relay(
         finally:
             put(_END)
 
-    worker = loop.run_in_executor(None, work)
+    # the worker runs in the request's context: its log lines carry the request id
+    worker = loop.run_in_executor(None, contextvars.copy_context().run, work)
     try:
         while (item := await queue.get()) is not _END:
             yield item  # type: ignore[misc]

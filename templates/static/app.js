@@ -485,6 +485,11 @@
     }
   }
 
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") || "" : "";
+  }
+
   async function ask(question) {
     const turn = createTurn(question);
     const controller = new AbortController();
@@ -496,12 +501,20 @@
     try {
       const res = await fetch("/api/ask/stream", {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "text/event-stream",
+          "X-CSRF-Token": csrfToken(),
+        },
         body: JSON.stringify({ question, conversation_id: state.conversationId }),
         signal: controller.signal,
         cache: "no-store",
         credentials: "same-origin",
       });
+      if (res.status === 401) {
+        window.location.assign("/login?next=/");
+        return;
+      }
       if (!res.ok) throw await httpError(res);
       const type = res.headers.get("Content-Type") || "";
       if (type.includes("application/json")) {
@@ -625,6 +638,24 @@
       newChatBtn.disabled = true;
       setStatus("New conversation.", "");
       input.focus();
+    });
+  }
+
+  const signout = $("signout-form");
+  if (signout) {
+    // Sign-out is a write: send it with the session's CSRF token.
+    signout.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        await fetch("/logout", {
+          method: "POST",
+          headers: { "X-CSRF-Token": csrfToken() },
+          credentials: "same-origin",
+          redirect: "manual",
+        });
+      } finally {
+        window.location.assign("/login");
+      }
     });
   }
 

@@ -1,0 +1,111 @@
+"""Build the standard eval sets and their indexes.
+
+* HaluEval QA (``assistant.eval.halueval``): a fixed random subset (seed 0) of
+  2,000 passages, the first 300 of their questions (gold: their own passage),
+  and 100 unanswerable questions whose passages are the next 100 of the same
+  draw -- held out of the index, so nothing indexed answers them. Passages are
+  written as ``p<id>.txt`` files; the dataset is never committed.
+* PostgreSQL docs: questions written for this project
+  (``data/eval/postgres-docs.jsonl``) over Debian's ``postgresql-doc-15`` HTML.
+
+Each corpus goes through the real Ingestor (hash, chunk, embed, SQLite + FTS5
++ FAISS commit) with the light parsers of ``assistant.eval.corpus``; a second
+build skips unchanged files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.eval import halueval
+from assistant.eval.corpus import HtmlParser, PlainTextParser
+from assistant.resources import Resources
+from assistant.settings import Settings
+from ingest.pipeline import Ingestor, IngestReport, Parser
+
+REPO = Path(__file__).resolve().parents[2]
+POSTGRES_QUESTIONS = REPO / "data" / "eval" / "postgres-docs.jsonl"
+POSTGRES_HTML = Path("/usr/share/doc/postgresql-doc-15/html")
+
+
+@dataclass(frozen=True, slots=True)
+class EvalSet:
+    name: str
+    dataset: Path  # the JSONL of questions
+    corpus: Path  # the folder to ingest
+    parser: str  # "text" or "html"
+
+
+def build_halueval(
+    out_dir: Path,
+    cache_dir: Path,
+    *,
+    passages: int = 2000,
+    questions: int = 300,
+    unanswerable: int = 100,
+    seed: int = 0,
+) -> EvalSet:
+    """Write the passage files and the question JSONL; returns the set."""
+    items = halueval.load_qa(cache_dir)
+    drawn = halueval.retrieval_set(
+        items, passages=passages + unanswerable, queries=passages + unanswerable, seed=seed
+    )
+    indexed, held_out = drawn.passages[:passages], drawn.queries[passages:]
+    corpus = out_dir / "passages"
+    corpus.mkdir(parents=True, exist_ok=True)
+    wanted = {f"{p.id}.txt" for p in indexed}
+    for stale in corpus.glob("*.txt"):
+        if stale.name not in wanted:
+            stale.unlink()  # a smaller draw than last time: the index must not keep extras
+    for p in indexed:
+        path = corpus / f"{p.id}.txt"
+        text = p.text + "\n"
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+    rows = [
+        {"question": q.item.question, "answers": [q.item.right_answer], "gold": [q.gold]}
+        for q in drawn.queries[:questions]
+    ] + [
+        {"question": q.item.question, "answers": [q.item.right_answer], "gold": []}
+        for q in held_out
+    ]
+    dataset = out_dir / "halueval.jsonl"
+    dataset.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return EvalSet("halueval", dataset, corpus, "text")
+
+
+def postgres_set() -> EvalSet:
+    return EvalSet("postgres-docs", POSTGRES_QUESTIONS, POSTGRES_HTML, "html")
+
+
+def parser_for(kind: str) -> Parser:
+    return HtmlParser() if kind == "html" else PlainTextParser()
+
+
+def ingest_corpus(
+    settings: Settings,
+    corpus: Path,
+    parser: Parser,
+    progress: Callable[[Path, str, int], None] | None = None,
+) -> IngestReport:
+    """Ingest ``corpus`` into ``settings.data_dir`` through the real Ingestor."""
+    resources = Resources(settings)
+    try:
+        ingestor = Ingestor(
+            resources.store,
+            resources.index,
+            resources.embedder,
+            chunk_size=settings.chunk_size,
+            quarantine_dir=settings.quarantine_dir,
+            max_file_bytes=settings.max_file_mb * 1024 * 1024,
+            parser=parser,
+        )
+        try:
+            return ingestor.ingest([corpus], "eval", progress)
+        finally:
+            ingestor.close()
+    finally:
+        resources.close()

@@ -1,0 +1,82 @@
+"""The eval's measures, as pure functions of ranked lists and answer strings.
+
+Retrieval is judged at the level the dataset's gold names (documents or
+passages): a ranked list of chunks is first collapsed to distinct gold-level
+ids, best first. recall@k is the share of questions with a gold id in the top
+k (gold ids are alternatives: any one answers the question); MRR uses the
+first gold hit; nDCG@10 uses binary relevance over all gold ids. Answers are
+normalised as in SQuAD (case, punctuation, articles, spaces) before the
+containment and token-F1 checks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation + "‘’“”")
+
+
+def dedupe(ids: Iterable[str]) -> list[str]:
+    """Distinct ids in first-seen order (several chunks of one document count once)."""
+    return list(dict.fromkeys(ids))
+
+
+def recall_at(ranked: Sequence[str], gold: set[str], k: int) -> float:
+    return 1.0 if any(r in gold for r in ranked[:k]) else 0.0
+
+
+def reciprocal_rank(ranked: Sequence[str], gold: set[str]) -> float:
+    for i, r in enumerate(ranked, start=1):
+        if r in gold:
+            return 1.0 / i
+    return 0.0
+
+
+def ndcg_at(ranked: Sequence[str], gold: set[str], k: int = 10) -> float:
+    dcg = sum(1.0 / math.log2(i + 2) for i, r in enumerate(ranked[:k]) if r in gold)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(gold), k)))
+    return dcg / ideal if ideal else 0.0
+
+
+def normalise_answer(text: str) -> str:
+    text = text.lower().translate(_PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
+    """Some gold answer, normalised, appears in the normalised prediction."""
+    pred = f" {normalise_answer(prediction)} "
+    return any((norm := normalise_answer(a)) and f" {norm} " in pred for a in answers if a.strip())
+
+
+def token_f1(prediction: str, answers: Sequence[str]) -> float:
+    """The best SQuAD token F1 of the prediction against any gold answer."""
+    pred = normalise_answer(prediction).split()
+    best = 0.0
+    for answer in answers:
+        gold = normalise_answer(answer).split()
+        common = sum((Counter(pred) & Counter(gold)).values())
+        if not pred or not gold or not common:
+            continue
+        p, r = common / len(pred), common / len(gold)
+        best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (q in [0, 100]); NaN for no values."""
+    if not values:
+        return float("nan")
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")

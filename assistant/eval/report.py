@@ -1,0 +1,109 @@
+"""Present an ``EvalReport``: JSON, terminal tables and Markdown for docs/EVAL.md."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from rich.table import Table
+
+from assistant.eval.runner import AnswerScores, EvalReport, mode_label
+from assistant.retrieval.retriever import MODES
+
+
+def to_dict(report: EvalReport) -> dict[str, Any]:
+    """Plain JSON-ready data; NaN (a measure with no questions) becomes null."""
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, float) and math.isnan(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        return x
+
+    out: dict[str, Any] = clean(dataclasses.asdict(report))
+    return out
+
+
+def f3(x: float | None) -> str:
+    return "–" if x is None or math.isnan(x) else f"{x:.3f}"
+
+
+def f1(x: float | None) -> str:
+    return "–" if x is None or math.isnan(x) else f"{x:.1f}"
+
+
+def retrieval_rows(report: EvalReport) -> list[list[str]]:
+    rows = []
+    for mode in MODES:
+        r = report.retrieval[mode]
+        values = (r.recall_1, r.recall_5, r.recall_10, r.mrr, r.ndcg_10)
+        rows.append([mode_label(mode), *(f3(v) for v in values)])
+    return rows
+
+
+RETRIEVAL_HEAD = ["retriever", "recall@1", "recall@5", "recall@10", "MRR", "nDCG@10"]
+ANSWER_HEAD = [
+    "questions",
+    "accuracy (contains)",
+    "token F1",
+    "citation precision",
+    "refusal (unanswerable)",
+    "false refusal",
+    "TTFT median s",
+    "TTFT p90 s",
+    "tokens/s",
+    "prompt tokens",
+]
+
+
+def answer_row(a: AnswerScores) -> list[str]:
+    return [
+        f"{a.answerable} + {a.unanswerable} unanswerable",
+        f3(a.accuracy),
+        f3(a.token_f1),
+        f"{f3(a.citation_precision)} ({a.citations})",
+        f3(a.refusal_rate),
+        f3(a.false_refusals),
+        f"{a.ttft_median_s:.2f}",
+        f"{a.ttft_p90_s:.2f}",
+        f1(a.tokens_per_s),
+        f"{a.prompt_tokens_mean:.0f}",
+    ]
+
+
+def tables(report: EvalReport) -> list[Table]:
+    """Rich tables for the terminal."""
+    out = []
+    t = Table(
+        *RETRIEVAL_HEAD, title=f"retrieval · {report.dataset} · {report.answerable} answerable"
+    )
+    for row in retrieval_rows(report):
+        t.add_row(*row)
+    out.append(t)
+    g = report.gate
+    gate = Table(
+        "min_score", "refuses unanswerable", "refuses answerable", title="relevance gate alone"
+    )
+    for threshold, unans, ans in g.grid:
+        mark = " (set)" if math.isclose(threshold, g.min_score) else ""
+        gate.add_row(f"{threshold:.2f}{mark}", f3(unans), f3(ans))
+    if not any(math.isclose(x[0], g.min_score) for x in g.grid):
+        gate.add_row(
+            f"{g.min_score:.2f} (set)", f3(g.refused_unanswerable), f3(g.refused_answerable)
+        )
+    out.append(gate)
+    if report.answers is not None:
+        a = Table(*ANSWER_HEAD, title=f"answers · {report.settings.get('model', '')}")
+        a.add_row(*answer_row(report.answers))
+        out.append(a)
+    return out
+
+
+def markdown_table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,291 @@
+"""Run an eval: retrieval for all three retrievers, then (optionally) grounded answers.
+
+Retrieval: every question is searched once; the same search yields the
+dense list, the BM25 list and their fusion, so the three are compared on
+identical candidates in one run. Ranking metrics ignore the relevance gate;
+the gate is reported on its own (how many unanswerable questions it stops,
+how many answerable ones it wrongly stops).
+
+Answers: the real ``AnswerService`` (gate, compact context, prompt, model,
+citation resolution, refusal detection) runs on each question, and the
+stream's own clock gives time to first token and the decode rate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.answering.generator import Generator
+from assistant.answering.prompt import SYSTEM_PROMPT, build_messages
+from assistant.answering.service import AnswerService, DoneEvent, TokenEvent
+from assistant.eval import metrics as m
+from assistant.eval.dataset import EvalItem, GoldResolver
+from assistant.retrieval.retriever import MODES, Mode, Retriever
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+#: Thresholds at which the gate's trade-off is tabulated in the report.
+GATE_GRID = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+
+
+@dataclass(slots=True)
+class RetrievalScores:
+    recall_1: float
+    recall_5: float
+    recall_10: float
+    mrr: float
+    ndcg_10: float
+
+
+@dataclass(slots=True)
+class GateScores:
+    min_score: float
+    refused_unanswerable: float  # share of unanswerable questions the gate refuses
+    refused_answerable: float  # share of answerable questions it wrongly refuses
+    grid: list[tuple[float, float, float]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class AnswerScores:
+    questions: int
+    answerable: int
+    unanswerable: int
+    accuracy: float  # gold answer contained, over answerable questions
+    token_f1: float
+    citation_precision: float
+    citations: int
+    refusal_rate: float  # over unanswerable questions
+    false_refusals: float  # over answerable questions
+    ttft_median_s: float
+    ttft_p90_s: float
+    tokens_per_s: float
+    prompt_tokens_mean: float
+    seconds: float
+
+
+@dataclass(slots=True)
+class EvalReport:
+    dataset: str
+    questions: int
+    answerable: int
+    unanswerable: int
+    unresolved_gold: int  # answerable questions none of whose gold is indexed
+    retrieval: dict[str, RetrievalScores]
+    gate: GateScores
+    answers: AnswerScores | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _noop(phase: str, done: int, total: int) -> None:
+    """No progress display."""
+
+
+def evaluate_retrieval(
+    retriever: Retriever,
+    items: Sequence[EvalItem],
+    resolver: GoldResolver,
+    progress: Progress = _noop,
+) -> tuple[dict[str, RetrievalScores], GateScores, int]:
+    vectors = retriever.embedder.embed([it.question for it in items])
+    per_mode: dict[str, list[list[float]]] = {mode: [] for mode in MODES}
+    best_answerable: list[float] = []
+    best_unanswerable: list[float] = []
+    unresolved = 0
+    for n, (item, vec) in enumerate(zip(items, vectors, strict=True), start=1):
+        found = retriever.search(item.question, query_vector=vec)
+        if not item.answerable:
+            best_unanswerable.append(found.best_cosine)
+        else:
+            best_answerable.append(found.best_cosine)
+            gold = resolver.resolve(item.gold)
+            unresolved += not gold
+            rows = retriever.store.chunks_for_vids(list(found.cosine))
+            for mode in MODES:
+                docs = m.dedupe(rows[v][1].id for v in found.ranked(mode) if v in rows)
+                per_mode[mode].append(
+                    [
+                        m.recall_at(docs, gold, 1),
+                        m.recall_at(docs, gold, 5),
+                        m.recall_at(docs, gold, 10),
+                        m.reciprocal_rank(docs, gold),
+                        m.ndcg_at(docs, gold, 10),
+                    ]
+                )
+        progress("retrieval", n, len(items))
+    scores = {
+        mode: RetrievalScores(*(m.mean([row[i] for row in rows]) for i in range(5)))
+        for mode, rows in per_mode.items()
+    }
+
+    def share_below(values: list[float], t: float) -> float:
+        return m.mean([1.0 if v < t else 0.0 for v in values])
+
+    t = retriever.min_score
+    gate = GateScores(
+        min_score=t,
+        refused_unanswerable=share_below(best_unanswerable, t),
+        refused_answerable=share_below(best_answerable, t),
+        grid=[
+            (g, share_below(best_unanswerable, g), share_below(best_answerable, g))
+            for g in GATE_GRID
+        ],
+    )
+    return scores, gate, unresolved
+
+
+def _prompt_tokens(generator: Generator, text: str) -> int:
+    """Tokens of ``text`` by the model's tokenizer when it has one, else ~4 chars a token."""
+    load = getattr(generator, "load", None)
+    if load is not None:
+        return len(load().tokenize(text.encode("utf-8"), add_bos=False))
+    return max(1, len(text) // 4)
+
+
+def evaluate_answers(
+    service: AnswerService,
+    items: Sequence[EvalItem],
+    resolver: GoldResolver,
+    progress: Progress = _noop,
+    samples: list[dict[str, Any]] | None = None,
+) -> AnswerScores:
+    started = time.perf_counter()
+    acc: list[float] = []
+    f1: list[float] = []
+    refused_ans: list[float] = []
+    refused_unans: list[float] = []
+    cited_ok: list[float] = []
+    ttft: list[float] = []
+    rates: list[float] = []
+    prompt_tokens: list[float] = []
+    for n, item in enumerate(items, start=1):
+        gold_docs = resolver.resolve(item.gold)
+        token_times: list[float] = []
+        done: DoneEvent | None = None
+        for event in service.stream(item.question):
+            if isinstance(event, TokenEvent):
+                token_times.append(time.perf_counter())
+            elif isinstance(event, DoneEvent):
+                done = event
+        assert done is not None, "the answer stream ended without a final answer"
+        answer = done.answer
+        if done.hits and not (answer.refused and "first_token_s" not in answer.timings):
+            user = build_messages(done.standalone or item.question, done.hits)[-1]["content"]
+            prompt_tokens.append(_prompt_tokens(service.generator, SYSTEM_PROMPT + user))
+        if "first_token_s" in answer.timings:
+            ttft.append(answer.timings["first_token_s"])
+            if len(token_times) > 2:
+                rates.append((len(token_times) - 1) / (token_times[-1] - token_times[0]))
+        if item.answerable:
+            refused_ans.append(float(answer.refused))
+            acc.append(float(not answer.refused and m.contains_answer(answer.answer, item.answers)))
+            f1.append(0.0 if answer.refused else m.token_f1(answer.answer, item.answers))
+            for c in answer.citations:
+                in_gold = any(
+                    h.chunk.id == c.chunk_id and h.document.id in gold_docs for h in done.hits
+                )
+                cited_ok.append(float(in_gold or m.contains_answer(c.quote, item.answers)))
+        else:
+            refused_unans.append(float(answer.refused))
+        if samples is not None:
+            samples.append(
+                {
+                    "question": item.question,
+                    "gold_answers": item.answers,
+                    "answer": answer.answer,
+                    "refused": answer.refused,
+                    "citations": [c.n for c in answer.citations],
+                    "first_token_s": answer.timings.get("first_token_s"),
+                }
+            )
+        progress("answers", n, len(items))
+    return AnswerScores(
+        questions=len(items),
+        answerable=len(acc),
+        unanswerable=len(refused_unans),
+        accuracy=m.mean(acc),
+        token_f1=m.mean(f1),
+        citation_precision=m.mean(cited_ok),
+        citations=len(cited_ok),
+        refusal_rate=m.mean(refused_unans),
+        false_refusals=m.mean(refused_ans),
+        ttft_median_s=m.percentile(ttft, 50),
+        ttft_p90_s=m.percentile(ttft, 90),
+        tokens_per_s=m.percentile(rates, 50),
+        prompt_tokens_mean=m.mean(prompt_tokens),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def spread(items: Sequence[EvalItem], n: int | None) -> list[EvalItem]:
+    """``n`` items evenly spaced over the list (all when ``n`` is None or too large).
+
+    Evenly spaced rather than the first ``n``: a dataset that lists its
+    unanswerable questions last keeps its mix in a small sample.
+    """
+    if n is None or n >= len(items):
+        return list(items)
+    if n <= 0:
+        return []
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+def run_eval(
+    resources: Any,
+    items: Sequence[EvalItem],
+    *,
+    dataset: str,
+    answer_sample: int | None = None,
+    retrieval_only: bool = False,
+    progress: Progress = _noop,
+    keep_samples: bool = False,
+) -> EvalReport:
+    """Evaluate ``items`` against the index of ``resources`` (a ``Resources``)."""
+    s = resources.settings
+    retriever: Retriever = resources.retriever
+    resolver = GoldResolver(resources.store)
+    retrieval, gate, unresolved = evaluate_retrieval(retriever, items, resolver, progress)
+    report = EvalReport(
+        dataset=dataset,
+        questions=len(items),
+        answerable=sum(it.answerable for it in items),
+        unanswerable=sum(not it.answerable for it in items),
+        unresolved_gold=unresolved,
+        retrieval=retrieval,
+        gate=gate,
+        settings={
+            "top_k": s.top_k,
+            "min_score": s.min_score,
+            "context_tokens": s.context_tokens,
+            "embedding": resources.embedder.name,
+            "chunks": resources.store.counts()["chunks"],
+            "index": resources.index.kind,
+        },
+    )
+    if retrieval_only:
+        return report
+    service = AnswerService(
+        retriever,
+        resources.generator,
+        max_tokens=s.max_tokens,
+        context_tokens=s.context_tokens or None,
+    )
+    report.settings.update(model=s.model, max_tokens=s.max_tokens)
+    samples: list[dict[str, Any]] | None = [] if keep_samples else None
+    report.answers = evaluate_answers(
+        service, spread(items, answer_sample), resolver, progress, samples
+    )
+    report.samples = samples or []
+    return report
+
+
+def mode_label(mode: Mode) -> str:
+    return {
+        "hybrid": "hybrid (z-score fusion)",
+        "dense": "dense (FAISS)",
+        "lexical": "BM25 (FTS5)",
+    }[mode]

@@ -1,0 +1,135 @@
+"""``make eval``: build the standard sets, run them, write docs/EVAL.md.
+
+    python -m assistant.eval.standard [--work build/eval] [--doc docs/EVAL.md]
+                                      [--models smollm2-135m qwen2.5-0.5b qwen2.5-1.5b]
+                                      [--answers-halueval 40] [--answers-postgres 20]
+                                      [--retrieval-only]
+
+Retrieval runs on every question of both sets (hybrid, BM25 and dense in one
+pass). Answers run on an evenly spread sample per set and per model (the CPU
+is the limit: a 1.5B model answers a question in 5-15 s); the default model
+also answers the same samples with whole chunks instead of the compact
+context, so the two can be compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import assistant.offline  # noqa: F401  (offline before any model library loads)
+from assistant.eval import build
+from assistant.eval.dataset import load_dataset
+from assistant.eval.docs import write_eval_doc
+from assistant.eval.report import to_dict
+from assistant.eval.runner import EvalReport, run_eval
+from assistant.models.catalog import CATALOG
+from assistant.models.install import installed_path
+from assistant.resources import Resources
+from assistant.settings import load_settings
+
+CANDIDATES = tuple(name for name, spec in CATALOG.items() if spec.kind == "llm")
+
+
+def _log(message: str) -> None:
+    print(f"[eval {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _progress(phase: str, done: int, total: int) -> None:
+    if done == total or done % 25 == 0:
+        _log(f"  {phase} {done}/{total}")
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    base = load_settings()
+    sets = [build.build_halueval(args.work / "halueval", args.cache_dir)]
+    if build.POSTGRES_HTML.is_dir():
+        sets.append(build.postgres_set())
+    else:
+        _log(f"{build.POSTGRES_HTML} missing (apt-get install postgresql-doc-15): set skipped")
+    sample = {"halueval": args.answers_halueval, "postgres-docs": args.answers_postgres}
+    models = [m for m in args.models if installed_path(CATALOG[m], base.models_dir).exists()]
+    for missing in sorted(set(args.models) - set(models)):
+        _log(f"model {missing} is not installed in {base.models_dir}: skipped")
+    results: dict[str, object] = {"sets": {}, "answers": [], "started": time.strftime("%F %T")}
+    reports: dict[str, EvalReport] = {}
+    answers: list[tuple[str, str, str, EvalReport]] = []  # (set, model, context, report)
+    for es in sets:
+        settings = base.model_copy(update={"data_dir": args.work / es.name / "data"})
+        _log(f"{es.name}: ingesting {es.corpus}")
+        ingest = build.ingest_corpus(settings, es.corpus, build.parser_for(es.parser))
+        _log(f"{es.name}: {ingest.summary()}")
+        items = load_dataset(es.dataset)
+        resources = Resources(settings)
+        try:
+            reports[es.name] = run_eval(
+                resources, items, dataset=es.name, retrieval_only=True, progress=_progress
+            )
+        finally:
+            resources.close()
+        if args.retrieval_only:
+            continue
+        for model in models:
+            contexts = (
+                [settings.context_tokens, 0] if model == base.model else [settings.context_tokens]
+            )
+            for ctx_tokens in contexts:
+                label = "compact" if ctx_tokens else "whole chunks"
+                _log(f"{es.name}: answers with {model}, {label}")
+                run_settings = settings.model_copy(
+                    update={
+                        "model": model,
+                        "context_tokens": ctx_tokens,
+                        "max_tokens": args.max_tokens,
+                    }
+                )
+                resources = Resources(run_settings)
+                try:
+                    report = run_eval(
+                        resources,
+                        items,
+                        dataset=es.name,
+                        answer_sample=sample[es.name],
+                        progress=_progress,
+                        keep_samples=True,
+                    )
+                finally:
+                    resources.close()
+                answers.append((es.name, model, label, report))
+    results["sets"] = {k: to_dict(v) for k, v in reports.items()}
+    results["answers"] = [
+        {"set": s, "model": m, "context": c, **to_dict(r)} for s, m, c, r in answers
+    ]
+    results["finished"] = time.strftime("%F %T")
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    write_eval_doc(args.doc, reports, answers, default_model=base.model, finished=results)
+    _log(f"wrote {args.doc} and {args.work / 'results.json'}")
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m assistant.eval.standard", description=__doc__)
+    parser.add_argument("--work", type=Path, default=Path("build/eval"))
+    parser.add_argument("--doc", type=Path, default=Path("docs/EVAL.md"))
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path.home() / ".cache" / "onprem-assistant-eval"
+    )
+    parser.add_argument("--models", nargs="*", default=list(CANDIDATES))
+    parser.add_argument("--answers-halueval", type=int, default=40)
+    parser.add_argument("--answers-postgres", type=int, default=20)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--retrieval-only", action="store_true")
+    args = parser.parse_args(argv)
+    args.work = args.work.resolve()
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

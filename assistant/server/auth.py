@@ -1,0 +1,163 @@
+"""Sign-in for the web: who is asking, from a session cookie, an API token or a trusted proxy.
+
+Every handler that serves content declares a ``principal`` dependency; there
+is no anonymous access. Cookie-authenticated writes need the session's CSRF
+token; proxy-authenticated writes must come from the same origin.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from assistant.auth.access import Forbidden, NotAuthenticated
+from assistant.auth.principal import Principal
+from assistant.resources import Resources
+
+SESSION_COOKIE = "assistant_session"
+LOGIN_CSRF_COOKIE = "assistant_login_csrf"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class CsrfRejected(Forbidden):
+    code = "csrf"
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "-"
+
+
+def is_tls(request: Request[Any, Any, Any], resources: Resources) -> bool:
+    if request.url.scheme == "https":
+        return True
+    forwarded = request.headers.get("x-forwarded-proto", "")
+    return forwarded == "https" and resources.access.is_trusted_proxy(client_address(request))
+
+
+def _same_origin(request: Request[Any, Any, Any]) -> bool:
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin:
+        return False
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def provide_principal(request: Request[Any, Any, Any], resources: Resources) -> Principal:
+    """Resolve the caller, or raise ``NotAuthenticated``; enforce CSRF on writes."""
+    access = resources.access
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        principal = access.from_token(auth[7:].strip())
+        if principal is None:
+            raise NotAuthenticated("invalid or revoked API token")
+        return principal  # no cookie, so no cross-site request can carry it
+
+    session = access.sessions.get(request.cookies.get(SESSION_COOKIE))
+    if session is not None:
+        if request.method in UNSAFE:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not secrets.compare_digest(sent, session.csrf):
+                raise CsrfRejected("missing or wrong CSRF token")
+        request.state.csrf = session.csrf
+        return session.principal
+
+    address = client_address(request)
+    user = request.headers.get(resources.settings.proxy_user_header.lower(), "").strip()
+    if user and access.is_trusted_proxy(address):
+        if request.method in UNSAFE and not _same_origin(request):
+            raise CsrfRejected("cross-origin write refused")
+        groups = request.headers.get(resources.settings.proxy_groups_header.lower(), "")
+        principal = access.proxy_principal(user, groups, address=address)
+        request.state.csrf = ""
+        return principal
+    raise NotAuthenticated("sign in first")
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+class AuthController(Controller):
+    include_in_schema = False
+
+    @get("/login", sync_to_thread=False)
+    def login_page(self, request: Request[Any, Any, Any], next: str = "/") -> Template:
+        token = secrets.token_urlsafe(24)
+        response = Template(
+            template_name="login.html",
+            context={"csrf": token, "next": _safe_next(next), "error": None},
+        )
+        response.cookies.append(
+            Cookie(
+                key=LOGIN_CSRF_COOKIE, value=token, httponly=True, samesite="strict", path="/login"
+            )
+        )
+        return response
+
+    @post("/login", sync_to_thread=True, status_code=303)
+    def login(
+        self,
+        request: Request[Any, Any, Any],
+        resources: Resources,
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect | Template:
+        expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not expected or not secrets.compare_digest(data.get("csrf", ""), expected):
+            raise CsrfRejected("the sign-in form expired; reload the page")
+        address = client_address(request)
+        try:
+            session = resources.access.login(
+                data.get("username", ""), data.get("password", ""), address=address
+            )
+        except NotAuthenticated as exc:
+            token = secrets.token_urlsafe(24)
+            page = Template(
+                template_name="login.html",
+                context={"csrf": token, "next": _safe_next(data.get("next")), "error": exc.message},
+                status_code=401,
+            )
+            page.cookies.append(
+                Cookie(
+                    key=LOGIN_CSRF_COOKIE,
+                    value=token,
+                    httponly=True,
+                    samesite="strict",
+                    path="/login",
+                )
+            )
+            return page
+        response = Redirect(_safe_next(data.get("next")), status_code=303)
+        secure = resources.settings.cookie_secure
+        response.cookies.append(
+            Cookie(
+                key=SESSION_COOKIE,
+                value=session.id,
+                httponly=True,
+                samesite="strict",
+                secure=is_tls(request, resources) if secure is None else secure,
+                path="/",
+            )
+        )
+        return response
+
+    @post("/logout", sync_to_thread=False, status_code=303)
+    def logout(
+        self, request: Request[Any, Any, Any], resources: Resources, principal: Principal
+    ) -> Redirect:
+        resources.access.logout(
+            request.cookies.get(SESSION_COOKIE), address=client_address(request)
+        )
+        response = Redirect("/login", status_code=303)
+        response.cookies.append(
+            Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/", httponly=True)
+        )
+        return response

@@ -1,0 +1,77 @@
+"""Erasure (GDPR Art. 17): a document's chunks, vectors and lexical entries go, with a receipt.
+
+The store side happens inside the caller's transaction, receipt included, so
+the deletion and its proof commit together. The caller then removes the FAISS
+vectors (``remove_ids``), saves the index at once, checkpoints the WAL (with
+``secure_delete`` the freed pages are zeroed) and tells its listeners, e.g.
+an answer cache or the audit log.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from assistant.domain import utcnow
+from ingest.journal import ErasureReceipt, Journal
+from ingest.store import Store
+
+
+@dataclass(slots=True)
+class Erasure:
+    """What one erasure did: paths unlinked, vectors to drop from FAISS, receipts written."""
+
+    paths: list[str] = field(default_factory=list)
+    vids: list[int] = field(default_factory=list)
+    receipts: list[ErasureReceipt] = field(default_factory=list)
+
+    def extend(self, other: Erasure) -> None:
+        self.paths.extend(other.paths)
+        self.vids.extend(other.vids)
+        self.receipts.extend(other.receipts)
+
+
+def who(channel: str) -> str:
+    """The actor named on a receipt: how the erasure was asked for, and by which OS user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{channel}:{user}"
+
+
+def unlink_paths(
+    db: sqlite3.Connection,
+    paths: Iterable[str],
+    *,
+    actor: str,
+    reason: str,
+    retire: bool = False,
+) -> Erasure:
+    """Unlink ``paths``; each document no other path holds is deleted, with a receipt.
+
+    ``retire`` (a replacement, not an erasure): readers may still resolve the old
+    version for a moment (``Store.purge_retired`` removes it).
+    """
+    done = Erasure()
+    at = utcnow().isoformat()
+    for path in paths:
+        unlinked = Store.unlink_path(db, path, retire=retire)
+        Journal.drop_in(db, path)
+        if unlinked is None:
+            continue
+        done.paths.append(path)
+        if unlinked.document_deleted:
+            done.vids.extend(unlinked.vids)
+            receipt = ErasureReceipt(
+                doc_id=unlinked.doc_id,
+                sha256=unlinked.doc_id,
+                at=at,
+                actor=actor,
+                reason=reason,
+                chunks=len(unlinked.vids),
+            )
+            done.receipts.append(Journal.add_receipt(db, receipt))
+    return done

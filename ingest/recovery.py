@@ -1,0 +1,70 @@
+"""Keep the FAISS file in step with the store across crashes.
+
+The store bumps a ``generation`` on every change to its chunks. Each FAISS save
+writes that generation beside the index (``vectors.faiss.generation``), after
+the index itself, both by atomic rename. On start, a missing or different
+generation means a process died between a store commit and a FAISS save; the
+index is then rebuilt from the vectors in the store, which is the truth.
+Comparing counts alone is not enough: replacing a file by a version with the
+same number of chunks leaves the count unchanged and the ids stale.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from ingest.index import VectorIndex
+from ingest.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def generation_file(index: VectorIndex) -> Path:
+    return index.path.with_name(index.path.name + ".generation")
+
+
+def saved_generation(index: VectorIndex) -> int | None:
+    try:
+        return int(generation_file(index).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_generation(index: VectorIndex, generation: int) -> None:
+    path = generation_file(index)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="ascii") as fh:
+        fh.write(str(generation))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def save(index: VectorIndex, store: Store) -> None:
+    """Save the index, then record the store generation it reflects.
+
+    Callers hold the ingest lock, so no commit lands between the two reads.
+    """
+    generation = store.generation()
+    index.save()
+    _write_generation(index, generation)
+
+
+def ensure_consistent(index: VectorIndex, store: Store) -> bool:
+    """Rebuild the index from the store if it is not the one saved at the store's generation.
+
+    Returns True when a rebuild was needed.
+    """
+    generation = store.generation()
+    chunks = store.counts()["chunks"]
+    if saved_generation(index) == generation and index.ntotal == chunks:
+        return False
+    if chunks == 0 and index.ntotal == 0:  # empty on both sides: nothing to repair
+        _write_generation(index, generation)
+        return False
+    log.warning("vector index out of step with the store (crash?): rebuilding from the store")
+    index.rebuild(store)
+    _write_generation(index, generation)
+    return True

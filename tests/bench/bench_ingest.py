@@ -1,0 +1,233 @@
+"""Ingest figures (issue 3 "Throughput" and "Large inputs"; issue 6 item 5).
+
+- Embedding chunks/s, torch vs the int8 ONNX backend, interleaved in one run
+  on ~600-character chunks (HaluEval passages packed at sentence ends, as the
+  chunker does), and the cosine between the two.
+- nDCG@10 of both backends on a HaluEval retrieval subset (2,000 passages,
+  300 questions, seed 0; gold = the question's own passage), exact search.
+- End to end: docs/min and chunks/s of `assistant ingest` on 1,000 files of
+  Debian's linux-doc-6.1, then re-ingest of the unchanged corpus vs the first.
+- Peak RSS of the process tree while ingesting R's refman.pdf (2,415 pages).
+
+Sizes are kept modest so the whole area takes about 10 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from assistant.eval.halueval import RetrievalSet, load_qa, retrieval_set
+from assistant.eval.metrics import ndcg_at
+from assistant.models.catalog import get_spec
+from ingest.chunk import split_long
+from ingest.embed import Embedder, make_embedder
+from tests.bench.core import Context, Figure, Section, Target
+from tests.bench.ingest_support import (
+    R_DOC_PACKAGE,
+    REFMAN,
+    Unavailable,
+    apt_install,
+    cli_ingest,
+    linux_doc_subset,
+)
+
+FAST = "onnx-int8"
+TORCH_ANCHOR_ISSUE = 42.0  # chunks/s the issue quotes for torch on this machine
+MIB = 2**20
+
+
+def _chunks(rs: RetrievalSet, count: int, size: int = 600) -> list[str]:
+    """~600-character chunks: passages outside the retrieval subset, packed at sentence ends."""
+    text = " ".join(p.text for p in rs.passages)
+    return split_long(text, size)[:count]
+
+
+def _embedders(ctx: Context) -> dict[str, Embedder]:
+    spec, models = get_spec("all-minilm-l6-v2"), ctx.repo / "data" / "models"
+    started = time.perf_counter()
+    fast = make_embedder(spec, models, backend=FAST, batch_size=32)
+    ctx.log(f"{FAST} ready in {time.perf_counter() - started:.1f} s (exported if it was missing)")
+    return {"torch": make_embedder(spec, models, backend="torch", batch_size=64), FAST: fast}
+
+
+def _throughput(ctx: Context, section: Section, emb: dict[str, Embedder], texts: list[str]) -> None:
+    reps = 1 if ctx.quick else 3
+    for e in emb.values():
+        e.embed(texts[:32])  # load and warm up
+    rates: dict[str, list[float]] = {k: [] for k in emb}
+    vecs: dict[str, np.ndarray] = {}
+    for _ in range(reps):  # interleaved: a change in machine load hits both alike
+        for key, e in emb.items():
+            started = time.perf_counter()
+            vecs[key] = e.embed(texts)
+            rates[key].append(len(texts) / (time.perf_counter() - started))
+    mean_len = sum(map(len, texts)) / len(texts)
+    torch_rate = float(np.median(rates["torch"]))
+    section.add(
+        Figure(
+            "embed, torch (sentence-transformers, batch 64)",
+            "chunks/s",
+            rates["torch"],
+            anchor=TORCH_ANCHOR_ISSUE,
+            anchor_label="issue 3's torch figure",
+            note=f"{len(texts)} chunks of {mean_len:.0f} characters on average, {reps} runs",
+        )
+    )
+    section.add(
+        Figure(
+            f"embed, {FAST} (fused ONNX, int8, batch 32)",
+            "chunks/s",
+            rates[FAST],
+            anchor=torch_rate,
+            anchor_label="torch, same run",
+            targets=[Target(120.0, text="≥ 120 chunks/s")],
+        )
+    )
+    cos = (vecs[FAST] * vecs["torch"]).sum(axis=1)
+    section.add(
+        Figure(
+            f"cosine {FAST} vs torch, mean (min {cos.min():.4f})",
+            "cosine",
+            [float(cos.mean())],
+            targets=[Target(0.98)],
+        )
+    )
+
+
+def _ndcg(ctx: Context, section: Section, emb: dict[str, Embedder], rs: RetrievalSet) -> None:
+    ids = [p.id for p in rs.passages]
+    scores: dict[str, float] = {}
+    for key, e in emb.items():
+        docs = e.embed([p.text for p in rs.passages])
+        queries = e.embed([q.item.question for q in rs.queries])
+        top = np.argsort(-(queries @ docs.T), axis=1)[:, :10]
+        per_query = [
+            ndcg_at([ids[j] for j in row], {q.gold}) for row, q in zip(top, rs.queries, strict=True)
+        ]
+        scores[key] = 100 * float(np.mean(per_query))
+    size = f"{len(rs.passages):,} passages, {len(rs.queries)} questions"
+    section.add(Figure("nDCG@10, torch", "points", [scores["torch"]], note=f"HaluEval QA, {size}"))
+    section.add(
+        Figure(
+            f"nDCG@10, {FAST}",
+            "points",
+            [scores[FAST]],
+            anchor=scores["torch"],
+            anchor_label="torch, same run",
+            targets=[Target(scores["torch"] - 1.0, text="≥ torch − 1 point")],
+        )
+    )
+
+
+def _end_to_end(ctx: Context, section: Section) -> None:
+    names = ("ingest, linux-doc", "re-ingest unchanged ÷ first ingest")
+    count = 60 if ctx.quick else 1000
+    corpus = ctx.area_dir("ingest") / "linux-doc"
+    try:
+        files = linux_doc_subset(corpus, count)
+    except Unavailable as exc:
+        for n in names:
+            section.add(Figure(n, "", skipped=str(exc)))
+        return
+    kw = {
+        "data_dir": ctx.area_dir("ingest") / "data-linuxdoc",
+        "models_dir": ctx.repo / "data" / "models",
+    }
+    first = cli_ingest([corpus], collection="linuxdoc", timeout_s=900, **kw)  # type: ignore[arg-type]
+    again = cli_ingest([corpus], collection="linuxdoc", timeout_s=300, **kw)  # type: ignore[arg-type]
+    s1, s2 = first.summary, again.summary
+    if not s1 or first.timed_out:
+        why = "timed out" if first.timed_out else f"exit {first.returncode}: {first.stderr_tail}"
+        for n in names:
+            section.add(Figure(n, "", skipped=why))
+        return
+    secs = float(s1["seconds"])  # type: ignore[arg-type]
+    docs = int(s1["added"]) + int(s1["duplicates"])  # type: ignore[call-overload]
+    chunks = int(s1["chunks"])  # type: ignore[call-overload]
+    quarantined = int(s1["quarantined"])  # type: ignore[call-overload]
+    note = (
+        f"{len(files)} files ({docs} indexed, {quarantined} quarantined), {chunks:,} chunks "
+        f"in {secs:.0f} s of ingest ({first.wall_s:.0f} s wall with start-up); "
+        f"peak RSS {first.peak_rss / MIB:.0f} MiB"
+    )
+    section.add(
+        Figure(
+            f"{names[0]} ({len(files)} files), documents", "docs/min", [60 * docs / secs], note=note
+        )
+    )
+    section.add(Figure(f"{names[0]} ({len(files)} files), chunks", "chunks/s", [chunks / secs]))
+    re_secs = float(s2.get("seconds", "nan"))  # type: ignore[arg-type]
+    section.add(
+        Figure(
+            names[1],
+            "ratio",
+            [re_secs / secs],
+            targets=[Target(0.02, op="<=", text="≤ 2%")],
+            note=f"{re_secs:.2f} s for {s2.get('skipped', '?')} skipped files "
+            f"({again.wall_s:.1f} s wall with start-up)",
+        )
+    )
+
+
+def _large_pdf(ctx: Context, section: Section) -> None:
+    name = "peak RSS, ingest of refman.pdf (2,415 pages)"
+    target = Target(2048.0, op="<=", text="< 2 GiB")
+    try:
+        pdf = apt_install(R_DOC_PACKAGE, REFMAN)
+    except Unavailable as exc:
+        section.add(Figure(name, "MiB", skipped=str(exc), targets=[target]))
+        return
+    limit = 60.0 if ctx.quick else 600.0
+    run = cli_ingest(
+        [pdf],
+        collection="refman",
+        timeout_s=limit,
+        data_dir=ctx.area_dir("ingest") / "data-refman",
+        models_dir=ctx.repo / "data" / "models",
+    )
+    s = run.summary
+    outcome = (
+        f"stopped after the bench's {limit:.0f} s limit, not finished"
+        if run.timed_out
+        else f"{s.get('chunks', '?')} chunks, {s.get('quarantined', '?')} quarantined, "
+        f"{run.wall_s:.0f} s"
+    )
+    section.add(
+        Figure(
+            name,
+            "MiB",
+            [run.peak_rss / MIB],
+            targets=[target],
+            note=f"whole process tree (CLI + parser child); largest single process "
+            f"{run.peak_rss_single / MIB:.0f} MiB; {outcome}",
+        )
+    )
+
+
+def run(ctx: Context) -> Section:
+    section = Section(key="ingest", title="Ingest")
+    rs_all = load_qa(ctx.cache_dir / "wheels")
+    n_pass, n_q = (200, 30) if ctx.quick else (2000, 300)
+    rs = retrieval_set(rs_all, passages=n_pass, queries=n_q, seed=0)
+    pool = retrieval_set(rs_all, passages=n_pass + 1200, queries=0, seed=0)
+    extra = RetrievalSet(passages=pool.passages[n_pass:], queries=[])
+    texts = _chunks(extra, 64 if ctx.quick else 512)
+    emb = _embedders(ctx)
+    ctx.log(f"embedding throughput on {len(texts)} chunks")
+    _throughput(ctx, section, emb, texts)
+    ctx.log("nDCG@10 on HaluEval")
+    _ndcg(ctx, section, emb, rs)
+    del emb
+    ctx.log("end-to-end ingest of linux-doc")
+    _end_to_end(ctx, section)
+    ctx.log("peak RSS on refman.pdf")
+    _large_pdf(ctx, section)
+    section.notes.append(
+        "The int8 backend is ONNX Runtime on a graph exported offline from the verified "
+        "safetensors, fused (Attention, SkipLayerNorm, BiasGelu) and dynamically quantised to "
+        "int8 per channel; texts are sorted by token length so each batch pads only to its own "
+        "longest text (ingest/onnx_export.py, ingest/embed.py)."
+    )
+    return section

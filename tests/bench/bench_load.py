@@ -1,0 +1,158 @@
+"""Benchmark area ``load``: 10 then 100 simulated users, 60 s each, against ``assistant serve``.
+
+The server runs in its own process with the test model (smollm2-135m) and a
+fresh data dir holding the sample documents; the 10-user run is the anchor of
+the 100-user one (same server, same run). ``--quick`` runs 5 users for 5 s
+against an in-process app with the stand-in models: it checks the code only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.bench.core import Context, Figure, Section, Target
+from tests.bench.load import run_load
+from tests.bench.load_report import LoadResult, Summary, render_markdown
+from tests.bench.load_server import Server, inprocess_server, load_settings, subprocess_server
+
+MODEL = "smollm2-135m"
+USERS = (10, 100)
+SECONDS = 60.0
+ZERO = Target(0, op="<=", text="0")
+
+
+def models_dir(ctx: Context) -> Path:
+    return Path(os.environ.get("ASSISTANT_MODELS_DIR", ctx.repo / "data" / "models"))
+
+
+@contextmanager
+def _server(ctx: Context, users: int) -> Iterator[Server]:
+    if not ctx.quick:
+        with subprocess_server(
+            ctx.area_dir("load"), model=MODEL, models_dir=models_dir(ctx), users=users
+        ) as server:
+            yield server
+        return
+    from assistant.answering.generator import EchoGenerator
+    from assistant.resources import Resources
+    from ingest.embed import HashEmbedder
+
+    settings = load_settings(
+        data_dir=ctx.area_dir("load") / "data", models_dir_override=models_dir(ctx)
+    )
+    resources = Resources(settings, embedder=HashEmbedder(), generator=EchoGenerator())
+    try:
+        with inprocess_server(settings, resources, users) as server:
+            yield server
+    finally:
+        resources.close()
+
+
+def _figures(section: Section, r: LoadResult, s: Summary, base: Summary | None) -> None:
+    tag = f", {r.users} users"
+    anchor_label = f"{USERS[0]} users, same run"
+    lat = s.latency.get("non-LLM")
+
+    def vs(x: float | None) -> float | None:
+        return x if base is not None else None
+
+    b = base.latency.get("non-LLM") if base is not None else None
+    section.add(
+        Figure(
+            f"non-LLM request latency (p50){tag}",
+            "ms",
+            lat.samples_ms if lat else [],
+            anchor=vs(b.p50_ms if b else None),
+            anchor_label=anchor_label,
+            note="page loads, health, history and audit pages; min–max over all requests",
+        )
+    )
+    for p in ("p95", "p99"):
+        value = getattr(lat, f"{p}_ms") if lat else None
+        section.add(
+            Figure(
+                f"non-LLM request latency ({p}){tag}",
+                "ms",
+                [value] if value is not None else [],
+                anchor=vs(getattr(b, f"{p}_ms") if b else None),
+                anchor_label=anchor_label,
+            )
+        )
+    section.add(
+        Figure(
+            f"5xx and transport errors{tag}",
+            "count",
+            [float(s.server_errors + s.transport_errors)],
+            targets=[ZERO],
+            note="; ".join(s.errors_seen[:3]),
+        )
+    )
+    section.add(
+        Figure(
+            f"503 without Retry-After{tag}",
+            "count",
+            [float(s.busy_without_retry_after)],
+            targets=[ZERO],
+            note=f"{s.busy} questions got the queue's 503 (busy) of {s.asked} asked",
+        )
+    )
+    section.add(Figure(f"questions timed out{tag}", "count", [float(s.timed_out)], targets=[ZERO]))
+    section.add(
+        Figure(
+            f"FIFO inversions{tag}",
+            "count",
+            [float(s.fifo_inversions)],
+            targets=[ZERO],
+            note=f"{s.fifo_pairs} pairs of queued questions compared",
+        )
+    )
+    waits = [w for q in r.questions if q.answered and (w := q.wait) is not None]
+    ratio = s.wait_max_s / s.wait_median_s if s.wait_max_s and s.wait_median_s else None
+    section.add(
+        Figure(
+            f"wait to first token{tag}",
+            "s",
+            waits,
+            note="" if ratio is None else f"longest ÷ median {ratio:.1f}",
+        )
+    )
+    section.add(
+        Figure(
+            f"server RSS growth after warm-up{tag}",
+            "%",
+            [s.rss_growth * 100] if s.rss_growth is not None else [],
+            targets=[Target(10, op="<=", text="≤ 10 %")],
+            note=f"peak {s.rss_peak_mib or 0:.0f} MiB",
+        )
+    )
+    section.add(
+        Figure(
+            f"sign-in storm (all users at once){tag}",
+            "s",
+            [s.login_wall_s],
+            note=f"server peak RSS {s.login_rss_peak_mib or 0:.0f} MiB while signing in",
+        )
+    )
+
+
+def run(ctx: Context) -> Section:
+    section = Section(key="load", title="Load test (simulated users on loopback)")
+    users = (5,) if ctx.quick else USERS
+    seconds = 5.0 if ctx.quick else SECONDS
+    results: list[LoadResult] = []
+    with _server(ctx, max(users)) as server:
+        for n in users:
+            ctx.log(f"load: {n} users × {seconds:.0f} s against {server.description}")
+            results.append(run_load(server, n, seconds))
+    summaries = [r.summary() for r in results]
+    for r, s in zip(results, summaries, strict=True):
+        _figures(section, r, s, summaries[0] if r is not results[0] else None)
+    section.notes.append("Side by side:\n\n" + render_markdown(results))
+    section.notes.append(
+        "The load generator runs on the same cores as the server, so on this 2-core "
+        "machine it takes CPU from it; compare the two runs with each other."
+    )
+    return section

@@ -1,0 +1,104 @@
+"""The machine a benchmark ran on: CPU, cores, RAM and measured memory bandwidth.
+
+Figures only mean something next to the hardware that produced them; the
+bandwidth is also the physical limit for LLM decoding (each token reads all
+weights once), so it is measured, not looked up.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+@dataclass(frozen=True, slots=True)
+class Machine:
+    cpu_model: str
+    cores: int
+    ram_bytes: int
+    flags: tuple[str, ...]
+    bandwidth_gbs: float  # best copy bandwidth, read + written bytes per second, all cores
+    bandwidth_1t_gbs: float  # the same from one thread
+    python: str
+
+    def describe(self) -> list[str]:
+        gib = self.ram_bytes / 2**30
+        return [
+            f"- CPU: {self.cpu_model}, {self.cores} cores"
+            + (f" ({', '.join(self.flags)})" if self.flags else ""),
+            f"- RAM: {gib:.1f} GiB",
+            f"- Memory bandwidth (numpy copy of 512 MiB, bytes read + written): "
+            f"**{self.bandwidth_gbs:.1f} GB/s** with {self.cores} threads, "
+            f"{self.bandwidth_1t_gbs:.1f} GB/s with one",
+            f"- Python {self.python}, {platform.system()} {platform.release()}",
+        ]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def cpu_flags() -> tuple[str, ...]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return tuple(f for f in _FLAGS_OF_INTEREST if f in present)
+    except OSError:
+        pass
+    return ()
+
+
+def copy_bandwidth(threads: int, *, mib: int = 512, repeats: int = 5) -> float:
+    """GB/s of ``np.copyto`` over ``mib`` MiB split across ``threads`` (numpy frees the GIL).
+
+    Counts bytes read plus bytes written (the STREAM "copy" convention); best of
+    ``repeats``, as STREAM reports, since other load only ever lowers it.
+    """
+    n = mib * 2**20 // 8
+    src = np.ones(n, dtype=np.float64)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)  # touch every page first
+    bounds = np.linspace(0, n, threads + 1, dtype=np.int64)
+
+    def part(i: int) -> None:
+        np.copyto(dst[bounds[i] : bounds[i + 1]], src[bounds[i] : bounds[i + 1]])
+
+    rates: list[float] = []
+    for _ in range(repeats):
+        workers = [threading.Thread(target=part, args=(i,)) for i in range(threads)]
+        started = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        rates.append(2 * src.nbytes / (time.perf_counter() - started) / 1e9)
+    return max(rates)
+
+
+def probe() -> Machine:
+    cores = os.cpu_count() or 1
+    return Machine(
+        cpu_model=cpu_model(),
+        cores=cores,
+        ram_bytes=psutil.virtual_memory().total,
+        flags=cpu_flags(),
+        bandwidth_gbs=copy_bandwidth(cores),
+        bandwidth_1t_gbs=copy_bandwidth(1),
+        python=platform.python_version(),
+    )
