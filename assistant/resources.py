@@ -113,7 +113,10 @@ class Resources:
     def index(self) -> VectorIndex:
         self.store.bind_embedder(self.embedder.name)  # refuse vectors of another embedder
         index = VectorIndex.open(
-            self.settings.index_dir / "vectors.faiss", self.embedder.dim, self.store
+            self.settings.index_dir / "vectors.faiss",
+            self.embedder.dim,
+            self.store,
+            exact_max=self.settings.index_exact_max,
         )
         recovery.ensure_consistent(index, self.store)  # a crash between commit and save
         return index

@@ -109,7 +109,14 @@ class Settings(BaseSettings):
         default=350, ge=0, description="Token budget for the selected sentences (0: whole chunks)"
     )
     min_score: float = Field(
-        default=0.25, description="Cosine similarity below which a chunk is not relevant"
+        default=0.25,
+        description="Relevance gate: when no candidate's cosine similarity reaches this, the "
+        "question is refused without the model (calibrated in docs/EVAL.md)",
+    )
+    index_exact_max: int = Field(
+        default=50_000,
+        ge=1,
+        description="Exact FAISS search up to this many chunks, IVF above (see ingest/index.py)",
     )
 
     # -- serving the one CPU model ---------------------------------------------
@@ -182,6 +189,15 @@ class Settings(BaseSettings):
     )
     proxy_user_header: str = "X-Remote-User"
     proxy_groups_header: str = "X-Remote-Groups"
+
+    # -- compliance review page (assistant/server/review_pages.py) -----------------
+    review_page_size: int = Field(default=50, ge=1, le=200, description="Events per review page")
+    review_verify_minutes: float = Field(
+        default=10,
+        gt=0,
+        description="Re-verify the audit log in the background when the result shown on the "
+        "review page is older than this",
+    )
 
     # -- server --------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -17,22 +17,27 @@ and after a run over a folder the index holds exactly that folder:
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from assistant.domain import Chunk, Document, chunk_id_for, utcnow
-from assistant.errors import EmptyDocument, FileTooLarge, IngestError, NotFound
+from assistant.errors import (
+    EmptyDocument,
+    FileChangedWhileReading,
+    FileTooLarge,
+    IngestError,
+    NotFound,
+)
 from ingest import recovery
 from ingest.chunk import chunk_elements
 from ingest.embed import Embedder
 from ingest.erase import Erasure, unlink_paths, who
+from ingest.files import IngestReport, discover, embedding_text, file_sha256, is_ignored
 from ingest.index import VectorIndex
 from ingest.isolate import shared_parser
 from ingest.journal import ErasureReceipt, Journal
@@ -48,71 +53,12 @@ Progress = Callable[[Path, str, int], None]
 ErasureListener = Callable[[ErasureReceipt], None]
 SAVE_EVERY_S = 30.0
 
-__all__ = ["IngestReport", "Ingestor", "Quarantined", "discover"]
+__all__ = ["IngestReport", "Ingestor", "Quarantined", "discover", "is_ignored"]
 
 
 class Parser(Protocol):
     def parse(self, path: Path) -> ParsedDocument: ...
     def close(self) -> None: ...
-
-
-@dataclass(slots=True)
-class IngestReport:
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    quarantined: list[Quarantined] = field(default_factory=list)
-    chunks: int = 0
-    seconds: float = 0.0
-
-    def summary(self) -> dict[str, int | float]:
-        return {
-            "added": len(self.added),
-            "changed": len(self.changed),
-            "duplicates": len(self.duplicates),
-            "skipped": len(self.skipped),
-            "removed": len(self.removed),
-            "quarantined": len(self.quarantined),
-            "chunks": self.chunks,
-            "seconds": round(self.seconds, 2),
-        }
-
-
-def is_ignored(name: str) -> bool:
-    """Hidden files and office lock files (``~$report.docx``) are not documents."""
-    return name.startswith((".", "~$"))
-
-
-def discover(paths: Iterable[Path]) -> list[Path]:
-    """Files under ``paths`` (recursively), hidden files and folders left out, in stable order."""
-    found: list[Path] = []
-    for p in paths:
-        p = p.resolve()
-        if p.is_dir():
-            found.extend(
-                f
-                for f in sorted(p.rglob("*"))
-                if f.is_file() and not any(is_ignored(part) for part in f.relative_to(p).parts)
-            )
-        elif p.is_file():
-            found.append(p)
-        else:
-            raise IngestError(f"no such file or directory: {p}")
-    return found
-
-
-def embedding_text(chunk: Chunk) -> str:
-    """What the embedder sees: the section title gives a short chunk its context."""
-    if chunk.section and not chunk.text.startswith(chunk.section):
-        return f"{chunk.section}\n{chunk.text}"
-    return chunk.text
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class Ingestor:
@@ -242,12 +188,19 @@ class Ingestor:
             report.removed.extend(
                 self._erase_paths(vanished, actor, "removed from the folder").paths
             )
+
+        def under(path: str) -> bool:
+            return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+
         for q in self.quarantine.entries():
-            if (
-                any(q.path.startswith(f.rstrip("/") + "/") for f in folders)
-                and not Path(q.path).exists()
-            ):
+            if under(q.path) and not Path(q.path).exists():
                 self.quarantine.clear(q.path)
+        stale = [e.path for e in self.journal.entries() if under(e.path)]
+        stale = [p for p in stale if not Path(p).exists()]
+        if stale:
+            with self.store.transaction() as db:
+                for p in stale:
+                    Journal.drop_in(db, p)
 
     def _ingest_one(
         self, path: Path, collection: str, report: IngestReport, retry_quarantined: bool
@@ -297,6 +250,13 @@ class Ingestor:
                 return "duplicate", 0
             self.journal.mark(key, "seen", digest, collection)
             parsed = self.parser.parse(path)
+            after = path.stat()
+            if (after.st_mtime_ns, after.st_size) != (st.st_mtime_ns, st.st_size):
+                raise FileChangedWhileReading(
+                    "the file changed while it was read (a copy in progress?); "
+                    "it is read again at its next change",
+                    hint="run `assistant ingest --retry` if it does not change again",
+                )
             self.journal.mark(key, "parsed", digest, collection)
             doc, chunks = self._document(path, digest, collection, st.st_size, parsed)
             vectors = self.embedder.embed([embedding_text(c) for c in chunks])

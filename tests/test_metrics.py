@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from assistant.answering.generator import EchoGenerator
 from assistant.observability.metrics import Metrics, decode_rate
 from assistant.resources import Resources
 from assistant.server.app import create_app
+from assistant.settings import Settings
+from ingest.embed import HashEmbedder
 from tests.conftest import SAMPLE
 
 QUESTION = "Where is the fire assembly point?"
@@ -141,3 +145,22 @@ def test_decode_rate_uses_the_time_after_the_first_token() -> None:
     assert decode_rate(timings) == pytest.approx(10.0)
     assert decode_rate({"tokens": 1.0, "first_token_s": 1.0, "generate_s": 1.0}) is None
     assert decode_rate({"embed_s": 0.1, "total_s": 0.2}) is None  # refused before the model
+
+
+def test_the_served_inbox_watcher_feeds_the_ingest_counters(settings: Settings) -> None:
+    on = settings.model_copy(update={"watch_inbox": True, "watch_debounce_ms": 200})
+    resources = Resources(on, embedder=HashEmbedder(), generator=EchoGenerator())
+    try:
+        with TestClient(create_app(on, resources, warm_up=False)) as client:
+            doc = on.inbox_dir / "it" / "vpn.txt"
+            doc.parent.mkdir(parents=True, exist_ok=True)
+            doc.write_text("The VPN certificate is renewed every spring.")
+            deadline = time.monotonic() + 60  # generous: a busy machine must not flake
+            added = 0.0
+            while added < 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                added = value(scrape(client), "assistant_ingest_documents_total", outcome="added")
+            assert added == 1
+            assert value(scrape(client), "assistant_ingest_chunks_total") >= 1
+    finally:
+        resources.close()

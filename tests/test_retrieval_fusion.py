@@ -47,7 +47,7 @@ def test_a_standout_lexical_hit_wins_over_an_undistinguished_dense_list() -> Non
 def test_an_undistinguished_lexical_list_defers_to_a_standout_dense_hit() -> None:
     # a paraphrase: dense is sure of 1; BM25 matched only common words, 1 among them
     dense = [(1, 0.80), *_ramp(range(2, 31), 0.45, 0.35)]
-    lexical = _ramp(range(2, 31), 6.0, 4.0) + [(1, 4.5)]
+    lexical = [*_ramp(range(2, 31), 6.0, 4.0), (1, 4.5)]
     assert zscore(dense, lexical, dict(dense))[0][0] == 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,19 @@ def test_serve_runs_the_watcher_when_the_setting_is_on(settings: Settings) -> No
         doc.parent.mkdir(parents=True, exist_ok=True)
         doc.write_text("The VPN certificate is renewed every spring.")
         _until(lambda: resources.store.path_entry(str(doc)) is not None, "the served watcher")
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_index(
+    resources: Resources, tmp_path: Path
+) -> None:
+    from assistant.errors import IndexBusy
+    from ingest.embed import HashEmbedder
+
+    (tmp_path / "a.txt").write_text("The first writer holds the lock.")
+    resources.ingestor.ingest([tmp_path / "a.txt"], "c")
+    other = Resources(resources.settings, embedder=HashEmbedder())
+    try:
+        with pytest.raises(IndexBusy, match="another process"):
+            other.ingestor.ingest([tmp_path / "a.txt"], "c")
+    finally:
+        other.close()

@@ -17,6 +17,7 @@ from typing import Literal
 from assistant.answering.citations import as_sources, attribute, is_refusal, resolve
 from assistant.answering.conversations import Conversations, Turn, standalone_question
 from assistant.answering.generator import Generator
+from assistant.answering.guard import leaks_prompt, strip_injections
 from assistant.answering.prompt import REFUSAL, build_messages
 from assistant.answering.queue import ModelQueue, QueueTimeout, Ticket
 from assistant.domain import Answer, Citation, RetrievedChunk
@@ -129,6 +130,7 @@ class AnswerService:
         if hits and self.context_tokens:
             hits = compact(query, hits, self.retriever.embedder, budget_tokens=self.context_tokens)
         timings["context_s"] = time.perf_counter() - t0 - sum(timings.values())
+        hits = strip_injections(hits)  # documents are data: instruction-like sentences go
         sources = as_sources(hits)
         yield SourcesEvent(sources)
 
@@ -170,7 +172,7 @@ class AnswerService:
         timings["generate_s"] = time.perf_counter() - t1
         timings["tokens"] = float(len(pieces))
         text, cited = resolve(attribute("".join(pieces), sources), sources)
-        refused = is_refusal(text)
+        refused = is_refusal(text) or leaks_prompt(text)  # never hand out the system prompt
         yield done(REFUSAL if refused else text, refused, [] if refused else cited)
 
     def answer(

@@ -7,6 +7,8 @@ the CLI both append), so seq stays gapless; and the export filters and the
 review page query indexed columns instead of scanning 100,000+ lines. Tamper
 evidence does not depend on the container: each row keeps the exact
 canonical bytes it was hashed from, and ``verify`` trusts nothing else.
+``record_collections`` (collection, seq) is such an index too: derived from
+each record's data at append time, re-derived and compared by ``verify``.
 
 Triggers refuse UPDATE and DELETE, except DELETE of records already behind the
 retention anchor; they stop mistakes, not an attacker with the file -- that is
@@ -19,7 +21,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,13 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_ts ON records (ts);
 CREATE INDEX IF NOT EXISTS records_actor_kind ON records (actor, kind);
 CREATE INDEX IF NOT EXISTS records_kind ON records (kind);
+-- the review page: records of a collection, and records whose texts match a search
+CREATE INDEX IF NOT EXISTS records_payload ON records (payload_hash);
+CREATE TABLE IF NOT EXISTS record_collections (
+    collection TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (collection, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
     tree_size INTEGER PRIMARY KEY,
     body BLOB NOT NULL,
@@ -121,6 +130,25 @@ class Anchor:
 Row = tuple[int, str, str, str, str | None, str, bytes]
 """(seq, ts, kind, actor, payload_hash, hash, body) as stored."""
 
+COLLECTION_INDEX_KEY = "collection_index"
+
+
+def collections_of(data: Mapping[str, Any]) -> set[str]:
+    """The collections a record is about: ``data.collection`` (ingest, ACL change, erasure)
+    and each passage's ``collection`` (a question). Derived from the hashed data, so the
+    ``record_collections`` index is a pure function of the chain and ``verify`` re-derives it."""
+    found: set[str] = set()
+    own = data.get("collection")
+    if isinstance(own, str) and own:
+        found.add(own)
+    chunks = data.get("chunks")
+    if isinstance(chunks, list):
+        for chunk in chunks:
+            name = chunk.get("collection") if isinstance(chunk, dict) else None
+            if isinstance(name, str) and name:
+                found.add(name)
+    return found
+
 
 class ChainStore:
     """One SQLite file of records, checkpoints and the retention anchor."""
@@ -136,6 +164,23 @@ class ChainStore:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)", (uuid.uuid4().hex,)
             )
             self.log_id: str = db.execute("SELECT value FROM meta WHERE key='log_id'").fetchone()[0]
+            if ChainStore.meta(db, COLLECTION_INDEX_KEY) is None:
+                ChainStore._index_collections(db)  # a log written before the index existed
+
+    @staticmethod
+    def _index_collections(db: sqlite3.Connection) -> None:
+        """Fill ``record_collections`` for every stored record, once (inside ``write()``)."""
+        for seq, body in db.execute("SELECT seq, body FROM records ORDER BY seq").fetchall():
+            try:
+                data = json.loads(body).get("data")
+            except (ValueError, AttributeError):
+                continue  # unreadable bytes: verify reports the record itself
+            if isinstance(data, dict):
+                db.executemany(
+                    "INSERT OR IGNORE INTO record_collections (collection, seq) VALUES (?, ?)",
+                    [(c, seq) for c in sorted(collections_of(data))],
+                )
+        ChainStore.set_meta(db, COLLECTION_INDEX_KEY, "1")
 
     def close(self) -> None:
         with self._lock:
@@ -155,10 +200,16 @@ class ChainStore:
             self._db.execute("COMMIT")
 
     @contextmanager
-    def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A consistent read view on its own connection: readers never block the writer."""
+    def snapshot(self, *, attach: Mapping[str, Path] | None = None) -> Iterator[sqlite3.Connection]:
+        """A consistent read view on its own connection: readers never block the writer.
+        ``attach`` maps schema names to other databases read in the same view (the
+        payload store, for the review page's text search)."""
         db = connect(self.path)
         try:
+            for name, other in (attach or {}).items():
+                if not name.isidentifier():
+                    raise ValueError(f"not a schema name: {name!r}")
+                db.execute(f"ATTACH DATABASE ? AS {name}", (str(other),))
             db.execute("BEGIN")
             yield db
             db.execute("COMMIT")
@@ -239,6 +290,18 @@ class ChainStore:
                 record.body(),
             ),
         )
+        db.executemany(
+            "INSERT INTO record_collections (collection, seq) VALUES (?, ?)",
+            [(c, record.seq) for c in sorted(collections_of(record.data))],
+        )
+
+    @staticmethod
+    def collection_index(db: sqlite3.Connection) -> dict[int, set[str]]:
+        """``record_collections`` as stored: seq -> collections (for ``verify``)."""
+        out: dict[int, set[str]] = {}
+        for collection, seq in db.execute("SELECT collection, seq FROM record_collections"):
+            out.setdefault(seq, set()).add(collection)
+        return out
 
     @staticmethod
     def insert_checkpoint(db: sqlite3.Connection, cp: Checkpoint, frontier: Frontier) -> None:
@@ -257,4 +320,5 @@ class ChainStore:
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('anchor_size', ?)",
             (str(anchor.tree_size),),
         )
+        db.execute("DELETE FROM record_collections WHERE seq <= ?", (anchor.tree_size,))
         return db.execute("DELETE FROM records WHERE seq <= ?", (anchor.tree_size,)).rowcount

@@ -19,8 +19,10 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
+from assistant.audit.payloads import SEARCH_HASHES, match_expression
 from assistant.audit.records import (
     AuditRecord,
     EventKind,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 Format = Literal["csv", "jsonl"]
 COLUMNS = ("seq", "ts", "kind", "actor", "data", "payload_hash", "prev_hash", "hash", "personal")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+PAYLOADS_SCHEMA = "p"
 
 
 def parse_when(text: str, *, end: bool = False) -> datetime:
@@ -60,6 +63,8 @@ class ExportFilter:
     end: datetime | None = None  # inclusive
     actor: str | None = None
     kinds: tuple[str, ...] = ()
+    collection: str | None = None  # records about this collection (``record_collections``)
+    text: str | None = None  # words in the question or answer; needs the payloads attached
 
     def where(self, db: sqlite3.Connection) -> tuple[str, list[Any]]:
         """SQL for the filter. Times become a seq range: ``ts`` never decreases along ``seq``
@@ -81,15 +86,40 @@ class ExportFilter:
         if self.kinds:
             clauses.append(f"kind IN ({','.join('?' * len(self.kinds))})")
             args.extend(event_kind(k).value for k in self.kinds)
+        if self.collection is not None:
+            clauses.append("seq IN (SELECT seq FROM record_collections WHERE collection = ?)")
+            args.append(self.collection)
+        if self.text is not None:
+            # the payload store attached as ``p`` (``query``); no word to look for: no match
+            expression = match_expression(self.text)
+            if expression is None:
+                clauses.append("0")
+            else:
+                clauses.append(f"payload_hash IN ({SEARCH_HASHES.format(s=PAYLOADS_SCHEMA)})")
+                args.append(expression)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The filter as recorded in the chain. The search words may name a person, so only
+        the fact of a text search is kept; the words go to the payload (``personal``)."""
+        out: dict[str, Any] = {
             "from": format_ts(self.start) if self.start else None,
             "to": format_ts(self.end) if self.end else None,
             "user": self.actor,
             "events": list(self.kinds),
         }
+        if self.collection is not None:
+            out["collection"] = self.collection
+        if self.text is not None:
+            out["text_search"] = True
+        return out
+
+    def personal(self) -> dict[str, Any] | None:
+        return {"text": self.text} if self.text is not None else None
+
+    def attach(self, log: AuditLog) -> dict[str, Path]:
+        """The databases a snapshot must attach for ``where``: the payloads, for text."""
+        return {PAYLOADS_SCHEMA: log.payloads.path} if self.text is not None else {}
 
 
 def query(
@@ -99,7 +129,7 @@ def query(
     order = "DESC" if newest_first else "ASC"
     # a user's events: their index, whatever the statistics say (one user is few rows)
     hint = " INDEXED BY records_actor_kind" if flt.actor is not None else ""
-    with log.chain.snapshot() as db:
+    with log.chain.snapshot(attach=flt.attach(log)) as db:
         where, args = flt.where(db)
         sql = f"SELECT seq, hash, body FROM records{hint}{where} ORDER BY seq {order}"
         if limit is not None:
@@ -173,7 +203,7 @@ def export(
             "sha256": sink.digest.hexdigest(),
             "complete": complete,
         }
-        rec = log.record(EventKind.AUDIT_EXPORT, actor, data)
+        rec = log.record(EventKind.AUDIT_EXPORT, actor, data, flt.personal())
     return ExportSummary(count, sink.digest.hexdigest(), rec)
 
 

@@ -10,6 +10,9 @@ text -- not even by hashing guesses, which a plain unsalted hash would allow.
 
 Deletion is physical: ``secure_delete`` zeroes freed cells and pages, and a
 WAL checkpoint with TRUNCATE empties the write-ahead log that still held them.
+The full-text index of questions and answers (the review page's search) lives
+here too, kept in step by triggers, and is merged after each erasure so no
+erased word survives in an old index segment.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import secrets
 import sqlite3
 import threading
@@ -48,6 +52,61 @@ CREATE TABLE IF NOT EXISTS erased (
 );
 """
 
+# The review page's free-text search: FTS5 over question and answer, kept *here* so that
+# erasing a payload erases its words in the same transaction (triggers), never in the chain.
+# ``payload_search_ids`` gives each payload a stable integer id (VACUUM may renumber the
+# implicit rowids of ``payloads``; an INTEGER PRIMARY KEY it never renumbers).
+_SEARCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS payload_search_ids (
+    id INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS payload_search USING fts5(
+    question, answer, tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS payload_search_add AFTER INSERT ON payloads
+WHEN json_extract(new.body, '$.question') IS NOT NULL
+  OR json_extract(new.body, '$.answer') IS NOT NULL
+BEGIN
+  INSERT INTO payload_search_ids (hash) VALUES (new.hash);
+  INSERT INTO payload_search (rowid, question, answer) VALUES (
+    (SELECT id FROM payload_search_ids WHERE hash = new.hash),
+    json_extract(new.body, '$.question'),
+    json_extract(new.body, '$.answer'));
+END;
+CREATE TRIGGER IF NOT EXISTS payload_search_drop AFTER DELETE ON payloads
+BEGIN
+  DELETE FROM payload_search
+   WHERE rowid = (SELECT id FROM payload_search_ids WHERE hash = old.hash);
+  DELETE FROM payload_search_ids WHERE hash = old.hash;
+END;
+"""
+_SEARCH_BACKFILL = """
+INSERT OR IGNORE INTO payload_search_ids (hash)
+  SELECT hash FROM payloads WHERE json_extract(body, '$.question') IS NOT NULL
+                               OR json_extract(body, '$.answer') IS NOT NULL;
+INSERT INTO payload_search (rowid, question, answer)
+  SELECT i.id, json_extract(p.body, '$.question'), json_extract(p.body, '$.answer')
+    FROM payload_search_ids i JOIN payloads p ON p.hash = i.hash;
+"""
+
+#: SQL giving the payload hashes whose question or answer matches ``?`` (an FTS5 query
+#: from ``match_expression``); ``{s}`` is the schema the payload store is attached as.
+SEARCH_HASHES = (
+    "SELECT i.hash FROM {s}.payload_search f JOIN {s}.payload_search_ids i ON i.id = f.rowid "
+    "WHERE f.payload_search MATCH ?"
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def match_expression(text: str) -> str | None:
+    """A safe FTS5 query for what someone typed: every word must occur (as a word prefix).
+    Each word is quoted, so FTS5 operators and punctuation are taken literally."""
+    words = _WORD.findall(text)[:16]
+    if not words:
+        return None
+    return " AND ".join(f'"{w}"*' for w in words)
+
 
 def commitment(salt: bytes, body: str) -> str:
     return hmac.digest(salt, body.encode("utf-8"), "sha256").hex()
@@ -60,6 +119,19 @@ class PayloadStore:
         self._lock = threading.Lock()
         with self._lock:
             self._db.executescript(_SCHEMA)
+        self._ensure_search()
+
+    def _ensure_search(self) -> None:
+        """Create the text search index; index the texts stored before it existed, once."""
+        with self._write() as db:
+            known = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'payload_search_ids'"
+            ).fetchone()
+            for statement in _statements(_SEARCH_SCHEMA):
+                db.execute(statement)
+            if known is None:
+                for statement in _statements(_SEARCH_BACKFILL):
+                    db.execute(statement)
 
     def close(self) -> None:
         with self._lock:
@@ -142,8 +214,24 @@ class PayloadStore:
             )
             db.execute(f"DELETE FROM payloads WHERE {where}", args)
         if gone:
+            self._purge_search()
             self._flush_wal()
         return len(gone)
+
+    def _purge_search(self) -> None:
+        """FTS5 deletes by adding tombstones beside the old index segments (SQLite < 3.42 has
+        no 'secure-delete' option): merging every segment into one drops the erased words
+        for good, and ``secure_delete`` zeroes the pages the old segments held."""
+        with self._write() as db:
+            db.execute("INSERT INTO payload_search (payload_search) VALUES ('optimize')")
+
+    def erased_at(self, digest: str) -> tuple[str, str] | None:
+        """(when, why) a payload was erased, or None if it never was."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT erased_at, reason FROM erased WHERE hash = ?", (digest,)
+            ).fetchone()
+        return (row[0], row[1]) if row else None
 
     def _flush_wal(self) -> None:
         """Copy the zeroed pages into the database file and empty the WAL that held the text."""
@@ -167,6 +255,17 @@ class PayloadStore:
             return {r[0] for r in db.execute("SELECT hash FROM erased")}
         finally:
             db.close()
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a script into statements (triggers included) to run inside one transaction:
+    ``executescript`` would commit first."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf
+            buf = ""
 
 
 def _strings(body: str) -> Iterator[str]:

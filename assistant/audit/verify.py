@@ -2,7 +2,8 @@
 
 Checked: each record's bytes against its hash (edits); that seq has no gaps
 (deletions) and each position holds its own seq (reorders); each ``prev_hash``
-link; the searchable columns against the hashed bytes; timestamps never going
+link; the searchable columns and the collection index against the hashed
+bytes (so a filter cannot be made to hide a record); timestamps never going
 back; every checkpoint's signature with the configured public key (forgery)
 and its root against the Merkle tree recomputed from the records; that no
 checkpoint -- in the log or in the copy directory -- covers more records than
@@ -23,7 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from assistant.audit.chain import Anchor, ChainStore
+from assistant.audit.chain import Anchor, ChainStore, collections_of
 from assistant.audit.checkpoint import ORIGIN_PREFIX, Checkpoint, read_copies
 from assistant.audit.keys import key_id, load_public
 from assistant.audit.merkle import Frontier, leaf_hash
@@ -104,6 +105,7 @@ def verify_log(
             frontier, prev_hash, prev_ts = anchor.frontier.copy(), anchor.last_hash, anchor.last_ts
             _check_anchor(anchor, checkpoints, key, origin, report)
         anchor_justified = anchor is None
+        indexed = ChainStore.collection_index(db)  # the review page filters on it
         pending = sorted(s for s in checkpoints if s > frontier.size)
         expected = frontier.size + 1
         latest_ok = format_ts(now + CLOCK_SKEW)
@@ -138,6 +140,8 @@ def verify_log(
                 rec.payload_hash,
             ):
                 report.add("edited", seq, "a searchable column differs from the hashed record")
+            if indexed.pop(seq, set()) != collections_of(rec.data):
+                report.add("index", seq, "the collection index differs from the hashed record")
             if rec.kind not in KINDS:
                 report.add("edited", seq, f"unknown event kind {rec.kind!r}")
             if prev_ts is not None and rec.ts < prev_ts:

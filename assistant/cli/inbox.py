@@ -93,7 +93,9 @@ def run_forget(
     resources: Resources, settings: Settings, targets: tuple[str, ...], *, keep_file: bool
 ) -> None:
     """Erase paths or document ids; an inbox file's copy goes too, or it would come back."""
-    resolved = [str(Path(t).resolve()) if Path(t).exists() else t for t in targets]
+    resolved = [
+        t if _is_doc_id(t) and not Path(t).exists() else str(Path(t).resolve()) for t in targets
+    ]
     done = resources.ingestor.erase(resolved)
     inbox = settings.inbox_dir.resolve()
     for path in done.paths:
@@ -110,6 +112,10 @@ def run_forget(
             f"erasure receipt #{r.id}: document {r.doc_id[:16]}… ({r.chunks} chunks) "
             f"at {r.at} by {r.actor}"
         )
+
+
+def _is_doc_id(text: str) -> bool:
+    return 8 <= len(text) <= 64 and all(c in "0123456789abcdef" for c in text.lower())
 
 
 def show_status(settings: Settings, resources: Resources) -> None:

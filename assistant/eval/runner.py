@@ -27,6 +27,9 @@ from assistant.retrieval.retriever import MODES, Mode, Retriever
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
+#: A batch eval waits for slow answers (a loaded machine) rather than failing them.
+ANSWER_TIMEOUT_S = 1800.0
+
 #: Thresholds at which the gate's trade-off is tabulated in the report.
 GATE_GRID = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
 
@@ -273,6 +276,7 @@ def run_eval(
         resources.generator,
         max_tokens=s.max_tokens,
         context_tokens=s.context_tokens or None,
+        timeout_s=ANSWER_TIMEOUT_S,
     )
     report.settings.update(model=s.model, max_tokens=s.max_tokens)
     samples: list[dict[str, Any]] | None = [] if keep_samples else None

@@ -19,12 +19,15 @@ from assistant.audit.events import record_settings
 from assistant.observability.metrics import Metrics
 from assistant.observability.requests import AppObserver, RequestObservability
 from assistant.resources import Resources
+from assistant.server.admin import AdminController
 from assistant.server.api import AskController, HealthController
 from assistant.server.auth import AuthController, provide_principal
 from assistant.server.errors import EXCEPTION_HANDLERS
 from assistant.server.metrics_api import MetricsController
 from assistant.server.openai_api import OpenAIController
 from assistant.server.pages import PagesController
+from assistant.server.review_api import ReviewApiController
+from assistant.server.review_pages import ReviewController
 from assistant.settings import Settings
 from ingest.watch import service_from_settings
 
@@ -84,6 +87,10 @@ def create_app(
     app = Litestar(
         route_handlers=[
             PagesController,
+            # compliance review and admin pages (assistant/server/review_*.py, admin.py)
+            ReviewController,
+            ReviewApiController,
+            AdminController,
             AuthController,
             AskController,
             HealthController,

@@ -24,24 +24,22 @@ import asyncio
 import contextlib
 import json
 import random
-import re
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
 import psutil
 
+from tests.bench.load_login import Login, pick_login
 from tests.bench.load_report import LoadResult, QuestionSample, Sample, render_markdown
 from tests.bench.load_server import Account, Server
 
 MAX_USERS = 500
 MAX_SECONDS = 900.0
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 QUESTIONS = (
     "How many days of paid annual leave do full-time employees get?",
@@ -56,56 +54,14 @@ QUESTIONS = (
 
 #: action -> (path candidates, weight, role needed). The first candidate that is not a
 #: 404 is used; an action with none is dropped from the mix with a note.
-MIX: dict[str, tuple[tuple[str, ...], int, str | None]] = {  # see ``Mix``
+Mix = dict[str, tuple[tuple[str, ...], int, str | None]]
+MIX: Mix = {
     "page": (("/",), 3, None),
     "health": (("/healthz",), 2, None),
     "history": (("/history", "/api/conversations", "/api/history"), 2, None),
     "audit": (("/audit", "/admin/audit"), 1, "compliance"),
     "question": (("/api/ask/stream",), 2, None),
 }
-
-Login = Callable[[httpx.AsyncClient, Account], Awaitable[None]]
-
-
-async def no_login(client: httpx.AsyncClient, account: Account) -> None:
-    """For a server without sign-in."""
-
-
-async def form_login(client: httpx.AsyncClient, account: Account) -> None:
-    """Sign in as a browser does: the form and its CSRF cookie, then the page's CSRF token.
-
-    The session cookie stays in the client's jar; the chat page's ``csrf-token``
-    meta goes into the header every write sends.
-    """
-    page = await client.get("/login")
-    page.raise_for_status()
-    token = CSRF_FIELD.search(page.text)
-    if token is None:
-        raise RuntimeError("the sign-in form has no csrf field")
-    r = await client.post(
-        "/login",
-        data={
-            "username": account.name,
-            "password": account.password,
-            "csrf": token.group(1),
-            "next": "/",
-        },
-    )
-    if r.status_code != 303:
-        raise RuntimeError(f"sign-in as {account.name} failed: {r.status_code} {r.text[:200]}")
-    home = await client.get("/")
-    meta = CSRF_META.search(home.text)
-    if home.status_code != 200 or meta is None:
-        raise RuntimeError(f"signed in, but the chat page ({home.status_code}) has no csrf-token")
-    client.headers["x-csrf-token"] = meta.group(1)
-
-
-async def pick_login(client: httpx.AsyncClient) -> tuple[Login, str]:
-    """``form_login`` when the server has a sign-in page, else ``no_login``."""
-    r = await client.get("/login")
-    if r.status_code == 404:
-        return no_login, "no sign-in page (GET /login is 404): users do not sign in"
-    return form_login, "users sign in through the form (GET and POST /login), then load the page"
 
 
 @dataclass(slots=True)
@@ -119,9 +75,6 @@ class Plan:
         allowed = [(k, v) for k, v in self.actions.items() if v[2] in (None, role)]
         name, (path, _, _) = rng.choices(allowed, weights=[v[1] for _, v in allowed])[0]
         return name, path
-
-
-Mix = dict[str, tuple[tuple[str, ...], int, str | None]]
 
 
 async def probe(clients: dict[str, httpx.AsyncClient], mix: Mix) -> Plan:
@@ -377,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", default="smollm2-135m", help="catalogue name (subprocess server)")
     p.add_argument("--echo", action="store_true", help="in-process app with stand-in models")
     p.add_argument("--drain", type=float, default=30.0, help="grace for in-flight requests")
+    p.add_argument("--without", action="append", default=[], choices=list(MIX), help="drop")
     args = p.parse_args(argv)
     load_before = os.getloadavg()
     results: list[LoadResult] = []
@@ -397,7 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with server_cm as server:
             for users in args.users:
                 print(f"running {users} users × {args.seconds:.0f} s …", file=sys.stderr)
-                results.append(run_load(server, users, args.seconds, drain_s=args.drain))
+                mix = {k: v for k, v in MIX.items() if k not in args.without}
+                results.append(run_load(server, users, args.seconds, drain_s=args.drain, mix=mix))
     load_after = os.getloadavg()
     print(render_markdown(results))
     print(

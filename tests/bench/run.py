@@ -32,7 +32,10 @@ from tests.bench.report import merge, render_header, render_section, write
 REGISTRY: dict[str, str] = {
     "ingest": "tests.bench.bench_ingest",
     "audit": "tests.bench.bench_audit",
+    "retrieval": "tests.bench.bench_retrieval",
     "load": "tests.bench.bench_load",
+    "generation": "tests.bench.bench_generation",
+    "security": "tests.bench.bench_security",
 }
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,0 +1,61 @@
+"""Prompt-injection defences around the model.
+
+Documents are data, never instructions. Three layers, each cheap:
+1. sentences that read as instructions to an AI ("ignore previous instructions…",
+   "reveal your system prompt…") are dropped from the sources before the prompt is built;
+2. the system prompt tells the model that sources are quoted material, not orders;
+3. an answer that repeats the system prompt is withheld.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+from assistant.answering.prompt import SYSTEM_PROMPT
+from assistant.domain import RetrievedChunk
+
+_INJECTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b[^.!?\n]{0,60}\b(instructions?|rules|prompts?|above|guidelines)\b"
+    r"|\b(system|hidden|initial)\s+prompt\b"
+    r"|\byou\s+are\s+now\b"
+    r"|\b(reveal|print|repeat|show|output|list)\b[^.!?\n]{0,40}\b(instructions|prompt|other\s+documents|all\s+documents|confidential)\b"
+    r"|\b(reply|respond|answer|say)\b[^.!?\n]{0,20}\b(only|exactly)\b[^.!?\n]{0,10}\bwith\b"
+    r"|\b(as\s+an?\s+(ai|assistant|language\s+model))\b[^.!?\n]{0,40}\b(must|should|will)\b",
+    re.I,
+)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_WORD = re.compile(r"\w+")
+_SHINGLE = 6
+
+
+def is_injection(sentence: str) -> bool:
+    return bool(_INJECTION.search(sentence))
+
+
+def strip_injections(hits: Sequence[RetrievedChunk]) -> list[RetrievedChunk]:
+    """The hits with instruction-like sentences removed; a chunk left empty is dropped."""
+    out: list[RetrievedChunk] = []
+    for hit in hits:
+        parts = [s for s in _SENTENCE.split(hit.chunk.text) if s.strip()]
+        kept = [s for s in parts if not is_injection(s)]
+        if len(kept) == len(parts):
+            out.append(hit)
+        elif kept:
+            chunk = dataclasses.replace(hit.chunk, text=" ".join(kept))
+            out.append(dataclasses.replace(hit, chunk=chunk))
+    return out
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = [w.lower() for w in _WORD.findall(text)]
+    return {tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
+
+
+_PROMPT_SHINGLES = _shingles(SYSTEM_PROMPT.split("5. If the sources")[0])
+
+
+def leaks_prompt(answer: str) -> bool:
+    """True when the answer repeats a run of six or more words of the system prompt."""
+    return bool(_shingles(answer) & _PROMPT_SHINGLES)

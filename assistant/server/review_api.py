@@ -1,0 +1,158 @@
+"""The review page's actions: export what the filter shows, and re-verify the log.
+
+Exports reuse ``AuditLog.export`` -- the same bytes, the same ``audit_export``
+record with the file's SHA-256 as the CLI's -- and are rate-limited per user.
+They are POSTs (a write: they add a record), so a session needs its CSRF
+header, sent by ``review.js``. The file is streamed as ``export`` writes it:
+a worker thread fills a small bounded queue and the response drains it, so a
+100,000-event export never sits in memory, and a download the browser drops
+stops the export, which is then recorded as incomplete.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import anyio
+from litestar import Controller, Request, get, post
+from litestar.response import Stream
+
+from assistant.audit.export import ExportFilter, Format
+from assistant.audit.log import AuditLog
+from assistant.audit.records import format_ts
+from assistant.auth.principal import Principal
+from assistant.domain import utcnow
+from assistant.resources import Resources
+from assistant.server.review_pages import NO_STORE, REVIEW_ROLE, InvalidFilter, parse_filter
+from assistant.server.review_pages import verify_status as current_status
+
+log = logging.getLogger(__name__)
+
+CHUNK_CHARS = 64 * 1024
+QUEUE_CHUNKS = 8
+STALLED_S = 300.0  # a reader that takes nothing for this long has gone
+MEDIA = {"csv": "text/csv", "jsonl": "application/x-ndjson"}  # Litestar adds the charset
+
+
+class _Cancelled(Exception):
+    """The reader went away: stop writing (``export`` records the export as incomplete)."""
+
+
+class _Pipe(io.TextIOBase):
+    """A text sink for ``export`` in a worker thread, read as byte chunks by the response."""
+
+    def __init__(self) -> None:
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(QUEUE_CHUNKS)
+        self.cancelled = threading.Event()
+        self._buf: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> int:
+        self._buf.append(text)
+        self._size += len(text)
+        if self._size >= CHUNK_CHARS:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._buf:
+            data = "".join(self._buf).encode("utf-8")
+            self._buf, self._size = [], 0
+            self._put(data)
+
+    def end(self) -> None:
+        self._put(None)
+
+    def _put(self, item: bytes | None) -> None:
+        waited = 0.0
+        while not self.cancelled.is_set():
+            try:
+                self.chunks.put(item, timeout=1.0)
+                return
+            except queue.Full:
+                waited += 1.0
+                if waited >= STALLED_S:
+                    self.cancelled.set()
+        raise _Cancelled
+
+
+def _run_export(audit: AuditLog, pipe: _Pipe, fmt: Format, flt: ExportFilter, user: str) -> None:
+    try:
+        audit.export(pipe, fmt, flt, actor=user, personal=True)
+        pipe.flush()
+    except _Cancelled:
+        log.info("audit export by %s stopped: the download was cancelled", user)
+        return
+    except Exception:  # recorded as incomplete by export(); the file ends short
+        log.exception("audit export by %s failed", user)
+    try:
+        pipe.end()
+    except _Cancelled:
+        pass
+
+
+async def _drain(pipe: _Pipe) -> AsyncIterator[bytes]:
+    try:
+        while True:
+            item = await anyio.to_thread.run_sync(pipe.chunks.get)
+            if item is None:
+                return
+            yield item
+    finally:
+        pipe.cancelled.set()  # the client went away (or the export ended): stop the writer
+
+
+class ReviewApiController(Controller):
+    path = "/review"
+    include_in_schema = False
+
+    @post("/export", sync_to_thread=True, status_code=200)
+    def export(
+        self,
+        request: Request[Any, Any, Any],
+        resources: Resources,
+        principal: Principal,
+        format: Literal["csv", "jsonl"] = "csv",
+    ) -> Stream:
+        """The records the page's filter matches, with their texts, as CSV or JSONL."""
+        resources.access.require_role(principal, REVIEW_ROLE)
+        flt, _ = parse_filter(request.query_params)
+        resources.access.export_limiter.hit(principal.user, "exports")
+        pipe = _Pipe()
+        worker = threading.Thread(
+            target=_run_export,
+            args=(resources.audit, pipe, format, flt, principal.user),
+            name="audit-export",
+            daemon=True,
+        )
+        worker.start()
+        stamp = format_ts(utcnow())[:19].replace("-", "").replace(":", "")
+        return Stream(
+            _drain(pipe),
+            media_type=MEDIA[format],
+            headers={
+                **NO_STORE,
+                "Content-Disposition": f'attachment; filename="audit-{stamp}Z.{format}"',
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    @post("/verify", sync_to_thread=False, status_code=202)
+    def verify(self, resources: Resources, principal: Principal) -> dict[str, object]:
+        """Start verifying the whole log now, in the background."""
+        resources.access.require_role(principal, REVIEW_ROLE)
+        return current_status(resources, force=True).to_dict()
+
+    @get("/status", sync_to_thread=False)
+    def status(self, resources: Resources, principal: Principal) -> dict[str, object]:
+        """The last verification result (the page polls it while a check runs)."""
+        resources.access.require_role(principal, REVIEW_ROLE)
+        return current_status(resources).to_dict()
+
+
+__all__ = ["InvalidFilter", "ReviewApiController"]

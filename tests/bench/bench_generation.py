@@ -1,0 +1,306 @@
+"""Benchmark area ``generation``: each catalogue model against the memory-bandwidth limit,
+raw llama-cpp-python against our server on the same prompt, and time to first token.
+
+- ceiling = measured memory bandwidth ÷ model file bytes (each decoded token reads
+  every weight once);
+- raw: prompt tok/s and decode tok/s on a fixed 1,000-token prompt;
+- server: a question through ``POST /api/ask/stream`` (client-side timing), then the
+  exact prompt the server built, run raw in the same process -- the ratio is ours;
+- TTFT: median and p90 over 50 HaluEval questions (200 passages indexed) through the
+  server with the default model, broken down into embed, retrieve, context, prompt
+  evaluation and first token.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from assistant.answering.prompt import build_messages
+from assistant.answering.service import DoneEvent
+from assistant.models.catalog import CATALOG, get_spec
+from assistant.models.install import installed_path
+from assistant.resources import Resources
+from assistant.server.app import create_app
+from assistant.settings import Settings
+from tests.bench.core import Context, Figure, Section, Target
+from tests.live import live_server
+
+DEFAULT_MODEL = Settings().model
+PROMPT_TOKENS = 1000
+DECODE_TOKENS = 128
+REPS = 3
+TTFT_QUESTIONS = 50
+TTFT_PASSAGES = 200
+SERVER_QUESTIONS = [
+    "How many days of paid annual leave do full-time employees get?",
+    "How do I request annual leave?",
+    "What is the hotel limit per night in a capital city?",
+]
+
+
+def _models_dir(ctx: Context) -> Path:
+    import os
+
+    return Path(os.environ.get("ASSISTANT_MODELS_DIR", ctx.repo / "data" / "models"))
+
+
+def _llama(path: Path, threads: int, **kw: Any) -> Any:
+    from llama_cpp import Llama
+
+    return Llama(
+        model_path=str(path), n_ctx=2048, n_threads=threads, n_batch=512, verbose=False, **kw
+    )
+
+
+def fixed_prompt(llm: Any, n: int = PROMPT_TOKENS) -> list[int]:
+    text = (
+        "The facilities team keeps a log of every room booking, every visitor badge and "
+        "every maintenance request, and reviews it weekly with the office managers. "
+    )
+    tokens: list[int] = []
+    while len(tokens) < n:
+        tokens = llm.tokenize((text * (n // 20 + 1)).encode(), add_bos=True)
+    return tokens[:n]
+
+
+def raw_speed(llm: Any, tokens: list[int]) -> tuple[float, float]:
+    """(prompt tok/s, decode tok/s) for one run from a cold KV cache."""
+    llm.reset()
+    started = time.perf_counter()
+    first = last = 0.0
+    n = 0
+    for _ in llm.create_completion(
+        tokens,
+        max_tokens=DECODE_TOKENS,
+        temperature=0.0,
+        stream=True,  # the repeated text keeps the model going: no logit_bias (it costs)
+    ):
+        now = time.perf_counter()
+        if n == 0:
+            first = now
+        last = now
+        n += 1
+    prompt_rate = len(tokens) / (first - started)
+    decode_rate = (n - 1) / (last - first) if n > 1 else 0.0
+    return prompt_rate, decode_rate
+
+
+def raw_chat(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> tuple[float, float, int]:
+    """(ttft s, decode tok/s, tokens) of a chat prompt from a cold KV cache, as served."""
+    llm.reset()
+    started = time.perf_counter()
+    first = last = 0.0
+    n = 0
+    for chunk in llm.create_chat_completion(
+        messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True
+    ):
+        if not chunk["choices"][0]["delta"].get("content"):
+            continue
+        now = time.perf_counter()
+        if n == 0:
+            first = now
+        last = now
+        n += 1
+    return first - started, (n - 1) / (last - first) if n > 1 else 0.0, n
+
+
+def stream_once(base: str, token: str, question: str) -> tuple[float, float, int]:
+    """Client-side (ttft s, decode tok/s, token events) of one streamed answer."""
+    started = time.perf_counter()
+    first = last = 0.0
+    n = 0
+    event = ""
+    with httpx.stream(
+        "POST",
+        f"{base}/api/ask/stream",
+        json={"question": question},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=300,
+    ) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "token":
+                now = time.perf_counter()
+                if n == 0:
+                    first = now
+                last = now
+                n += 1
+    return first - started, (n - 1) / (last - first) if n > 1 else 0.0, n
+
+
+def _server_resources(ctx: Context, model: str, data: Path) -> tuple[Resources, str]:
+    from assistant.auth.principal import Level
+
+    settings = Settings(data_dir=data, models_dir_override=_models_dir(ctx), model=model)
+    res = Resources(settings)
+    res.access.set_collection("bench", frozenset({"bench"}), Level.public, actor="bench")
+    res.access.add_user(
+        "bench",
+        "bench-password-123",
+        role="employee",
+        groups=frozenset({"bench"}),
+        clearance=Level.public,
+        actor="bench",
+    )
+    return res, res.access.store.issue_token("bench")
+
+
+def run(ctx: Context) -> Section:
+    section = Section(key="generation", title="Generation against the hardware limit")
+    bw = ctx.machine.bandwidth_gbs * 1e9 / 2  # copy bandwidth counts bytes read + written
+    threads = ctx.machine.cores
+    models = [m for m in CATALOG.values() if m.kind == "llm"]
+    if ctx.quick:
+        models = [get_spec("smollm2-135m")]
+    for spec in models:
+        path = installed_path(spec, _models_dir(ctx))
+        size = spec.files[0].size or (path.stat().st_size if path.exists() else 0)
+        ceiling = bw / size if size else None
+        tag = f" — {spec.name}"
+        if not path.exists():
+            section.add(
+                Figure(
+                    f"decode, raw{tag}",
+                    "tok/s",
+                    skipped=f"run `assistant models install {spec.name}`",
+                )
+            )
+            continue
+        ctx.log(f"generation: raw {spec.name}")
+        llm = _llama(path, threads)
+        tokens = fixed_prompt(llm)
+        runs = [raw_speed(llm, tokens) for _ in range(1 if ctx.quick else REPS)]
+        section.add(
+            Figure(f"prompt, raw, {PROMPT_TOKENS} tokens{tag}", "tok/s", [p for p, _ in runs])
+        )
+        raw_decode = section.add(
+            Figure(
+                f"decode, raw{tag}",
+                "tok/s",
+                [d for _, d in runs],
+                anchor=ceiling,
+                anchor_label=f"ceiling {bw / 1e9:.1f} GB/s ÷ {size / 1e6:.0f} MB",
+                targets=[Target(0.85, on="ratio", text="≥ 85% of ceiling")],
+            )
+        )
+        # the same prompt through our server, then raw on the exact prompt it built
+        ctx.log(f"generation: server {spec.name}")
+        res, token = _server_resources(ctx, spec.name, ctx.area_dir("generation") / spec.name)
+        res.ingestor.ingest([ctx.repo / "data" / "sample"], "bench")
+        captured: list[DoneEvent] = []
+        res.answers.observers.append(lambda _user, done, seen=captured: seen.append(done))
+        server_ttft, server_decode, raw_ttft, raw_decode_same = [], [], [], []
+        with live_server(create_app(res.settings, res, warm_up=False)) as base:
+            stream_once(base, token, SERVER_QUESTIONS[0])  # load the model
+            for q in SERVER_QUESTIONS[: 1 if ctx.quick else len(SERVER_QUESTIONS)]:
+                t, d, n = stream_once(base, token, q)
+                server_ttft.append(t)
+                if n > 3:
+                    server_decode.append(d)
+                done = captured[-1]
+                msgs = build_messages(done.standalone, done.hits)
+                rt, rd, rn = raw_chat(llm, msgs, res.settings.max_tokens)
+                raw_ttft.append(rt)
+                if rn > 3:
+                    raw_decode_same.append(rd)
+        res.close()
+        section.add(
+            Figure(
+                f"decode, server (same prompt){tag}",
+                "tok/s",
+                server_decode,
+                anchor=statistics.median(raw_decode_same) if raw_decode_same else None,
+                anchor_label="raw on the same prompt, same run",
+                targets=[Target(0.95, on="ratio", text="≥ 95% of raw")],
+            )
+        )
+        section.add(
+            Figure(
+                f"time to first token, server (same prompt){tag}",
+                "s",
+                server_ttft,
+                anchor=statistics.median(raw_ttft) if raw_ttft else None,
+                anchor_label="raw on the same prompt, same run",
+            )
+        )
+        del llm
+        _ = raw_decode
+    if not ctx.quick:
+        ttft_figures(ctx, section)
+    section.notes.append(
+        "Ceiling = half the measured copy bandwidth (a copy reads and writes each byte) ÷ the "
+        "GGUF's bytes. Raw runs decode up to "
+        f"{DECODE_TOKENS} tokens after a {PROMPT_TOKENS}-token prompt, from a cold KV cache, "
+        f"{threads} threads, n_batch 512, mmap on. Server figures are timed by the client "
+        "from the server-sent events; 'raw on the same prompt' re-runs the exact messages "
+        "the server built, in the bench process, right after."
+    )
+    return section
+
+
+def ttft_figures(ctx: Context, section: Section) -> None:
+    """TTFT over 50 HaluEval questions with the default model, and where the time goes."""
+    from assistant.eval.halueval import load_qa, retrieval_set
+
+    path = installed_path(get_spec(DEFAULT_MODEL), _models_dir(ctx))
+    if not path.exists():
+        section.add(Figure("time to first token, default model", "s", skipped="model missing"))
+        return
+    ctx.log("generation: TTFT over HaluEval questions")
+    rs = retrieval_set(load_qa(ctx.cache_dir), passages=TTFT_PASSAGES, queries=TTFT_QUESTIONS)
+    docs = ctx.area_dir("generation") / "halueval"
+    docs.mkdir(parents=True, exist_ok=True)
+    for p in rs.passages:
+        (docs / f"{p.id}.txt").write_text(p.text, encoding="utf-8")
+    res, token = _server_resources(ctx, DEFAULT_MODEL, ctx.area_dir("generation") / "ttft")
+    res.ingestor.ingest([docs], "bench")
+    captured: list[DoneEvent] = []
+    res.answers.observers.append(lambda _user, done: captured.append(done))
+    client: list[float] = []
+    with live_server(create_app(res.settings, res, warm_up=False)) as base:
+        stream_once(base, token, "warm-up question about the passages")
+        captured.clear()
+        for q in rs.queries:
+            t, _, n = stream_once(base, token, q.item.question)
+            if n:
+                client.append(t)
+    res.close()
+    parts: dict[str, list[float]] = {
+        k: [] for k in ("embed", "retrieve", "context", "prompt+first")
+    }
+    for done in captured:
+        tm = done.answer.timings
+        if "first_token_s" not in tm:
+            continue
+        parts["embed"].append(tm["embed_s"])
+        parts["retrieve"].append(tm["retrieve_s"])
+        parts["context"].append(tm["context_s"])
+        before = tm["embed_s"] + tm["retrieve_s"] + tm["context_s"] + tm.get("queue_s", 0.0)
+        parts["prompt+first"].append(tm["first_token_s"] - before)
+    fig = section.add(
+        Figure(
+            f"time to first token, {DEFAULT_MODEL}, {len(client)} HaluEval questions",
+            "s",
+            client,
+            targets=[Target(3.0, op="<=", text="median ≤ 3 s")],
+        )
+    )
+    if client:
+        p90 = sorted(client)[int(0.9 * (len(client) - 1))]
+        fig.note = f"p90 {p90:.2f} s"
+    for name, values in parts.items():
+        section.add(Figure(f"  of which {name}", "s", values))
+    section.notes.append(
+        "TTFT is timed by the client (submit to first token event). The breakdown comes "
+        "from the server's own timings of the same requests: query embedding, index search, "
+        "sentence selection (context), then prompt evaluation up to the first token. "
+        + json.dumps({"passages": TTFT_PASSAGES, "questions": TTFT_QUESTIONS})
+    )
