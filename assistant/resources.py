@@ -16,12 +16,14 @@ from typing import Any
 from assistant.answering.generator import EchoGenerator, Generator, LlamaGenerator
 from assistant.answering.queue import ModelQueue
 from assistant.answering.service import AnswerService, DoneEvent
-from assistant.audit.events import record_answer, recorder
+from assistant.audit.events import SYSTEM_ACTOR, record_answer, record_ingest, recorder
 from assistant.audit.log import AuditLog
+from assistant.audit.receipts import sync_erasure_receipts
 from assistant.auth.access import AccessControl
 from assistant.auth.ratelimit import RateLimiter
 from assistant.auth.sessions import SessionManager
 from assistant.auth.store import AuthStore
+from assistant.domain import Document
 from assistant.errors import ModelIntegrityError
 from assistant.models.catalog import get_spec
 from assistant.models.install import verify_file, verify_installed
@@ -31,6 +33,7 @@ from assistant.settings import Settings
 from ingest import recovery
 from ingest.embed import Embedder, HashEmbedder, make_embedder
 from ingest.index import VectorIndex
+from ingest.journal import iter_receipts
 from ingest.pipeline import Ingestor
 from ingest.store import Store
 
@@ -156,7 +159,27 @@ class Resources:
     @cached_property
     def ingestor(self) -> Ingestor:
         # parse limits, OCR and quarantine come from settings (ingest/pipeline.py)
-        return Ingestor.from_settings(self.settings, self.store, self.index, self.embedder)
+        ingestor = Ingestor.from_settings(self.settings, self.store, self.index, self.embedder)
+        ingestor.on_ingest.append(self._audit_ingest)
+        ingestor.on_erasure.append(lambda _receipt: self._audit_erasures())
+        return ingestor
+
+    def _audit_ingest(self, doc: Document, replaces: str | None, chunks: int) -> None:
+        rule = self.access.store.collection_rules().get(doc.collection)
+        record_ingest(
+            self.audit,
+            actor=SYSTEM_ACTOR,
+            doc_id=doc.id,
+            collection=doc.collection,
+            path=doc.path,
+            label=rule.label.name if rule else None,
+            chunks=chunks,
+            replaces=replaces,
+        )
+
+    def _audit_erasures(self) -> None:
+        """Copy the ingest journal's erasure receipts into the audit log, each once."""
+        sync_erasure_receipts(self.audit, lambda after: iter_receipts(self.store, after))
 
     # -- access control (assistant/auth) -----------------------------------------------
     @cached_property

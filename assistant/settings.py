@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     # -- ingest --------------------------------------------------------------
     chunk_size: int = Field(default=800, ge=100, description="Max characters per chunk")
     chunk_overlap: int = Field(default=0, ge=0)
-    embed_batch_size: int = Field(default=64, ge=1)
+    embed_batch_size: int = Field(
+        default=0, ge=0, description="Texts per embedding batch (0: torch 64, onnx-int8 8)"
+    )
     # Queries and documents must use one backend: the store records it (ingest/store.py).
     embedding_backend: Literal["torch", "onnx-int8"] = Field(
         default="onnx-int8",
@@ -76,7 +78,7 @@ class Settings(BaseSettings):
         "the verified weights (~3x torch, see docs/BENCHMARKS.md); torch: sentence-transformers",
     )
     embed_threads: int = Field(
-        default=0, ge=0, description="ONNX Runtime threads for embedding (0: all cores)"
+        default=0, ge=0, description="Parallel ONNX embedding workers (0: one per core)"
     )
     max_file_mb: int = Field(default=200, ge=1, description="Files above this size are refused")
     # Each file is parsed in a child process under these limits (ingest/isolate.py).

@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -84,11 +85,16 @@ class SentenceTransformerEmbedder:
 class OnnxEmbedder:
     """The same model through ONNX Runtime: int8 weights, a raw session, no torch.
 
-    Why not sentence-transformers' ONNX backend: its wrapper pads every batch
-    in input order and converts through torch tensors; here texts are tokenised
-    once with the fast tokenizer, sorted by length so each batch pads only to
-    its own longest text, and fed to the session as numpy arrays. The graph
-    already mean-pools and normalises (``ingest.onnx_export``).
+    Measured on 2 cores (notes in docs/BENCHMARKS.md), what makes it fast:
+    - int8 weights, quantised per channel (``ingest.onnx_export``);
+    - small batches (8): a batch's activations stay in cache; 64 was ~35% slower;
+    - one single-threaded run per core, in parallel, instead of one run split
+      over the cores: no synchronisation inside every small matmul;
+    - texts sorted by length, so a batch pads only to its own longest text;
+    - idle threads sleep instead of spinning (the CPU is shared with parsing
+      and llama.cpp);
+    - tokenising inside the workers (the Rust tokenizer releases the GIL), and
+      the graph itself mean-pools and normalises: numpy in, rows out.
 
     The model bytes are hashed as they are loaded and refused unless they are
     the SHA-256 recorded when the model was exported: no gap between check and use.
@@ -101,7 +107,7 @@ class OnnxEmbedder:
         tokenizer_dir: Path,
         *,
         name: str,
-        batch_size: int = 32,
+        batch_size: int = 8,
         threads: int = 0,
         max_seq_length: int | None = None,
         dim: int = 384,
@@ -115,14 +121,14 @@ class OnnxEmbedder:
         self.threads = threads or max(1, os.cpu_count() or 1)
         self.max_seq_length = max_seq_length or _max_seq_length(tokenizer_dir)
         self._session: Any = None
-        self._tokenizer: Any = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()  # one tokenizer per thread: it keeps padding state
         self._lock = threading.Lock()
 
-    def _load(self) -> tuple[Any, Any]:
+    def _load(self) -> Any:
         with self._lock:
             if self._session is None:
                 import onnxruntime as ort
-                from tokenizers import Tokenizer
 
                 from ingest.onnx_export import tampered
 
@@ -130,39 +136,50 @@ class OnnxEmbedder:
                 actual = hashlib.sha256(data).hexdigest()
                 if actual != self.sha256:
                     raise tampered(self.model_file, self.sha256, actual)
-                tokenizer = Tokenizer.from_file(str(self.tokenizer_dir / "tokenizer.json"))
-                tokenizer.no_padding()
-                tokenizer.enable_truncation(max_length=self.max_seq_length)
                 opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self.threads
+                opts.intra_op_num_threads = 1  # parallel runs instead, see the class docstring
                 opts.inter_op_num_threads = 1
                 opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                # Idle workers sleep instead of spinning: the CPU is shared with parsing and
-                # llama.cpp, and spinning burned ~25% more CPU for the same work (measured).
                 opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 self._session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
-                self._tokenizer = tokenizer
-        return self._session, self._tokenizer
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embed")
+        return self._session
+
+    def _tokenizer(self) -> Any:
+        tok = getattr(self._local, "tokenizer", None)
+        if tok is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.tokenizer_dir / "tokenizer.json"))
+            tok.enable_truncation(max_length=self.max_seq_length)
+            tok.enable_padding(pad_id=0, pad_token="[PAD]")  # to the batch's longest
+            self._local.tokenizer = tok
+        return tok
+
+    def _run(self, session: Any, texts: list[str]) -> NDArray[np.float32]:
+        encodings = self._tokenizer().encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        rows = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return np.asarray(rows, dtype=np.float32)
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        session, tokenizer = self._load()
-        encodings = tokenizer.encode_batch(list(texts))
-        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
-        order = np.argsort(-lengths, kind="stable")  # longest first: each batch pads to its own
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            width = int(lengths[rows].max())
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for r, j in enumerate(rows):
-                ids[r, : lengths[j]] = encodings[j].ids
-                mask[r, : lengths[j]] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            out[rows] = session.run(None, feeds)[0]
+        session = self._load()
+        # characters predict tokens well enough to group texts of like length
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if len(batches) == 1 or self._pool is None:
+            results = [self._run(session, [texts[j] for j in b]) for b in batches]
+        else:
+            results = list(
+                self._pool.map(lambda b: self._run(session, [texts[j] for j in b]), batches)
+            )
+        for rows, vecs in zip(batches, results, strict=True):
+            out[rows] = vecs
         return _normalise(out)
 
 
@@ -201,9 +218,12 @@ class HashEmbedder:
 
 
 def make_embedder(
-    spec: ModelSpec, models_dir: Path, *, backend: str, batch_size: int, threads: int = 0
+    spec: ModelSpec, models_dir: Path, *, backend: str, batch_size: int = 0, threads: int = 0
 ) -> Embedder:
     """The embedder for ``backend``, from verified local weights; its name is model@backend.
+
+    ``batch_size`` 0 takes the backend's measured best (torch 64, onnx-int8 8);
+    ``threads`` 0 runs one ONNX worker per core.
 
     The name goes into the store (``Store.bind_embedder``) so an index is never
     queried through another backend than the one that filled it.
@@ -213,7 +233,7 @@ def make_embedder(
     name = f"{spec.name}@{backend}"
     if backend == "torch":
         path = verify_installed(spec, models_dir)
-        return SentenceTransformerEmbedder(path, name=name, batch_size=batch_size)
+        return SentenceTransformerEmbedder(path, name=name, batch_size=batch_size or 64)
     if backend == "onnx-int8":
         from ingest.onnx_export import ensure_onnx_int8
 
@@ -223,7 +243,7 @@ def make_embedder(
             onnx.sha256,
             onnx.source_dir,
             name=name,
-            batch_size=batch_size,
+            batch_size=batch_size or 8,
             threads=threads,
         )
     raise ConfigError(f"unknown embedding backend {backend!r}: use 'torch' or 'onnx-int8'")

@@ -85,6 +85,7 @@ class Ingestor:
             ParseOptions(), timeout_s=600.0, memory_mb=4096
         )
         self.on_erasure: list[ErasureListener] = []
+        self.on_ingest: list[Callable[[Document, str | None, int], None]] = []
         self._lock = threading.RLock()
         self._writer = WriterLock(index.path.parent / "writer.lock")
         self._dirty = False
@@ -267,6 +268,8 @@ class Ingestor:
         except (IngestError, OSError) as exc:
             return self._refuse(key, collection, exc, digest, entry, report, st)
         self.quarantine.clear(key)
+        for listener in self.on_ingest:  # e.g. the audit log's ingest record
+            listener(doc, entry.doc_id if entry else None, len(chunks))
         (report.changed if entry else report.added).append(key)
         report.chunks += len(chunks)
         return ("changed" if entry else "added"), len(chunks)

@@ -137,7 +137,7 @@ def test_restricted_text_never_reaches_a_user_without_access(
     cli_records = [r for r in res.audit.records() if r.kind == "question" and r.actor == "ben"]
     assert len(cli_records) >= len(RESTRICTED)
     for record in cli_records:
-        used = {s["chunk_id"] for s in record.data.get("sources", [])}
+        used = {s["chunk_id"] for s in record.data["chunks"]}
         assert not used & secret_ids
 
 

@@ -110,11 +110,10 @@ def test_an_officer_filters_opens_a_question_and_exports(review: Review) -> None
     page = review.client.get("/review", params={"user": "alice", "event": "question"})
     assert kinds_on(page.text) == ["question", "question"]
     assert "2 matching events" in page.text
-    # by collection: every question answered from the sample collection, no logins
+    # by collection: the questions answered from it and its access rule, no logins
     page = review.client.get("/review", params={"collection": "sample"})
-    assert set(kinds_on(page.text)) == {"question", "ingest"} or set(kinds_on(page.text)) == {
-        "question"
-    }
+    assert kinds_on(page.text).count("question") == 3
+    assert set(kinds_on(page.text)) <= {"question", "acl_change", "ingest", "reingest"}
     # by date range (UTC days)
     today = utcnow().date()
     page = review.client.get("/review", params={"from": str(today), "to": str(today)})
@@ -237,7 +236,7 @@ def test_pagination_walks_every_matching_record_once(review: Review) -> None:
         audit.record("login", f"user{i % 3}", {"via": "password"})
     olga = review.bearer("olga")
     expected = [r.seq for r in audit.records(ExportFilter(actor="user1"), newest_first=True)]
-    assert len(expected) == 44
+    assert len(expected) == 43
     review.resources.settings.review_page_size = 20
     seen: list[int] = []
     url: str | None = "/review?user=user1"
@@ -316,7 +315,10 @@ def test_verification_status_is_cached_and_shows_tampering(tmp_path: Path) -> No
     again = monitor.refresh()  # fresh: no second run
     assert not again.running and again.checked_at == done.checked_at
     with attacker(tmp_path / "audit" / "chain.sqlite") as db:
-        db.execute("UPDATE records SET body = replace(body, '\"i\":2', '\"i\":9') WHERE seq = 3")
+        db.execute(
+            "UPDATE records SET body = CAST(replace(CAST(body AS TEXT), '\"i\":2', '\"i\":9') "
+            "AS BLOB) WHERE seq = 3"
+        )
     assert monitor.refresh().checked_at == done.checked_at  # still the cached result
     monitor.refresh(force=True)
     failed = monitor.wait(30)

@@ -59,7 +59,7 @@ MIX: Mix = {
     "page": (("/",), 3, None),
     "health": (("/healthz",), 2, None),
     "history": (("/history", "/api/conversations", "/api/history"), 2, None),
-    "audit": (("/audit", "/admin/audit"), 1, "compliance"),
+    "audit": (("/review", "/audit"), 1, "compliance"),  # the compliance review page
     "question": (("/api/ask/stream",), 2, None),
 }
 
