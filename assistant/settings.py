@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=800, ge=100, description="Max characters per chunk")
     chunk_overlap: int = Field(default=0, ge=0)
     embed_batch_size: int = Field(
-        default=0, ge=0, description="Texts per embedding batch (0: torch 64, onnx-int8 8)"
+        default=0, ge=0, description="Texts per embedding batch (0: torch 64, onnx-int8 1)"
     )
     # Queries and documents must use one backend: the store records it (ingest/store.py).
     embedding_backend: Literal["torch", "onnx-int8"] = Field(
@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         default=350, ge=0, description="Token budget for the selected sentences (0: whole chunks)"
     )
     min_score: float = Field(
-        default=0.25,
+        default=0.38,
         description="Relevance gate: when no candidate's cosine similarity reaches this, the "
         "question is refused without the model (calibrated in docs/EVAL.md)",
     )

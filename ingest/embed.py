@@ -87,14 +87,18 @@ class OnnxEmbedder:
 
     Measured on 2 cores (notes in docs/BENCHMARKS.md), what makes it fast:
     - int8 weights, quantised per channel (``ingest.onnx_export``);
-    - small batches (8): a batch's activations stay in cache; 64 was ~35% slower;
+    - one text per run: activations stay in cache and nothing is padded;
+      batches of 1-8 ran alike, 32 ~25% and 64 ~35% slower. One text per run
+      also makes a text's vector independent of its batch-mates (int8
+      activations are scaled per run), so a query and the same text as a
+      document embed identically;
     - one single-threaded run per core, in parallel, instead of one run split
       over the cores: no synchronisation inside every small matmul;
-    - texts sorted by length, so a batch pads only to its own longest text;
     - idle threads sleep instead of spinning (the CPU is shared with parsing
       and llama.cpp);
     - tokenising inside the workers (the Rust tokenizer releases the GIL), and
       the graph itself mean-pools and normalises: numpy in, rows out.
+    Batches above 1 are still supported (sorted by length, padded per batch).
 
     The model bytes are hashed as they are loaded and refused unless they are
     the SHA-256 recorded when the model was exported: no gap between check and use.
@@ -107,7 +111,7 @@ class OnnxEmbedder:
         tokenizer_dir: Path,
         *,
         name: str,
-        batch_size: int = 8,
+        batch_size: int = 1,
         threads: int = 0,
         max_seq_length: int | None = None,
         dim: int = 384,
@@ -222,7 +226,7 @@ def make_embedder(
 ) -> Embedder:
     """The embedder for ``backend``, from verified local weights; its name is model@backend.
 
-    ``batch_size`` 0 takes the backend's measured best (torch 64, onnx-int8 8);
+    ``batch_size`` 0 takes the backend's measured best (torch 64, onnx-int8 1);
     ``threads`` 0 runs one ONNX worker per core.
 
     The name goes into the store (``Store.bind_embedder``) so an index is never
@@ -243,7 +247,7 @@ def make_embedder(
             onnx.sha256,
             onnx.source_dir,
             name=name,
-            batch_size=batch_size or 8,
+            batch_size=batch_size or 1,
             threads=threads,
         )
     raise ConfigError(f"unknown embedding backend {backend!r}: use 'torch' or 'onnx-int8'")

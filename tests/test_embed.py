@@ -109,7 +109,7 @@ def test_onnx_int8_matches_torch_and_refuses_tampering(tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()
     shutil.copytree(MODELS / MINILM.name, models / MINILM.name)
-    onnx = make_embedder(MINILM, models, backend="onnx-int8", batch_size=4)
+    onnx = make_embedder(MINILM, models, backend="onnx-int8")
     torch_ = make_embedder(MINILM, models, backend="torch", batch_size=4)
     assert isinstance(onnx, OnnxEmbedder) and isinstance(torch_, SentenceTransformerEmbedder)
     assert onnx.name == "all-minilm-l6-v2@onnx-int8" and torch_.name == "all-minilm-l6-v2@torch"
@@ -121,8 +121,10 @@ def test_onnx_int8_matches_torch_and_refuses_tampering(tmp_path: Path) -> None:
     assert np.delete(cosine, SENTENCES.index("")).min() >= 0.98
     assert cosine[SENTENCES.index("")] >= 0.95  # [CLS][SEP] only: the most quantisation noise
     assert onnx.embed([]).shape == (0, 384)
-    # batch composition must not change a row (length sorting, per-batch padding)
-    np.testing.assert_allclose(onnx.embed(SENTENCES[:1]), fast[:1], atol=1e-5)
+    # a text embeds the same alone as among others (int8 activations are scaled per run)
+    np.testing.assert_allclose(onnx.embed(SENTENCES[2:3]), fast[2:3], atol=1e-6)
+    batched = OnnxEmbedder(onnx.model_file, onnx.sha256, onnx.tokenizer_dir, name="b", batch_size=4)
+    assert (batched.embed(SENTENCES) * ref).sum(axis=1).min() >= 0.95  # padded batches work too
 
     # already exported: found, not made again
     model_file = export_dir(MINILM, models) / MODEL_FILE

@@ -22,7 +22,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from assistant.audit.payloads import SEARCH_HASHES, match_expression
+from assistant.audit.payloads import (
+    SEARCH_COUNT,
+    SEARCH_HASHES,
+    SEARCH_PROBE,
+    SEARCH_SEEK_MAX,
+    match_expression,
+)
 from assistant.audit.records import (
     AuditRecord,
     EventKind,
@@ -72,14 +78,24 @@ class ExportFilter:
         the scan and rows come out in seq order without sorting."""
         clauses: list[str] = []
         args: list[Any] = []
+        # (``min(seq) … WHERE ts >= ?`` would walk the rowids from one end: ~70 ms at
+        # 100,000 records; ordered by the ts index it is one seek)
         if self.start is not None:
-            row = db.execute("SELECT min(seq) FROM records WHERE ts >= ?", (format_ts(self.start),))
+            row = db.execute(
+                "SELECT seq FROM records INDEXED BY records_ts WHERE ts >= ? "
+                "ORDER BY ts, seq LIMIT 1",
+                (format_ts(self.start),),
+            ).fetchone()
             clauses.append("seq >= ?")
-            args.append(row.fetchone()[0] or (1 << 62))
+            args.append(row[0] if row else (1 << 62))
         if self.end is not None:
-            row = db.execute("SELECT max(seq) FROM records WHERE ts <= ?", (format_ts(self.end),))
+            row = db.execute(
+                "SELECT seq FROM records INDEXED BY records_ts WHERE ts <= ? "
+                "ORDER BY ts DESC, seq DESC LIMIT 1",
+                (format_ts(self.end),),
+            ).fetchone()
             clauses.append("seq <= ?")
-            args.append(row.fetchone()[0] or 0)
+            args.append(row[0] if row else 0)
         if self.actor is not None:
             clauses.append("actor = ?")
             args.append(self.actor)
@@ -92,10 +108,17 @@ class ExportFilter:
         if self.text is not None:
             # the payload store attached as ``p`` (``query``); no word to look for: no match
             expression = match_expression(self.text)
-            if expression is None:
+            found = 0
+            if expression is not None:
+                count = SEARCH_COUNT.format(s=PAYLOADS_SCHEMA)
+                found = db.execute(count, (expression,)).fetchone()[0]
+            if not found:
                 clauses.append("0")
-            else:
+            elif found <= SEARCH_SEEK_MAX:
                 clauses.append(f"payload_hash IN ({SEARCH_HASHES.format(s=PAYLOADS_SCHEMA)})")
+                args.append(expression)
+            else:
+                clauses.append(SEARCH_PROBE.format(s=PAYLOADS_SCHEMA))
                 args.append(expression)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 

@@ -90,12 +90,22 @@ INSERT INTO payload_search (rowid, question, answer)
     FROM payload_search_ids i JOIN payloads p ON p.hash = i.hash;
 """
 
-#: SQL giving the payload hashes whose question or answer matches ``?`` (an FTS5 query
-#: from ``match_expression``); ``{s}`` is the schema the payload store is attached as.
+#: SQL for a text filter on ``records`` (``?`` is an FTS5 query from ``match_expression``;
+#: ``{s}`` the schema the payload store is attached as). How many payloads match decides
+#: the plan: few -- look the matching hashes up in ``records_payload`` (work ~ matches);
+#: many -- walk the records in the order asked and test each one's payload (work ~ records
+#: read until the page is full, short when matches are dense). Each stays under ~50 ms at
+#: 100,000 events either side of ``SEARCH_SEEK_MAX``.
+SEARCH_COUNT = "SELECT count(*) FROM {s}.payload_search WHERE payload_search MATCH ?"
 SEARCH_HASHES = (
     "SELECT i.hash FROM {s}.payload_search f JOIN {s}.payload_search_ids i ON i.id = f.rowid "
     "WHERE f.payload_search MATCH ?"
 )
+SEARCH_PROBE = (
+    "(SELECT i.id FROM {s}.payload_search_ids i WHERE i.hash = payload_hash) IN "
+    "(SELECT rowid FROM {s}.payload_search WHERE payload_search MATCH ?)"
+)
+SEARCH_SEEK_MAX = 5_000
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 

@@ -26,7 +26,7 @@ from assistant.audit.log import AuditLog
 from assistant.audit.records import AuditRecord, decode_body
 from assistant.errors import AuditError
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 MAX_PAGE = 200
 
 
@@ -77,30 +77,29 @@ def page(
     src = f"records{_hint(flt)}"
     with log.chain.snapshot(attach={PAYLOADS_SCHEMA: log.payloads.path}) as db:
         where, args = flt.where(db)
-        if after is not None:
-            sql = f"SELECT seq FROM {src}{_and(where, 'seq > ?')} ORDER BY seq ASC LIMIT ?"
-            seqs = [r[0] for r in db.execute(sql, [*args, after, size + 1])]
-            more_newer = len(seqs) > size
-            seqs = seqs[:size][::-1]
-        else:
-            bound = _and(where, "seq < ?") if before is not None else where
-            extra = [before] if before is not None else []
-            sql = f"SELECT seq FROM {src}{bound} ORDER BY seq DESC LIMIT ?"
-            seqs = [r[0] for r in db.execute(sql, [*args, *extra, size + 1])]
-            more_older = len(seqs) > size
-            seqs = seqs[:size]
 
-        def exists(clause: str, seq: int) -> bool:
-            sql = f"SELECT 1 FROM {src}{_and(where, clause)} LIMIT 1"
-            return db.execute(sql, [*args, seq]).fetchone() is not None
+        def seqs_where(clause: str | None, bound: list[int], order: str, limit: int) -> list[int]:
+            sql = f"SELECT seq FROM {src}{_and(where, clause) if clause else where}"
+            sql += f" ORDER BY seq {order} LIMIT ?"
+            return [r[0] for r in db.execute(sql, [*args, *bound, limit])]
 
-        if after is not None:
-            more_older = bool(seqs) and exists("seq < ?", seqs[-1])
-        else:
-            more_newer = bool(seqs) and before is not None and exists("seq > ?", seqs[0])
-        counted = db.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {src}{where} LIMIT ?)", [*args, COUNT_CAP + 1]
-        ).fetchone()[0]
+        if after is not None:  # the page above ``after``: read upwards, show newest first
+            found = seqs_where("seq > ?", [after], "ASC", size + 1)
+            seqs = found[:size][::-1]
+            more_newer = len(found) > size
+            more_older = bool(seqs) and bool(seqs_where("seq < ?", [seqs[-1]], "DESC", 1))
+        elif before is not None:
+            found = seqs_where("seq < ?", [before], "DESC", size + 1)
+            seqs = found[:size]
+            more_older = len(found) > size
+            more_newer = bool(seqs) and bool(seqs_where("seq > ?", [seqs[0]], "ASC", 1))
+        else:  # the first page: the newest COUNT_CAP+1 give the page and the count at once
+            found = seqs_where(None, [], "DESC", COUNT_CAP + 1)
+            seqs, counted = found[:size], len(found)
+            more_older, more_newer = len(found) > size, False
+        if after is not None or before is not None:
+            sql = f"SELECT count(*) FROM (SELECT 1 FROM {src}{where} LIMIT ?)"
+            counted = db.execute(sql, [*args, COUNT_CAP + 1]).fetchone()[0]
         rows = _rows(db, seqs)
     return Page(
         rows=rows,

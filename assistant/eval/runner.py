@@ -243,11 +243,17 @@ def run_eval(
     *,
     dataset: str,
     answer_sample: int | None = None,
+    unanswerable_sample: int | None = None,
     retrieval_only: bool = False,
     progress: Progress = _noop,
     keep_samples: bool = False,
 ) -> EvalReport:
-    """Evaluate ``items`` against the index of ``resources`` (a ``Resources``)."""
+    """Evaluate ``items`` against the index of ``resources`` (a ``Resources``).
+
+    Retrieval uses every item. Answers use ``answer_sample`` items spread over the
+    list, or -- when ``unanswerable_sample`` is given -- ``answer_sample`` answerable
+    and ``unanswerable_sample`` unanswerable ones.
+    """
     s = resources.settings
     retriever: Retriever = resources.retriever
     resolver = GoldResolver(resources.store)
@@ -280,9 +286,13 @@ def run_eval(
     )
     report.settings.update(model=s.model, max_tokens=s.max_tokens)
     samples: list[dict[str, Any]] | None = [] if keep_samples else None
-    report.answers = evaluate_answers(
-        service, spread(items, answer_sample), resolver, progress, samples
-    )
+    if unanswerable_sample is None:
+        chosen = spread(items, answer_sample)
+    else:  # stratified: refusal needs enough unanswerable questions to mean something
+        chosen = spread([i for i in items if i.answerable], answer_sample) + spread(
+            [i for i in items if not i.answerable], unanswerable_sample
+        )
+    report.answers = evaluate_answers(service, chosen, resolver, progress, samples)
     report.samples = samples or []
     return report
 

@@ -2,14 +2,17 @@
 
     python -m assistant.eval.standard [--work build/eval] [--doc docs/EVAL.md]
                                       [--models smollm2-135m qwen2.5-0.5b qwen2.5-1.5b]
-                                      [--answers-halueval 40] [--answers-postgres 20]
+                                      [--answers-halueval 25] [--unanswerable-halueval 15]
+                                      [--answers-postgres 20]
                                       [--retrieval-only]
 
 Retrieval runs on every question of both sets (hybrid, BM25 and dense in one
-pass). Answers run on an evenly spread sample per set and per model (the CPU
-is the limit: a 1.5B model answers a question in 5-15 s); the default model
-also answers the same samples with whole chunks instead of the compact
-context, so the two can be compared.
+pass). Answers run on evenly spread samples per set and per model (the CPU is
+the limit: a 1.5B model takes 10-20 s a question here): 25 answerable and 15
+unanswerable HaluEval questions, 20 PostgreSQL ones. The default model also
+answers the PostgreSQL sample with whole chunks instead of the compact context,
+so the two can be compared where chunks are long (HaluEval's short passages
+fit the budget whole, so compaction leaves them as they are).
 """
 
 from __future__ import annotations
@@ -51,7 +54,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         sets.append(build.postgres_set())
     else:
         _log(f"{build.POSTGRES_HTML} missing (apt-get install postgresql-doc-15): set skipped")
-    sample = {"halueval": args.answers_halueval, "postgres-docs": args.answers_postgres}
+    sample = {  # (answerable, unanswerable) questions answered per model
+        "halueval": (args.answers_halueval, args.unanswerable_halueval),
+        "postgres-docs": (args.answers_postgres, 0),
+    }
     models = [m for m in args.models if installed_path(CATALOG[m], base.models_dir).exists()]
     for missing in sorted(set(args.models) - set(models)):
         _log(f"model {missing} is not installed in {base.models_dir}: skipped")
@@ -74,9 +80,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         if args.retrieval_only:
             continue
         for model in models:
-            contexts = (
-                [settings.context_tokens, 0] if model == base.model else [settings.context_tokens]
-            )
+            compare = model == base.model and es.name == "postgres-docs"
+            contexts = [settings.context_tokens, 0] if compare else [settings.context_tokens]
             for ctx_tokens in contexts:
                 label = "compact" if ctx_tokens else "whole chunks"
                 _log(f"{es.name}: answers with {model}, {label}")
@@ -93,7 +98,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                         resources,
                         items,
                         dataset=es.name,
-                        answer_sample=sample[es.name],
+                        answer_sample=sample[es.name][0],
+                        unanswerable_sample=sample[es.name][1],
                         progress=_progress,
                         keep_samples=True,
                     )
@@ -120,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cache-dir", type=Path, default=Path.home() / ".cache" / "onprem-assistant-eval"
     )
     parser.add_argument("--models", nargs="*", default=list(CANDIDATES))
-    parser.add_argument("--answers-halueval", type=int, default=40)
+    parser.add_argument("--answers-halueval", type=int, default=25)
+    parser.add_argument("--unanswerable-halueval", type=int, default=15)
     parser.add_argument("--answers-postgres", type=int, default=20)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--retrieval-only", action="store_true")

@@ -55,6 +55,7 @@ class Figure:
     targets: list[Target] = field(default_factory=list)
     note: str = ""
     skipped: str = ""  # why it was not measured (the figure still shows, with the reason)
+    unfinished: str = ""  # measured, but the run was cut short: no verdict (the note says why)
 
     @property
     def median(self) -> float | None:
@@ -71,6 +72,8 @@ class Figure:
         m = self.median
         if m is None:
             return "skipped" if self.skipped else "—"
+        if self.unfinished:
+            return f"unfinished: {self.unfinished}"
         results = [t.met(m, self.ratio) for t in self.targets]
         if not results:
             return "—"

@@ -70,7 +70,7 @@ class Server:
 
 def accounts_for(users: int) -> list[Account]:
     return [
-        Account(f"load-{i:03d}", PASSWORD, "compliance" if i % 10 == 9 else "employee")
+        Account(f"load-{i:03d}", PASSWORD, "compliance" if i % 10 == 4 else "employee")
         for i in range(users)
     ]
 

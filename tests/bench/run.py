@@ -32,6 +32,7 @@ from tests.bench.report import merge, render_header, render_section, write
 REGISTRY: dict[str, str] = {
     "ingest": "tests.bench.bench_ingest",
     "audit": "tests.bench.bench_audit",
+    "review": "tests.bench.bench_review",
     "retrieval": "tests.bench.bench_retrieval",
     "load": "tests.bench.bench_load",
     "generation": "tests.bench.bench_generation",
