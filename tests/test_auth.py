@@ -61,7 +61,8 @@ def test_nothing_is_served_without_sign_in(app_client: TestClient) -> None:  # t
 
 
 def test_login_sets_a_strict_http_only_cookie_and_audits(
-    app_client: TestClient, resources: Resources  # type: ignore[type-arg]
+    app_client: TestClient,
+    resources: Resources,  # type: ignore[type-arg]
 ) -> None:
     r = _login(app_client, password="wrong password!")
     assert r.status_code == 401  # type: ignore[attr-defined]
@@ -95,7 +96,9 @@ def test_writes_need_the_csrf_token(app_client: TestClient) -> None:  # type: ig
 
 def test_the_login_form_itself_needs_its_csrf_token(app_client: TestClient) -> None:  # type: ignore[type-arg]
     r = app_client.post(
-        "/login", data={"username": "alice", "password": PASSWORD, "csrf": "x"}, follow_redirects=False
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "csrf": "x"},
+        follow_redirects=False,
     )
     assert r.status_code == 403
 
@@ -143,7 +146,10 @@ def test_logout_ends_the_session(app_client: TestClient, resources: Resources) -
     token = _page_csrf(app_client)
     r = app_client.post("/logout", headers={"x-csrf-token": token}, follow_redirects=False)
     assert r.status_code == 303
-    assert app_client.post("/api/ask", json=QUESTION, headers={"x-csrf-token": token}).status_code == 401
+    assert (
+        app_client.post("/api/ask", json=QUESTION, headers={"x-csrf-token": token}).status_code
+        == 401
+    )
     assert "logout" in [rec.kind for rec in resources.audit.records()]
 
 
@@ -171,7 +177,9 @@ def test_proxy_sign_on_only_from_trusted_addresses(resources: Resources) -> None
             if expected == 200:
                 r = client.post("/api/ask", json=QUESTION, headers={"origin": base})
                 assert r.status_code == 200 and r.json()["citations"]
-                r = client.post("/api/ask", json=QUESTION, headers={"origin": "http://evil.example"})
+                r = client.post(
+                    "/api/ask", json=QUESTION, headers={"origin": "http://evil.example"}
+                )
                 assert r.status_code == 403
     assert "bob" in [rec.actor for rec in resources.audit.records() if rec.kind == "login"]
 
@@ -184,6 +192,8 @@ def test_a_new_collection_is_visible_to_nobody(resources: Resources, tmp_path) -
     token = add_user(resources, groups=("staff", "everyone"), clearance="top_secret")
     with TestClient(create_app(resources.settings, resources, warm_up=False)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
-        body = client.post("/api/ask", json={"question": "What is the secret project called?"}).json()
+        body = client.post(
+            "/api/ask", json={"question": "What is the secret project called?"}
+        ).json()
         assert body["refused"] is True and body["citations"] == []
         assert "Bluebird" not in body["answer"]

@@ -112,8 +112,12 @@ def test_restricted_text_never_reaches_a_user_without_access(
             cli_out = CliRunner().invoke(
                 cli,
                 ["ask", sentence, "--as", "ben", "--json"],
-                env={"ASSISTANT_DATA_DIR": str(res.settings.data_dir), "ASSISTANT_MODEL": "echo",
-                     "ASSISTANT_EMBEDDING_MODEL": "hash", "ASSISTANT_MIN_SCORE": "0.05"},
+                env={
+                    "ASSISTANT_DATA_DIR": str(res.settings.data_dir),
+                    "ASSISTANT_MODEL": "echo",
+                    "ASSISTANT_EMBEDDING_MODEL": "hash",
+                    "ASSISTANT_MIN_SCORE": "0.05",
+                },
             )
             assert cli_out.exit_code == 0, cli_out.output
             bodies.append(json.loads(cli_out.stdout))
@@ -145,4 +149,3 @@ def _last_sse(text: str) -> dict[str, object]:
     done = [b for b in text.replace("\r\n", "\n").split("\n\n") if b.startswith("event: done")]
     assert done, text
     return json.loads(done[-1].split("data: ", 1)[1])  # type: ignore[no-any-return]
-

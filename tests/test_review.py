@@ -41,7 +41,7 @@ ROLES = {"alice": "employee", "bob": "employee", "olga": "compliance", "adam": "
 
 @dataclass
 class Review:
-    client: TestClient  # type: ignore[type-arg]
+    client: TestClient[Any]
     resources: Resources
     tokens: dict[str, str]
 
@@ -136,7 +136,9 @@ def test_an_officer_filters_opens_a_question_and_exports(review: Review) -> None
     assert "How many days of paid annual leave do employees get?" in text
     record = next(r for r in review.resources.audit.records() if r.seq == seq)
     for chunk in record.data["chunks"]:
-        assert chunk["chunk_id"] in text and chunk["text_sha256"] in text and chunk["doc_id"] in text
+        assert (
+            chunk["chunk_id"] in text and chunk["text_sha256"] in text and chunk["doc_id"] in text
+        )
     assert record.data["prompt_version"] in text
     assert "the text below matches" in text and "the text below differs" not in text
     for cite in leave["citations"]:
@@ -144,7 +146,9 @@ def test_an_officer_filters_opens_a_question_and_exports(review: Review) -> None
 
     # export the filtered view: the same records, hashed as recorded, the export audited
     r = review.client.post(
-        "/review/export", params={"format": "csv", "q": "annual leave"}, headers={"x-csrf-token": csrf}
+        "/review/export",
+        params={"format": "csv", "q": "annual leave"},
+        headers={"x-csrf-token": csrf},
     )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
@@ -159,7 +163,9 @@ def test_an_officer_filters_opens_a_question_and_exports(review: Review) -> None
     assert "annual" not in str(export.data)  # the search words are personal: payload only
     assert review.resources.audit.payload(export) == {"text": "annual leave"}
 
-    r = review.client.post("/review/export", params={"format": "jsonl", "user": "bob"}, headers={"x-csrf-token": csrf})
+    r = review.client.post(
+        "/review/export", params={"format": "jsonl", "user": "bob"}, headers={"x-csrf-token": csrf}
+    )
     assert r.status_code == 200
     assert {row.record.actor for row in read_export(r.text, "jsonl")} == {"bob"}
     # a session's export needs the CSRF header, like any write
@@ -208,7 +214,9 @@ def test_markup_in_documents_and_questions_shows_as_text(
         [seq] = seqs_on(page.text)
         detail = review.client.get(f"/review/{seq}", headers=olga)
         for body in (page.text, detail.text):
-            assert "<script>alert" not in body and "onerror=" not in body.replace("onerror=&#34;", "")
+            assert "<script>alert" not in body and "onerror=" not in body.replace(
+                "onerror=&#34;", ""
+            )
             assert "&lt;script&gt;alert(&#39;pwned-q&#39;)&lt;/script&gt;" in body
         assert "&lt;script&gt;alert(&#39;pwned-doc&#39;)&lt;/script&gt;" in detail.text
         assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in detail.text
@@ -219,7 +227,9 @@ def test_markup_in_documents_and_questions_shows_as_text(
 
 def test_every_view_is_audited_and_search_words_stay_out_of_the_chain(review: Review) -> None:
     olga = review.bearer("olga")
-    review.client.get("/review", params={"q": "Whitfield dosage", "event": "question"}, headers=olga)
+    review.client.get(
+        "/review", params={"q": "Whitfield dosage", "event": "question"}, headers=olga
+    )
     view = last_record(review.resources, EventKind.AUDIT_VIEW)
     assert view.actor == "olga" and view.data["page"] == "review"
     assert view.data["filters"]["events"] == ["question"] and view.data["filters"]["text_search"]
@@ -252,8 +262,9 @@ def test_pagination_walks_every_matching_record_once(review: Review) -> None:
     last = review.client.get(pages[-1], headers=olga).text
     newer = re.search(r'href="([^"]+)" id="page-newer"', last)
     assert newer
-    assert seqs_on(review.client.get(html.unescape(newer.group(1)), headers=olga).text) == (
-        expected[20:40]
+    assert (
+        seqs_on(review.client.get(html.unescape(newer.group(1)), headers=olga).text)
+        == (expected[20:40])
     )
 
 
@@ -365,7 +376,9 @@ def test_admin_page_lists_users_collections_and_quarantine(
 
 def test_the_chat_header_links_the_pages_a_role_may_open(review: Review) -> None:
     links = {
-        user: re.findall(r'id="nav-(review|admin)"', review.client.get("/", headers=review.bearer(user)).text)
+        user: re.findall(
+            r'id="nav-(review|admin)"', review.client.get("/", headers=review.bearer(user)).text
+        )
         for user in ("alice", "olga", "adam")
     }
     assert links == {"alice": [], "olga": ["review"], "adam": ["admin"]}

@@ -37,14 +37,16 @@ XSS_DOC = (
     "<script>window.__pwned = 1</script> Meet at the car park. "
     '<img src=x onerror="window.__pwned = 2"> Bring your badge.\n'
 )
-XSS_QUESTION = "When is the zanzibar drill? <img src=x onerror=\"window.__pwned = 3\">"
+XSS_QUESTION = 'When is the zanzibar drill? <img src=x onerror="window.__pwned = 3">'
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is missing"
+    )
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -91,7 +93,12 @@ def new_page(browser: Any, url: str, user: str) -> tuple[Any, list[str]]:
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:  # an alert() from injected markup would land here
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
 
     def on_console(msg: Any) -> None:
         where = (msg.location or {}).get("url", "")

@@ -81,9 +81,7 @@ class VerifyMonitor:
             busy = self._thread is not None and self._thread.is_alive()
             stale = self._last_at is None or self.clock() - self._last_at >= self.max_age
             if not busy and (force or stale):
-                self._thread = threading.Thread(
-                    target=self._run, name="audit-verify", daemon=True
-                )
+                self._thread = threading.Thread(target=self._run, name="audit-verify", daemon=True)
                 self._thread.start()
                 busy = True
             return replace(self._last, running=busy)

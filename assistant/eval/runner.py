@@ -134,7 +134,7 @@ def evaluate_retrieval(
         refused_answerable=share_below(best_answerable, t),
         grid=[
             (g, share_below(best_unanswerable, g), share_below(best_answerable, g))
-            for g in GATE_GRID
+            for g in sorted({*GATE_GRID, t})
         ],
     )
     return scores, gate, unresolved
@@ -155,6 +155,8 @@ def evaluate_answers(
     progress: Progress = _noop,
     samples: list[dict[str, Any]] | None = None,
 ) -> AnswerScores:
+    for _ in service.generator.stream(build_messages("warm-up", []), max_tokens=1):
+        pass  # load the model and cache the system prompt, as a server's warm-up does
     started = time.perf_counter()
     acc: list[float] = []
     f1: list[float] = []

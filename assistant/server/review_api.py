@@ -11,12 +11,13 @@ stops the export, which is then recorded as incomplete.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import queue
 import threading
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any, Literal, TextIO, cast
 
 import anyio
 from litestar import Controller, Request, get, post
@@ -83,17 +84,15 @@ class _Pipe(io.TextIOBase):
 
 def _run_export(audit: AuditLog, pipe: _Pipe, fmt: Format, flt: ExportFilter, user: str) -> None:
     try:
-        audit.export(pipe, fmt, flt, actor=user, personal=True)
+        audit.export(cast(TextIO, pipe), fmt, flt, actor=user, personal=True)
         pipe.flush()
     except _Cancelled:
         log.info("audit export by %s stopped: the download was cancelled", user)
         return
     except Exception:  # recorded as incomplete by export(); the file ends short
         log.exception("audit export by %s failed", user)
-    try:
+    with contextlib.suppress(_Cancelled):
         pipe.end()
-    except _Cancelled:
-        pass
 
 
 async def _drain(pipe: _Pipe) -> AsyncIterator[bytes]:

@@ -51,7 +51,7 @@ def summary(row: Row) -> str:
         label = f", {data['label']}" if data.get("label") else ""
         return _clip(f"document {doc}… into {data.get('collection')}{label}")
     if kind in ("login", "logout", "login_failed"):
-        how = data.get("via") or data.get("reason") or ""
+        how = f"via {data['via']}" if data.get("via") else str(data.get("reason") or "")
         return f"{kind.replace('_', ' ')} {how}".strip()
     if kind == "acl_change":
         groups = ", ".join(data.get("groups") or []) or "no group"
