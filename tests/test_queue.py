@@ -125,3 +125,14 @@ def test_other_endpoints_stay_fast_while_an_answer_generates(settings: Settings)
         assert not gen.stopped.is_set()
         t.join(60)
         assert "word0" in str(result["r"])
+
+
+def test_a_ticket_nobody_polls_is_abandoned_and_does_not_block_the_queue() -> None:
+    q = ModelQueue(max_waiting=1, abandon_after_s=0.05)
+    leaked = q.enter()  # the client hung up before its stream started
+    import time
+
+    time.sleep(0.1)
+    fresh = q.enter()  # would be QueueFull if the leaked ticket still counted
+    assert fresh.poll(wait=0.01) == 0
+    assert leaked.released

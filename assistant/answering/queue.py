@@ -35,6 +35,7 @@ class Ticket:
         self.number = number
         self.admitted = False
         self.released = False
+        self.last_seen = time.monotonic()  # a waiting ticket nobody polls is abandoned
 
     def poll(self, *, wait: float, cancel: threading.Event | None = None) -> int:
         """Wait up to ``wait`` seconds for the model: 0 once admitted, the queue position
@@ -54,9 +55,12 @@ class Ticket:
 class ModelQueue:
     """FIFO admission to a single model slot, with at most ``max_waiting`` waiting."""
 
-    def __init__(self, *, max_waiting: int = 16, retry_after: int = 10) -> None:
+    def __init__(
+        self, *, max_waiting: int = 16, retry_after: int = 10, abandon_after_s: float = 30.0
+    ) -> None:
         self.max_waiting = max_waiting
         self.retry_after = retry_after
+        self.abandon_after_s = abandon_after_s
         self._cond = threading.Condition()
         self._waiting: deque[Ticket] = deque()
         self._holder: Ticket | None = None
@@ -71,6 +75,7 @@ class ModelQueue:
     def enter(self) -> Ticket:
         """Take a place in the queue, or raise ``QueueFull`` at once."""
         with self._cond:
+            self._drop_abandoned()
             if len(self._waiting) >= self.max_waiting:
                 raise QueueFull(
                     f"the assistant is busy ({len(self._waiting)} questions waiting)",
@@ -93,6 +98,8 @@ class ModelQueue:
     def _poll(self, ticket: Ticket, wait: float, cancel: threading.Event | None) -> int:
         deadline = time.monotonic() + wait
         with self._cond:
+            ticket.last_seen = time.monotonic()
+            self._drop_abandoned()
             while True:
                 if ticket.admitted and not ticket.released:
                     return 0
@@ -108,6 +115,13 @@ class ModelQueue:
                 if remaining <= 0:
                     return self._waiting.index(ticket) + 1
                 self._cond.wait(timeout=min(remaining, 0.25))
+
+    def _drop_abandoned(self) -> None:
+        """Forget waiting tickets whose request went away before it ever polled (a client
+        that hung up before its stream started): they must not block the queue for good."""
+        now = time.monotonic()
+        for t in [t for t in self._waiting if now - t.last_seen > self.abandon_after_s]:
+            self._drop(t)
 
     def _drop(self, ticket: Ticket) -> None:
         if ticket in self._waiting:

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS collections (
 """
 
 TOKEN_PREFIX = "ast_"
+_ARGON2_SLOTS = threading.BoundedSemaphore(2)
 
 
 class InvalidUser(AssistantError):
@@ -164,7 +165,8 @@ class AuthStore:
             ).fetchone()
         stored = row[0] if row else self._dummy_hash
         try:
-            self._hasher.verify(stored, password)
+            with _ARGON2_SLOTS:  # each check takes ~64 MiB and a core: bound them
+                self._hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
         user = self.user(name) if row else None

@@ -73,9 +73,13 @@ def _answers_section(answers: Answers) -> str:
     ]
     return (
         "## Answers, per model\n\n"
-        "Each model answers the same evenly spread sample of each set (answerable and "
-        "unanswerable questions in their proportions). accuracy = the normalised gold answer is "
-        "contained in the answer (refusals count as wrong); citation precision = share of cited "
+        "Each model answers the same evenly spread samples (`python -m assistant.eval.standard "
+        "--help` gives their sizes): answerable and held-out unanswerable HaluEval questions, "
+        "answerable PostgreSQL ones; the default model also answers the PostgreSQL sample from "
+        "whole chunks, for the compact-context comparison. Samples are small because a 1.5B "
+        "model needs 10-30 s a question on this shared CPU: read them as ±0.1. accuracy = the "
+        "normalised gold answer is contained in the answer (refusals count as wrong); "
+        "citation precision = share of cited "
         "passages that come from a gold document or contain the gold answer; refusal = share of "
         "unanswerable questions refused (gate or model); false refusal = share of answerable "
         "ones refused. TTFT is measured from the question to the first token inside the answer "

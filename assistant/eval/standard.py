@@ -2,14 +2,15 @@
 
     python -m assistant.eval.standard [--work build/eval] [--doc docs/EVAL.md]
                                       [--models smollm2-135m qwen2.5-0.5b qwen2.5-1.5b]
-                                      [--answers-halueval 25] [--unanswerable-halueval 15]
-                                      [--answers-postgres 20]
+                                      [--answers-halueval 20] [--unanswerable-halueval 10]
+                                      [--answers-postgres 12] [--max-tokens 64]
                                       [--retrieval-only]
 
 Retrieval runs on every question of both sets (hybrid, BM25 and dense in one
 pass). Answers run on evenly spread samples per set and per model (the CPU is
-the limit: a 1.5B model takes 10-20 s a question here): 25 answerable and 15
-unanswerable HaluEval questions, 20 PostgreSQL ones. The default model also
+the limit: a 1.5B model takes 10-30 s a question on this shared machine): 20
+answerable and 10 unanswerable HaluEval questions, 12 PostgreSQL ones, answers
+capped at 64 tokens (one to three sentences, as the prompt asks). The default model also
 answers the PostgreSQL sample with whole chunks instead of the compact context,
 so the two can be compared where chunks are long (HaluEval's short passages
 fit the budget whole, so compaction leaves them as they are).
@@ -28,7 +29,7 @@ import assistant.offline  # noqa: F401  (offline before any model library loads)
 from assistant.eval import build
 from assistant.eval.dataset import load_dataset
 from assistant.eval.docs import write_eval_doc
-from assistant.eval.report import to_dict
+from assistant.eval.report import from_dict, to_dict
 from assistant.eval.runner import EvalReport, run_eval
 from assistant.models.catalog import CATALOG
 from assistant.models.install import installed_path
@@ -111,11 +112,26 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         {"set": s, "model": m, "context": c, **to_dict(r)} for s, m, c, r in answers
     ]
     results["finished"] = time.strftime("%F %T")
+    results["default_model"] = base.model
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     write_eval_doc(args.doc, reports, answers, default_model=base.model, finished=results)
     _log(f"wrote {args.doc} and {args.work / 'results.json'}")
     return results
+
+
+def render(results_path: Path, doc: Path) -> None:
+    """Rewrite ``doc`` from a saved ``results.json`` (after a change to the doc's wording)."""
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    reports = {k: from_dict(v) for k, v in results["sets"].items()}
+    answers = [(a["set"], a["model"], a["context"], from_dict(a)) for a in results["answers"]]
+    write_eval_doc(
+        doc,
+        reports,
+        answers,
+        default_model=results.get("default_model") or load_settings().model,
+        finished=results,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,12 +142,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cache-dir", type=Path, default=Path.home() / ".cache" / "onprem-assistant-eval"
     )
     parser.add_argument("--models", nargs="*", default=list(CANDIDATES))
-    parser.add_argument("--answers-halueval", type=int, default=25)
-    parser.add_argument("--unanswerable-halueval", type=int, default=15)
-    parser.add_argument("--answers-postgres", type=int, default=20)
-    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--answers-halueval", type=int, default=20)
+    parser.add_argument("--unanswerable-halueval", type=int, default=10)
+    parser.add_argument("--answers-postgres", type=int, default=12)
+    parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--retrieval-only", action="store_true")
+    parser.add_argument(
+        "--render-only", action="store_true", help="rewrite the doc from WORK/results.json"
+    )
     args = parser.parse_args(argv)
+    if args.render_only:
+        render(args.work.resolve() / "results.json", args.doc)
+        return 0
     args.work = args.work.resolve()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     run(args)

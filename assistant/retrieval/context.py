@@ -4,6 +4,12 @@ On CPU, reading the prompt is the main cost before the first token, and small
 models answer better from a few exact sentences than from whole chunks. Each
 kept sentence stays in its chunk, so ``[n]`` still names the passage it came
 from, and the quote a user sees is exactly what the model read.
+
+The question's vector is already at hand from retrieval; the sentences are
+embedded here, in one batch, and only when the chunks do not fit the budget
+whole (a few dozen short sentences: a fraction of a second with the int8
+embedder, against the seconds llama.cpp would spend reading the tokens saved).
+docs/EVAL.md compares answers from this context with answers from whole chunks.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def search(store: Store, question: str, k: int) -> list[tuple[int, float]]:
     try:
         return store.search_text(expression, k)
     except sqlite3.OperationalError as exc:  # pragma: no cover - the expression is always valid
-        log.warning("lexical search failed for %r: %s", expression, exc)
+        log.warning("lexical search failed (%d terms): %s", expression.count(" OR ") + 1, exc)
         return []
 
 

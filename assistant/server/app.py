@@ -28,7 +28,7 @@ from assistant.server.openai_api import OpenAIController
 from assistant.server.pages import PagesController
 from assistant.server.review_api import ReviewApiController
 from assistant.server.review_pages import ReviewController
-from assistant.server.threads import size_worker_pool
+from assistant.server.threads import size_answer_pool
 from assistant.settings import Settings
 from ingest.watch import service_from_settings
 
@@ -63,6 +63,8 @@ def create_app(
     tdir = templates_dir()
     # observability (assistant/observability): one metrics registry per app
     metrics = Metrics(resources) if settings.metrics_enabled else None
+    # answers wait for the model in their own threads, so no page waits (server/threads.py)
+    size_answer_pool(settings.queue_max_waiting)
 
     def on_startup() -> None:
         # audit log (assistant/audit): record the configuration in force, and sign
@@ -77,8 +79,6 @@ def create_app(
     # inbox watcher (ingest/watch.py), only with the setting watch_inbox: it ingests on
     # its own thread; a bad file or batch is logged and never stops the server
     startup_hooks: list[Callable[[], None]] = [on_startup]
-    # worker threads past the model queue, so no page waits for the model (server/threads.py)
-    startup_hooks.insert(0, lambda: size_worker_pool(settings.queue_max_waiting))
     shutdown_hooks: list[Callable[[], None]] = [resources.close]
     if settings.watch_inbox:
         watcher = service_from_settings(settings, lambda: resources.ingestor)

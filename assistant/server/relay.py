@@ -13,6 +13,8 @@ import threading
 from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import TypeVar
 
+from assistant.server.threads import answer_pool
+
 T = TypeVar("T")
 _END = object()
 
@@ -42,8 +44,9 @@ async def relay(
         finally:
             put(_END)
 
-    # the worker runs in the request's context: its log lines carry the request id
-    worker = loop.run_in_executor(None, contextvars.copy_context().run, work)
+    # in the answer pool (server/threads.py), in the request's context (its log lines carry
+    # the request id)
+    worker = loop.run_in_executor(answer_pool(), contextvars.copy_context().run, work)
     try:
         while (item := await queue.get()) is not _END:
             yield item  # type: ignore[misc]

@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -71,7 +72,7 @@ def linux_doc_subset(dest: Path, count: int, seed: int = 0) -> list[Path]:
 
 @dataclass(slots=True)
 class IngestRun:
-    summary: dict[str, object]
+    summary: dict[str, Any]  # the CLI's --json summary; {} if it printed none
     wall_s: float
     peak_rss: int  # bytes, whole process tree (the CLI and its parser child)
     peak_rss_single: int  # bytes, largest single process
@@ -144,7 +145,7 @@ def cli_ingest(
             break
     out, err = child.communicate()
     wall = time.perf_counter() - started
-    summary: dict[str, object] = {}
+    summary: dict[str, Any] = {}
     for line in reversed(out.strip().splitlines()):
         try:
             summary = json.loads(line)

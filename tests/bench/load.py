@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -319,8 +320,8 @@ def run_load(
 
 def main(argv: Sequence[str] | None = None) -> int:
     import os
+    import shutil
     import tempfile
-    from pathlib import Path
 
     from tests.bench.load_server import inprocess_server, load_settings, subprocess_server
 
@@ -331,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--echo", action="store_true", help="in-process app with stand-in models")
     p.add_argument("--drain", type=float, default=30.0, help="grace for in-flight requests")
     p.add_argument("--without", action="append", default=[], choices=list(MIX), help="drop")
+    p.add_argument("--server-log", type=Path, help="keep the server's log here")
     args = p.parse_args(argv)
     load_before = os.getloadavg()
     results: list[LoadResult] = []
@@ -353,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"running {users} users × {args.seconds:.0f} s …", file=sys.stderr)
                 mix = {k: v for k, v in MIX.items() if k not in args.without}
                 results.append(run_load(server, users, args.seconds, drain_s=args.drain, mix=mix))
+            if args.server_log and server.log_path is not None:
+                shutil.copyfile(server.log_path, args.server_log)
     load_after = os.getloadavg()
     print(render_markdown(results))
     print(
