@@ -202,9 +202,10 @@ def export_int8(source_dir: Path, dest_dir: Path) -> Path:
 def ensure_onnx_int8(spec: ModelSpec, models_dir: Path) -> OnnxModel:
     """The int8 export of ``spec``, made from its verified weights if missing or stale.
 
-    Returns the path with the hash it must have; the loader hashes the exact
-    bytes it loads against it. A present export whose stamp says another hash
-    raises ModelIntegrityError here already.
+    Returns the path with the hash it must have; the loader (``OnnxEmbedder``)
+    hashes the exact bytes it loads against it. An export whose size is not
+    the stamped one is refused here already. A missing stamp means an unknown
+    file: it is replaced by a fresh export, never loaded.
     """
     source_dir = verify_installed(spec, models_dir)
     dest, stamp_file = export_dir(spec, models_dir), stamp_path(spec, models_dir)

@@ -1,0 +1,1 @@
+"""Evaluation: datasets (HaluEval QA, ...), retrieval and answer metrics, the harness."""
