@@ -96,7 +96,11 @@ def _mean(xs: Sequence[float]) -> float:
 
 
 def recommend(answers: Answers) -> tuple[str | None, list[list[str]]]:
-    """The model to make default: most targets met, then accuracy, then time to first token.
+    """The model to make default: best accuracy, then fewest false refusals, then fastest.
+
+    Targets met are shown, not ranked on: a model can "meet" citation precision by
+    citing little, and time to first token on a shared machine says more about the
+    neighbours than about the model.
 
     Targets (issue): accuracy ≥ 0.70, citation precision ≥ 0.90, refusal ≥ 0.90 with false
     refusal ≤ 0.10, TTFT median ≤ 3 s. Compact-context runs only.
@@ -106,7 +110,7 @@ def recommend(answers: Answers) -> tuple[str | None, list[list[str]]]:
         if context == "compact" and r.answers is not None:
             by_model.setdefault(model, []).append(r.answers)
     rows: list[list[str]] = []
-    ranked: list[tuple[int, float, float, str]] = []
+    ranked: list[tuple[float, float, float, str]] = []
     for model, scores in by_model.items():
         acc = _mean([a.accuracy for a in scores])
         cit = _mean([a.citation_precision for a in scores])
@@ -121,7 +125,14 @@ def recommend(answers: Answers) -> tuple[str | None, list[list[str]]]:
                 ttft <= 3.0,
             )
         )
-        ranked.append((met, acc, -ttft if not math.isnan(ttft) else -1e9, model))
+        ranked.append(
+            (
+                acc if not math.isnan(acc) else -1.0,
+                -false if not math.isnan(false) else -1.0,
+                -ttft if not math.isnan(ttft) else -1e9,
+                model,
+            )
+        )
         rows.append([model, f3(acc), f3(cit), f3(ref), f3(false), f"{ttft:.2f}", f"{met} of 4"])
     if not ranked:
         return None, rows
@@ -176,6 +187,8 @@ def write_eval_doc(
             + "\n"
         )
     parts.append(_answers_section(answers))
+    if finished.get("note"):
+        parts.append(f"Note: {finished['note']}.\n")
     best, rows = recommend(answers)
     if rows:
         parts.append(

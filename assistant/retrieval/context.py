@@ -47,7 +47,8 @@ def compact(
     sentence is embedded, and the model sees every word. Otherwise a sentence
     is kept when it is within ``margin`` of the best sentence's similarity and
     fits the budget; the best sentence is always kept (cut at a word boundary
-    if it alone is longer than the budget). Kept sentences are returned in
+    if it alone is longer than the budget). What budget is left goes to the
+    sentence following each kept one, best first. Kept sentences are returned in
     their original order, grouped by chunk, and chunks left with none are
     dropped.
     """
@@ -80,6 +81,15 @@ def compact(
             continue
         chosen.add(int(j))
         used += len(text) + 1
+    # Then the sentence after each kept one, best first, while the budget lasts: manuals
+    # state a thing, then its default or its condition ("... The default is one second.").
+    position = {(h, i): n for n, (h, i, _) in enumerate(pieces)}
+    for j in [int(j) for j in order if int(j) in chosen]:
+        h, i, _ = pieces[j]
+        nxt = position.get((h, i + 1))
+        if nxt is not None and nxt not in chosen and used + len(pieces[nxt][2]) <= budget:
+            chosen.add(nxt)
+            used += len(pieces[nxt][2]) + 1
     out: list[RetrievedChunk] = []
     for h, hit in enumerate(hits):
         kept = [pieces[j][2] for j in sorted(chosen) if pieces[j][0] == h]
