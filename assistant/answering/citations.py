@@ -12,6 +12,7 @@ from pathlib import Path
 
 from assistant.answering.prompt import REFUSAL
 from assistant.domain import Citation, RetrievedChunk
+from assistant.text import split_sentences
 
 _MARKER = re.compile(r"\s*\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 # "… [1]. [1]" -> "… [1]."  (a marker repeated after the sentence's end)
@@ -61,7 +62,6 @@ def resolve(text: str, sources: Sequence[Citation]) -> tuple[str, list[Citation]
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STOPWORDS = frozenset(
     (
         "a an the of to in on at by for from with and or is are was were be been it its this that "
@@ -86,7 +86,7 @@ def attribute(text: str, sources: Sequence[Citation], *, min_overlap: float = 0.
         return text
     words = [(s.n, _content_words(s.quote)) for s in sources]
     out: list[str] = []
-    for sentence in _ANSWER_SENTENCE.split(text):
+    for sentence in split_sentences(text):
         if not sentence.strip() or _MARKER.search(sentence):
             out.append(sentence)
             continue

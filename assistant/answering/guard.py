@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from assistant.answering.prompt import SYSTEM_PROMPT
 from assistant.domain import RetrievedChunk
+from assistant.text import split_sentences
 
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override)\b[^.!?\n]{0,60}\b(instructions?|rules|prompts?|above|guidelines)\b"
@@ -25,7 +26,6 @@ _INJECTION = re.compile(
     r"|\b(as\s+an?\s+(ai|assistant|language\s+model))\b[^.!?\n]{0,40}\b(must|should|will)\b",
     re.I,
 )
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"\w+")
 _SHINGLE = 6
 
@@ -38,7 +38,7 @@ def strip_injections(hits: Sequence[RetrievedChunk]) -> list[RetrievedChunk]:
     """The hits with instruction-like sentences removed; a chunk left empty is dropped."""
     out: list[RetrievedChunk] = []
     for hit in hits:
-        parts = [s for s in _SENTENCE.split(hit.chunk.text) if s.strip()]
+        parts = split_sentences(hit.chunk.text)
         kept = [s for s in parts if not is_injection(s)]
         if len(kept) == len(parts):
             out.append(hit)

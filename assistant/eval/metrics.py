@@ -43,8 +43,12 @@ def ndcg_at(ranked: Sequence[str], gold: set[str], k: int = 10) -> float:
     return dcg / ideal if ideal else 0.0
 
 
+#: A citation marker, "[1]" or "[1, 2]": not part of what the answer says.
+_CITATION = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+
+
 def normalise_answer(text: str) -> str:
-    text = text.lower().translate(_PUNCT)
+    text = _CITATION.sub(" ", text).lower().translate(_PUNCT)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 

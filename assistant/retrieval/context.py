@@ -15,22 +15,20 @@ docs/EVAL.md compares answers from this context with answers from whole chunks.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
 from assistant.domain import RetrievedChunk
+from assistant.text import split_sentences
 from ingest.embed import Embedder
-
-_SENTENCE = re.compile(r"(?<=[.!?؟])\s+|\n+")
 
 #: About four characters per token for English text with these tokenizers.
 CHARS_PER_TOKEN = 4
 
 
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    return [s.strip() for s in split_sentences(text)]
 
 
 def compact(
