@@ -95,7 +95,9 @@ class Resources:
                     sha256=sha,
                     context_size=s.context_size,
                     threads=s.threads,
+                    threads_batch=s.threads_batch,
                     batch_size=s.batch_size,
+                    flash_attn=s.flash_attn,
                     temperature=s.temperature,
                     repeat_penalty=s.repeat_penalty,
                 )
@@ -140,6 +142,7 @@ class Resources:
             self.generator,
             max_tokens=s.max_tokens,
             context_tokens=s.context_tokens or None,
+            min_coverage=s.min_coverage,
             queue=ModelQueue(max_waiting=s.queue_max_waiting, retry_after=s.retry_after_s),
             timeout_s=s.request_timeout_s,
             observers=[self._audit_answer, observe_done],  # observe_done: server metrics

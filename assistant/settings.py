@@ -58,7 +58,18 @@ class Settings(BaseSettings):
     embedding_model: str = Field(default="all-minilm-l6-v2")
     context_size: int = Field(default=4096, ge=512)
     threads: int = Field(default=max(1, os.cpu_count() or 1), ge=1)
+    threads_batch: int | None = Field(
+        default=None,
+        ge=1,
+        description="llama.cpp threads for prompt evaluation (None: THREADS). On a box shared "
+        "with other busy processes, THREADS=1 with THREADS_BATCH=2 keeps decoding steady",
+    )
     batch_size: int = Field(default=512, ge=8)
+    flash_attn: bool = Field(
+        default=True,
+        description="llama.cpp flash attention: prompt evaluation needs ~35% less CPU "
+        "(docs/BENCHMARKS.md, generation notes), same answers",
+    )
     max_tokens: int = Field(default=256, ge=1, description="Answer length cap in tokens")
     temperature: float = Field(default=0.0, ge=0.0)
     repeat_penalty: float = Field(
@@ -83,12 +94,28 @@ class Settings(BaseSettings):
     max_file_mb: int = Field(default=200, ge=1, description="Files above this size are refused")
     # Each file is parsed in a child process under these limits (ingest/isolate.py).
     parse_timeout_s: float = Field(
-        default=600.0, gt=0, description="Wall-clock limit for parsing one file (OCR included)"
+        default=600.0,
+        gt=0,
+        description="Wall-clock limit for parsing one file, or one window of a long PDF "
+        "(OCR included)",
     )
     parse_memory_mb: int = Field(
         default=4096,
         ge=256,
-        description="Address-space cap (RLIMIT_AS) of the parser process; torch alone maps ~2 GB",
+        description="Address-space cap (RLIMIT_AS) of each parser process (virtual memory: "
+        "the PDF stack alone maps ~1.2 GB)",
+    )
+    parse_workers: int = Field(
+        default=max(1, os.cpu_count() or 1),
+        ge=1,
+        description="Parser processes parsing the next files (and a long PDF's windows) in "
+        "parallel while the current file is embedded and committed (ingest/pool.py)",
+    )
+    pdf_window_pages: int = Field(
+        default=64,
+        ge=0,
+        description="PDFs longer than this are parsed in windows of this many pages, each "
+        "under the memory cap and timeout (0: in one piece; ingest/pdf_windows.py)",
     )
     max_unzipped_mb: int = Field(
         default=1024, ge=1, description="DOCX/PPTX/XLSX whose parts inflate beyond this are bombs"
@@ -115,6 +142,14 @@ class Settings(BaseSettings):
         description="Relevance gate: when no candidate's cosine similarity reaches this, the "
         "question is refused without the model (calibrated in docs/EVAL.md)",
     )
+    min_coverage: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Coverage gate: when a question names two or more things (capitalised "
+        "words, numbers) and the passages found mention fewer than this share of them, it is "
+        "refused without the model; 0 turns the gate off (assistant/retrieval/coverage.py)",
+    )
     index_exact_max: int = Field(
         default=50_000,
         ge=1,
@@ -126,6 +161,12 @@ class Settings(BaseSettings):
         default=16, ge=0, description="Questions that may wait for the model; more get a 503"
     )
     retry_after_s: int = Field(default=10, ge=1, description="Retry-After sent with a 503")
+    stream_interval_ms: int = Field(
+        default=50,
+        ge=0,
+        description="Streamed tokens closer than this are sent as one event (0: one per "
+        "token); spares the decoding cores a thread wake-up per token (server/coalesce.py)",
+    )
     request_timeout_s: float = Field(
         default=120.0, gt=0, description="Longest a question may wait and generate"
     )

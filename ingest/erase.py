@@ -1,16 +1,21 @@
 """Erasure (GDPR Art. 17): a document's chunks, vectors and lexical entries go, with a receipt.
 
 The store side happens inside the caller's transaction, receipt included, so
-the deletion and its proof commit together. The caller then removes the FAISS
-vectors (``remove_ids``), saves the index at once, checkpoints the WAL (with
-``secure_delete`` the freed pages are zeroed) and tells its listeners, e.g.
-an answer cache or the audit log.
+the deletion and its proof commit together; the chunks' FTS5 rows are queued
+in it (ingest/fts_purge.py). The caller then removes the FAISS vectors
+(``remove_ids``) and tells its listeners, e.g. an answer cache or the audit
+log: from there nothing of the document is found, nor can a crash bring it
+back. Its housekeeping (``Ingestor.tick``, also run by ``close``) then takes
+the rest off the disk: the index saved without the vectors, the FTS5 rows
+deleted and merged out, the WAL checkpointed (with ``secure_delete`` the freed
+pages are zeroed).
 """
 
 from __future__ import annotations
 
 import getpass
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -21,16 +26,34 @@ from ingest.store import Store
 
 @dataclass(slots=True)
 class Erasure:
-    """What one erasure did: paths unlinked, vectors to drop from FAISS, receipts written."""
+    """What one erasure did: paths unlinked, vectors to drop from FAISS, receipts written.
+
+    ``timings`` holds the seconds each step took (``Ingestor._erase_paths`` fills
+    it): erasure has a speed target, and the bench reports where the time went.
+    """
 
     paths: list[str] = field(default_factory=list)
     vids: list[int] = field(default_factory=list)
     receipts: list[ErasureReceipt] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def extend(self, other: Erasure) -> None:
         self.paths.extend(other.paths)
         self.vids.extend(other.vids)
         self.receipts.extend(other.receipts)
+
+
+class Laps:
+    """A stopwatch for the steps of an erasure: ``lap(name)`` records the time since the last."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = now - self._last
+        self._last = now
 
 
 def who(channel: str) -> str:

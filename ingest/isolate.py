@@ -15,12 +15,16 @@ parses file after file:
 
 After any of these the worker is replaced on the next file. It is reused
 otherwise, because importing unstructured's PDF stack (torch included) costs
-seconds, and it is recycled after ``max_files`` to bound slow leaks.
+seconds, and it is recycled after ``max_files`` requests to bound slow leaks.
+
+A request is a whole file, or one window of pages of a long PDF
+(ingest/pdf_windows.py): for those the cap and the timeout hold per window,
+and :meth:`IsolatedParser.parse` asks for the windows one after the other.
+Several workers in parallel: ingest/pool.py.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import pickle
@@ -30,11 +34,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from assistant import errors
-from ingest.parse import ParsedDocument, ParseOptions
+from ingest.parse import ParsedDocument, ParseOptions, RawElement
+from ingest.pdf_windows import PagedPdf, parse_paged
 
 #: How long a fresh worker may take to start (its heavy imports come later, per format).
 STARTUP_TIMEOUT_S = 60.0
@@ -60,10 +67,17 @@ _REASONS: dict[str, type[errors.IngestError]] = {
 
 
 def _worker(conn: Connection) -> None:
-    """The child: parse each path received, answer ("ok", doc) or ("err", reason)."""
+    """The child: answer each request ("ok", result) or ("err", reason).
+
+    ``("plan", path)``: the ParsedDocument, or a PagedPdf for a long PDF;
+    ``("window", path, first, last, ocr)``: that window's raw elements."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # No neural model ever runs here (PDFs: "fast" or "ocr_only", never the layout model),
+    # yet spaCy's thinc imports torch when it can: ~200 MB resident and ~1.5 s per child,
+    # times the pool's workers. thinc treats torch as optional, so it is made unimportable.
+    sys.modules["torch"] = None  # type: ignore[assignment]
     import assistant.offline  # noqa: F401  (offline env before unstructured is imported)
-    from ingest.parse import parse_file
+    from ingest.pdf_windows import parse_window, plan
 
     options, memory_bytes = conn.recv()
     if memory_bytes:
@@ -77,7 +91,12 @@ def _worker(conn: Connection) -> None:
         if message is None:
             return
         try:
-            conn.send(("ok", parse_file(Path(message), options)))
+            if message[0] == "window":
+                _, path, first, last, ocr = message
+                result: Any = parse_window(Path(path), first, last, options, ocr=ocr)
+            else:
+                result = plan(Path(message[1]), options)
+            conn.send(("ok", result))
             continue
         except errors.IngestError as exc:
             recycle = isinstance(exc, errors.ParseMemoryLimit)
@@ -108,7 +127,7 @@ def describe_exit(code: int | None) -> str:
 
 
 class IsolatedParser:
-    """One reusable parser process. Thread-safe; one file at a time."""
+    """One reusable parser process. Thread-safe; one request at a time."""
 
     def __init__(
         self,
@@ -126,6 +145,7 @@ class IsolatedParser:
         self._conn: Connection | None = None
         self._served = 0
         self._lock = threading.Lock()
+        self.last_used = time.monotonic()
 
     def _start(self) -> tuple[subprocess.Popen[bytes], Connection]:
         ours, theirs = socket.socketpair()
@@ -171,7 +191,30 @@ class IsolatedParser:
             return proc.wait(5)
 
     def parse(self, path: Path) -> ParsedDocument:
-        """Parse ``path`` in the worker. Raises an ``IngestError`` subclass with the reason."""
+        """Parse ``path`` in the worker, a long PDF window by window.
+        Raises an ``IngestError`` subclass with the reason."""
+        first = self.plan(path)
+        if isinstance(first, ParsedDocument):
+            return first
+
+        def window(start: int, end: int, ocr: bool) -> list[RawElement]:
+            return self.window(path, start, end, ocr=ocr)
+
+        return parse_paged(path, first, self.options.pdf_window_pages, window)
+
+    def plan(self, path: Path) -> ParsedDocument | PagedPdf:
+        """The document, or for a PDF longer than one window its page count."""
+        result = self._ask(("plan", str(path)), "parsing")
+        assert isinstance(result, ParsedDocument | PagedPdf)
+        return result
+
+    def window(self, path: Path, first: int, last: int, *, ocr: bool) -> list[RawElement]:
+        """The raw elements of pages ``first``..``last`` of the PDF ``path``."""
+        result = self._ask(("window", str(path), first, last, ocr), f"parsing pages {first}-{last}")
+        assert isinstance(result, list)
+        return result
+
+    def _ask(self, request: tuple[Any, ...], what: str) -> object:
         with self._lock:
             if self._proc is not None and (
                 self._proc.poll() is not None or self._served >= self.max_files
@@ -180,15 +223,15 @@ class IsolatedParser:
             proc, conn = (self._proc, self._conn) if self._proc else self._start()
             assert conn is not None
             try:
-                conn.send(str(path))
+                conn.send(request)
             except OSError:  # died between files: one fresh worker, one more try
                 self._stop(kill=True)
                 proc, conn = self._start()
-                conn.send(str(path))
+                conn.send(request)
             if not conn.poll(self.timeout_s):
                 self._stop(kill=True)
                 raise errors.ParseTimeout(
-                    f"parsing took longer than {self.timeout_s:g} s and was stopped",
+                    f"{what} took longer than {self.timeout_s:g} s and was stopped",
                     hint="raise ASSISTANT_PARSE_TIMEOUT_S if the file is just large",
                 )
             try:
@@ -198,44 +241,35 @@ class IsolatedParser:
                     proc.wait(5)
                 code = self._stop(kill=True)
                 raise errors.ParserCrashed(
-                    f"the parser process died on this file ({describe_exit(code)}); "
+                    f"the parser process died ({describe_exit(code)}) while {what}; "
                     f"memory cap {self.memory_bytes // (1024 * 1024):,} MB"
                 ) from None
             self._served += 1
+            self.last_used = time.monotonic()
             if status == "ok":
-                assert isinstance(payload, ParsedDocument)
                 return payload
             name, message, hint, recycle = payload
             if recycle:
                 self._stop(kill=False)
             raise _REASONS.get(name, errors.IngestError)(message, hint=hint)
 
-    def close(self) -> None:
+    @property
+    def running(self) -> bool:
+        return self._proc is not None
+
+    def close(self, *, unused_since: float | None = None) -> None:
+        """Stop the worker (only if unused since that ``time.monotonic()`` when given);
+        the next request starts a fresh one."""
         with self._lock:
-            self._stop(kill=False)
+            if unused_since is None or self.last_used < unused_since:
+                self._stop(kill=False)
 
-
-_shared: dict[tuple[ParseOptions, float, int], IsolatedParser] = {}
-_shared_lock = threading.Lock()
-
-
-def shared_parser(options: ParseOptions, *, timeout_s: float, memory_mb: int) -> IsolatedParser:
-    """One worker per configuration per process: every Ingestor (and test) reuses it,
-    so the seconds of parser imports are paid once, not once per Ingestor."""
-    key = (options, timeout_s, memory_mb)
-    with _shared_lock:
-        parser = _shared.get(key)
-        if parser is None:
-            parser = _shared[key] = IsolatedParser(
-                options, timeout_s=timeout_s, memory_mb=memory_mb
-            )
-        return parser
-
-
-@atexit.register
-def _close_shared() -> None:
-    for parser in list(_shared.values()):
-        parser.close()
+    def kill(self) -> None:
+        """Kill the worker now, even mid-request (the request then fails as a crash)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":

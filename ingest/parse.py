@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -42,6 +44,13 @@ _SKIPPED_CATEGORIES = frozenset({"Header", "Footer", "PageNumber", "PageBreak", 
 _FALLBACK_CATEGORIES = frozenset({"Header", "Footer"})
 
 
+#: What the parser child sends back per unstructured element: (category, text, page,
+#: sheet name). Small and picklable; the document-wide choices (which categories to keep,
+#: the title) are made once over all of them in :func:`assemble`, so a PDF parsed in page
+#: windows (ingest/pdf_windows.py) ends up exactly as one parsed in one piece.
+RawElement = tuple[str, str, int | None, str | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Element:
     text: str
@@ -64,6 +73,8 @@ class ParseOptions:
     max_unzipped_bytes: int = 1024 * 1024 * 1024
     tesseract_cmd: str = "tesseract"
     ocr_languages: tuple[str, ...] = ("eng",)
+    #: A PDF with more pages is parsed in windows of this many pages (0: always in one piece).
+    pdf_window_pages: int = 64
 
 
 def _forbid_model_downloads() -> None:
@@ -88,7 +99,7 @@ def ocr_available(tesseract_cmd: str) -> bool:
     return shutil.which(tesseract_cmd) is not None
 
 
-def _require_ocr(options: ParseOptions, what: str) -> None:
+def require_ocr(options: ParseOptions, what: str) -> None:
     if not ocr_available(options.tesseract_cmd):
         raise OcrUnavailable(
             f"OCR not available: {what} needs tesseract ({options.tesseract_cmd!r} not found)",
@@ -143,8 +154,10 @@ def check_html_depth(html: str) -> None:
         )
 
 
-def check_pdf(path: Path) -> None:
-    """Refuse truncated and password-protected PDFs with a reason, before pdfminer guesses."""
+def check_pdf(path: Path) -> int:
+    """Refuse truncated and password-protected PDFs with a reason, before pdfminer guesses.
+
+    Returns the number of pages."""
     with open(path, "rb") as fh:
         fh.seek(0, 2)
         fh.seek(max(0, fh.tell() - 2048))
@@ -163,6 +176,7 @@ def check_pdf(path: Path) -> None:
             raise EncryptedDocument(
                 "the PDF is password-protected", hint="save an unprotected copy"
             )
+        return len(reader.pages)
     except PyPdfError as exc:
         raise CorruptFile(f"a damaged PDF: {type(exc).__name__}: {exc}") from exc
 
@@ -178,14 +192,14 @@ def _partition(path: Path, detected: Detected, options: ParseOptions) -> tuple[l
         raw = list(partition_pdf(filename=str(path), strategy="fast"))
         if any((getattr(e, "text", "") or "").strip() for e in raw):
             return raw, False
-        _require_ocr(options, "this PDF has no text layer (a scan?) and")
+        require_ocr(options, "this PDF has no text layer (a scan?) and")
         return list(
             partition_pdf(
                 filename=str(path), strategy="ocr_only", languages=list(options.ocr_languages)
             )
         ), True
     if kind == "image":
-        _require_ocr(options, "an image")
+        require_ocr(options, "an image")
         from unstructured.partition.image import partition_image
 
         return list(
@@ -224,7 +238,23 @@ def _partition(path: Path, detected: Detected, options: ParseOptions) -> tuple[l
     return list(partition_text(text=text)), False
 
 
-def _elements(raw: list[Any], skipped: frozenset[str]) -> tuple[list[Element], bool]:
+def raw_elements(raw: list[Any]) -> list[RawElement]:
+    """unstructured's elements as plain tuples (see :data:`RawElement`)."""
+    out: list[RawElement] = []
+    for el in raw:
+        meta = getattr(el, "metadata", None)
+        out.append(
+            (
+                getattr(el, "category", "") or "",
+                (getattr(el, "text", "") or "").strip(),
+                getattr(meta, "page_number", None) if meta is not None else None,
+                getattr(meta, "page_name", None) if meta is not None else None,
+            )
+        )
+    return out
+
+
+def _elements(raw: Sequence[RawElement], skipped: frozenset[str]) -> tuple[list[Element], bool]:
     """Our elements, and whether any carries the document's own text.
 
     A spreadsheet's sheet name becomes a heading so chunks can cite it; such
@@ -233,12 +263,7 @@ def _elements(raw: list[Any], skipped: frozenset[str]) -> tuple[list[Element], b
     elements: list[Element] = []
     has_text = False
     sheet: str | None = None
-    for el in raw:
-        category = getattr(el, "category", "") or ""
-        text = (getattr(el, "text", "") or "").strip()
-        meta = getattr(el, "metadata", None)
-        page = getattr(meta, "page_number", None) if meta is not None else None
-        page_name = getattr(meta, "page_name", None) if meta is not None else None
+    for category, text, page, page_name in raw:
         if page_name and page_name != sheet:
             sheet = page_name
             elements.append(Element(text=page_name, kind="title", page=page))
@@ -257,13 +282,12 @@ def _out_of_memory(exc: BaseException) -> bool:
     )
 
 
-def parse_file(path: Path, options: ParseOptions | None = None) -> ParsedDocument:
-    """Detect and parse one file. Raises an ``IngestError`` subclass with a reason on failure."""
-    options = options or ParseOptions()
-    detected = detect(path, max_unzipped_bytes=options.max_unzipped_bytes)
+@contextmanager
+def parser_errors() -> Iterator[None]:
+    """Whatever a wrapped parser raises becomes an ``IngestError`` with a reason."""
     try:
         _forbid_model_downloads()
-        raw, ocr = _partition(path, detected, options)
+        yield
     except (IngestError, MemoryError):
         raise
     except RecursionError as exc:
@@ -273,13 +297,29 @@ def parse_file(path: Path, options: ParseOptions | None = None) -> ParsedDocumen
             raise ParseMemoryLimit(f"out of memory while parsing: {exc}") from exc
         raise IngestError(f"{type(exc).__name__}: {exc}") from exc
 
-    elements, has_text = _elements(raw, _SKIPPED_CATEGORIES)
-    if not has_text:
-        elements, has_text = _elements(raw, _SKIPPED_CATEGORIES - _FALLBACK_CATEGORIES)
-    if not has_text:
+
+def any_text(raw: Sequence[RawElement]) -> bool:
+    """What the "fast" PDF pass must find before OCR is skipped."""
+    return any(text for _, text, _, _ in raw)
+
+
+def assemble(path: Path, mime_type: str, raw: Sequence[RawElement], ocr: bool) -> ParsedDocument:
+    """The document from all its raw elements: what to keep, its title, or EmptyDocument."""
+    elements, found = _elements(raw, _SKIPPED_CATEGORIES)
+    if not found:
+        elements, found = _elements(raw, _SKIPPED_CATEGORIES - _FALLBACK_CATEGORIES)
+    if not found:
         how = " even with OCR" if ocr else ""
         raise EmptyDocument(f"no text could be extracted from {path.name}{how}")
     title = next((e.text for e in elements if e.kind == "title"), path.stem)
-    return ParsedDocument(
-        title=title[:200], mime_type=detected.mime_type, elements=elements, ocr=ocr
-    )
+    return ParsedDocument(title=title[:200], mime_type=mime_type, elements=elements, ocr=ocr)
+
+
+def parse_file(path: Path, options: ParseOptions | None = None) -> ParsedDocument:
+    """Detect and parse one file in one piece. Raises an ``IngestError`` subclass with a
+    reason on failure. (The parser child streams long PDFs instead: ingest/pdf_windows.py.)"""
+    options = options or ParseOptions()
+    detected = detect(path, max_unzipped_bytes=options.max_unzipped_bytes)
+    with parser_errors():
+        raw, ocr = _partition(path, detected, options)
+    return assemble(path, detected.mime_type, raw_elements(raw), ocr)

@@ -9,14 +9,18 @@ and after a run over a folder the index holds exactly that folder:
   before it and old ones leave after it, so a reader sees one version, never both
   or neither (a vector without a stored chunk resolves to nothing);
 - a changed file that now fails is quarantined *and* its old version erased;
-- parsing runs in a child process (ingest/isolate.py); the journal records
+- parsing runs in child processes (ingest/isolate.py, ingest/pool.py), ahead of
+  the loop for the next files (ingest/ahead.py), which still checks, embeds and
+  commits one file at a time, in order; the journal records
   seen -> parsed -> embedded -> committed (ingest/journal.py);
 - the FAISS file is saved atomically with the store generation it reflects
-  (ingest/recovery.py), after every batch, every erasure and every 30 s.
+  (ingest/recovery.py), after every batch, every 30 s, and by ``tick`` after an
+  erasure, which is committed first and leaves the disk just after (``_erase_paths``).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,15 +37,16 @@ from assistant.errors import (
     IngestError,
     NotFound,
 )
-from ingest import recovery
+from ingest import fts_purge, recovery
+from ingest.ahead import ParseAhead
 from ingest.chunk import chunk_elements
 from ingest.embed import Embedder
-from ingest.erase import Erasure, unlink_paths, who
+from ingest.erase import Erasure, Laps, unlink_paths, who
 from ingest.files import IngestReport, discover, embedding_text, file_sha256, is_ignored
 from ingest.index import VectorIndex
-from ingest.isolate import shared_parser
 from ingest.journal import ErasureReceipt, Journal
 from ingest.parse import ParsedDocument, ParseOptions
+from ingest.pool import ParserPool, shared_pool
 from ingest.quarantine import Quarantine, Quarantined
 from ingest.store import PathEntry, Store
 from ingest.writer_lock import WriterLock
@@ -81,9 +86,10 @@ class Ingestor:
         self.quarantine = Quarantine(quarantine_dir)
         self.journal = Journal(store)
         # Not closed here: a shared parser lives as long as the process; a given one is the giver's.
-        self.parser: Parser = parser or shared_parser(
-            ParseOptions(), timeout_s=600.0, memory_mb=4096
+        self.parser: Parser = parser or shared_pool(
+            ParseOptions(), timeout_s=600.0, memory_mb=4096, workers=os.cpu_count() or 1
         )
+        self._ahead: ParseAhead | None = None
         self.on_erasure: list[ErasureListener] = []
         self.on_ingest: list[Callable[[Document, str | None, int], None]] = []
         self._lock = threading.RLock()
@@ -91,6 +97,7 @@ class Ingestor:
         self._dirty = False
         self._saved_at = time.monotonic()
         recovery.ensure_consistent(index, store)
+        fts_purge.purge(store)  # lexical rows an erasure queued before a crash
 
     @classmethod
     def from_settings(
@@ -100,9 +107,13 @@ class Ingestor:
             max_unzipped_bytes=settings.max_unzipped_mb * 1024 * 1024,
             tesseract_cmd=settings.tesseract_cmd,
             ocr_languages=tuple(settings.ocr_languages.split("+")),
+            pdf_window_pages=settings.pdf_window_pages,
         )
-        parser = shared_parser(
-            options, timeout_s=settings.parse_timeout_s, memory_mb=settings.parse_memory_mb
+        parser = shared_pool(
+            options,
+            timeout_s=settings.parse_timeout_s,
+            memory_mb=settings.parse_memory_mb,
+            workers=settings.parse_workers,
         )
         return cls(
             store,
@@ -120,6 +131,7 @@ class Ingestor:
                 if self._dirty:
                     self._save()
                 self.store.purge_retired(0.0)
+            fts_purge.purge(self.store)  # e.g. `assistant forget`: before the process exits
             self._writer.release()
 
     # -- ingest ------------------------------------------------------------------
@@ -156,28 +168,58 @@ class Ingestor:
         report = IngestReport()
         with self._lock:
             self._writer.acquire()
-            for path, collection in items:
-                outcome, n = self._ingest_one(path, collection, report, retry_quarantined)
-                if progress is not None:
-                    progress(path, outcome, n)
-                if self._dirty and time.monotonic() - self._saved_at > SAVE_EVERY_S:
-                    self._save()
+            self._ahead = self._parse_ahead(retry_quarantined)
+            try:
+                for i, (path, collection) in enumerate(items):
+                    if self._ahead is not None:
+                        self._ahead.fill(items, i)
+                    outcome, n = self._ingest_one(path, collection, report, retry_quarantined)
+                    if progress is not None:
+                        progress(path, outcome, n)
+                    if self._dirty and time.monotonic() - self._saved_at > SAVE_EVERY_S:
+                        self._save()
+            finally:
+                if self._ahead is not None:
+                    self._ahead.close()
+                self._ahead = None
             if prune_under:
                 present = {str(p) for p, _ in items}
                 self._prune(prune_under, present, report, actor or who("ingest"))
             if self._dirty:
                 self._save()
             self.store.purge_retired()
+            fts_purge.purge(self.store)  # lexical rows of what this batch erased or replaced
         report.seconds = time.perf_counter() - started
         return report
 
+    def _parse_ahead(self, retry_quarantined: bool) -> ParseAhead | None:
+        """Parsing ahead needs a pool; a parser given without one parses in each file's turn."""
+        if not isinstance(self.parser, ParserPool):
+            return None
+        return ParseAhead(
+            self.parser,
+            self.store,
+            self.quarantine,
+            max_file_bytes=self.max_file_bytes,
+            retry_quarantined=retry_quarantined,
+            depth=2 * self.parser.workers,
+        )
+
+    def _parse(self, path: Path, digest: str, st: os.stat_result) -> ParsedDocument:
+        """The parse started ahead for exactly these bytes, else one now."""
+        started = self._ahead.take(path, digest, st) if self._ahead is not None else None
+        return started.result() if started is not None else self.parser.parse(path)
+
     def tick(self) -> None:
-        """Housekeeping while idle: drop retired versions, save a pending index."""
+        """Housekeeping while idle, and the second half of an erasure: drop retired
+        versions, save a pending index, purge the FTS5 rows of erased chunks and
+        checkpoint the WAL (ingest/fts_purge.py)."""
         with self._lock:
             if self._writer.held:
                 self.store.purge_retired()
                 if self._dirty:
                     self._save()
+            fts_purge.purge(self.store)
 
     def _prune(
         self, folders: Sequence[str], present: set[str], report: IngestReport, actor: str
@@ -250,7 +292,7 @@ class Ingestor:
                 report.duplicates.append(key)
                 return "duplicate", 0
             self.journal.mark(key, "seen", digest, collection)
-            parsed = self.parser.parse(path)
+            parsed = self._parse(path, digest, st)
             after = path.stat()
             if (after.st_mtime_ns, after.st_size) != (st.st_mtime_ns, st.st_size):
                 raise FileChangedWhileReading(
@@ -382,19 +424,30 @@ class Ingestor:
             return self._erase_paths(paths, actor or who("cli"), reason)
 
     def _erase_paths(self, paths: Sequence[str], actor: str, reason: str) -> Erasure:
+        """Commit the erasure and take its vectors out of the live index; the disk follows.
+
+        When this returns, no reader finds the documents (chunks gone, FAISS ids removed,
+        FTS5 rows skipped) and a crash cannot bring them back (the store is the truth:
+        the saved index is rebuilt from it when its generation is stale, queued FTS5
+        rows are purged at start). Taking them off the disk -- index save, FTS5 purge
+        and merge, WAL checkpoint -- is ``tick``'s work, run at the end of an ingest
+        batch, when the watcher is next idle, and by ``close`` (``assistant forget``).
+        """
         with self._lock:
             self._writer.acquire()
+            lap = Laps()
             with self.store.transaction() as db:
                 done = unlink_paths(db, paths, actor=actor, reason=reason)
+            lap("store_s")  # chunks, paths and receipt, FTS5 rows queued, committed together
             self.index.remove(done.vids)
-            if done.receipts:  # erased text leaves the disk now, not at the next save
-                self._save()
-                self.store.checkpoint()
-                for r in done.receipts:
-                    self.quarantine.clear_sha256(r.sha256)
-            elif done.paths:
+            lap("faiss_remove_s")
+            if done.paths:
                 self._dirty = True
+            for r in done.receipts:
+                self.quarantine.clear_sha256(r.sha256)
             self._notify(done.receipts)
+            lap("listeners_s")
+            done.timings = lap.seconds
             return done
 
     def _notify(self, receipts: Sequence[ErasureReceipt]) -> None:

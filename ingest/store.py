@@ -8,9 +8,12 @@ document whole or not at all.
 Every change to the chunk set bumps ``generation``; the FAISS file records the
 generation it was saved at (ingest/recovery.py), so a crash between a commit
 here and a FAISS save is always detected, even when the counts happen to match.
-FTS rows carry the chunk's vector id as their rowid, so erasing a document
-deletes its lexical entries by key instead of scanning the whole FTS table, and
-``secure_delete`` overwrites the freed pages: erased text does not linger in the file.
+FTS rows carry the chunk's vector id as their rowid. Erasing a document deletes
+its chunk rows and queues their ids in ``fts_purge``: from that commit no read
+reaches the FTS rows (``search_text`` leaves queued ids out), and
+ingest/fts_purge.py deletes them right after and merges their terms out of the
+index. ``secure_delete`` overwrites the freed pages: erased text does not linger
+in the file.
 
 A reader resolves FAISS hits here *after* searching, so a replacement could
 slip between its two steps (old ids found, then the old chunks gone). The old
@@ -76,10 +79,26 @@ CREATE TABLE IF NOT EXISTS retired_chunks (
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
 CREATE TABLE IF NOT EXISTS meta_text (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fts_purge (vid INTEGER PRIMARY KEY);
 """
 
 #: Schema 2: FTS rowid = chunk vid (schema 1 used automatic rowids).
 SCHEMA_VERSION = 2
+
+#: FTS5 buffers pending changes in memory and writes them out as a new segment when
+#: the buffer passes ``hashsize`` (default 1 MiB), and at every statement boundary.
+#: One statement writing (or purging) a 10 MB document's rows queues ~15 MB: with the
+#: default it leaves as a dozen small segments mid-statement, each paying merge work.
+#: The buffer grows only as far as one statement needs.
+FTS_HASHSIZE = 64 * 2**20
+#: Page size of a new store. A chunk row (text + 1.5 KB vector) fills most of a 4 KB page,
+#: so erasing 18k chunks freed -- and, with ``secure_delete``, zeroed and wrote -- 18k
+#: pages; at 16 KB, rows share pages and deleting them costs half the CPU and I/O.
+#: An existing store keeps its size (changing it needs a VACUUM).
+PAGE_SIZE = 16384
+#: Page cache of the connection, KiB (SQLite's default is 2 MiB): a 10 MB document's
+#: rows and index entries are changed in one transaction without spilling to the WAL.
+CACHE_KIB = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,23 +132,33 @@ class Store:
         self.path = path
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect in a new file only
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA secure_delete=ON")
+        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        # FTS rows are written by one INSERT ... SELECT per document (see insert_document)
+        self._db.create_function("index_text", 2, index_text, deterministic=True)
         self._db.executescript(SCHEMA)
         self._migrate()
 
     def _migrate(self) -> None:
         with self.transaction() as db:
+            row = db.execute("SELECT v FROM chunks_fts_config WHERE k = 'hashsize'").fetchone()
+            if row is None or row[0] != FTS_HASHSIZE:
+                db.execute(
+                    "INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('hashsize', ?)",
+                    (FTS_HASHSIZE,),
+                )
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is not None and row[0] >= SCHEMA_VERSION:
                 return
             db.execute("DELETE FROM chunks_fts")
-            rows = db.execute("SELECT vid, section, text, id FROM chunks").fetchall()
-            db.executemany(
-                "INSERT INTO chunks_fts (rowid, text, chunk_id) VALUES (?, ?, ?)",
-                [(vid, index_text(section, text), cid) for vid, section, text, cid in rows],
+            db.execute("DELETE FROM fts_purge")
+            db.execute(
+                "INSERT INTO chunks_fts (rowid, text, chunk_id) "
+                "SELECT vid, index_text(section, text), id FROM chunks"
             )
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
@@ -347,12 +376,19 @@ class Store:
         return ids, vecs
 
     def search_text(self, query: str, k: int) -> list[tuple[int, float]]:
-        """BM25 over the FTS5 index: (vector id, score), higher is better."""
+        """BM25 over the FTS5 index: (vector id, score), higher is better.
+
+        The FTS rowid *is* the vector id (schema 2), so no join: joining ``chunks``
+        by ``chunk_id`` cost a text-key lookup for every matching row before the
+        sort, 3-5x the whole query at 1e5 chunks (tests/bench/bench_retrieval.py).
+        Rows an erasure queued for ingest/fts_purge.py are left out (an integer-key
+        probe of a table that is empty but for a second after an erasure).
+        """
         with self._lock:
             rows = self._db.execute(
-                "SELECT c.vid, -bm25(chunks_fts) FROM chunks_fts "
-                "JOIN chunks c ON c.id = chunks_fts.chunk_id "
-                "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
+                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts "
+                "WHERE chunks_fts MATCH ? AND rowid NOT IN (SELECT vid FROM fts_purge) "
+                "ORDER BY bm25(chunks_fts) LIMIT ?",
                 (query, k),
             ).fetchall()
         return [(int(v), float(s)) for v, s in rows]
@@ -384,9 +420,24 @@ class Store:
                 for i, c in enumerate(chunks)
             ],
         )
-        db.executemany(
-            "INSERT INTO chunks_fts (rowid, text, chunk_id) VALUES (?, ?, ?)",
-            [(c.vector_id, index_text(c.section, c.text), c.id) for c in chunks],
+        if db.execute("SELECT 1 FROM fts_purge LIMIT 1").fetchone() is not None:
+            # the same document erased a moment ago: its queued rows hold these rowids
+            db.execute(
+                "DELETE FROM chunks_fts WHERE rowid IN (SELECT p.vid FROM fts_purge p "
+                "JOIN chunks c ON c.vid = p.vid WHERE c.doc_id = ?)",
+                (doc.id,),
+            )
+            db.execute(
+                "DELETE FROM fts_purge WHERE vid IN (SELECT vid FROM chunks WHERE doc_id = ?)",
+                (doc.id,),
+            )
+        # One statement, not one per row: FTS5 writes its pending changes out as a new
+        # segment at every statement start, so row-by-row costs a segment (and merge
+        # work) per chunk -- 2.5-4x slower for a large document.
+        db.execute(
+            "INSERT INTO chunks_fts (rowid, text, chunk_id) "
+            "SELECT vid, index_text(section, text), id FROM chunks WHERE doc_id = ?",
+            (doc.id,),
         )
         Store._bump(db)
 
@@ -452,10 +503,18 @@ class Store:
 
     @staticmethod
     def delete_document(db: sqlite3.Connection, doc_id: str) -> list[int]:
+        """Delete a document and its chunks; queue their FTS rows (ingest/fts_purge.py).
+
+        FTS5 re-tokenises a row to delete it; that work leaves the erasure's critical
+        path. The rows are unreachable from this commit: ``search_text`` skips them.
+        """
         vids = [r[0] for r in db.execute("SELECT vid FROM chunks WHERE doc_id = ?", (doc_id,))]
-        db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(v,) for v in vids])
-        db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
         if vids:
+            db.execute(
+                "INSERT OR IGNORE INTO fts_purge (vid) SELECT vid FROM chunks WHERE doc_id = ?",
+                (doc_id,),
+            )
+            db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
             Store._bump(db)
         db.execute("DELETE FROM doc_paths WHERE doc_id = ?", (doc_id,))
         db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))

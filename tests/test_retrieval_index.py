@@ -93,6 +93,7 @@ def test_open_rebuilds_the_kind_that_fits_and_reloads_a_saved_ivf(tmp_path: Path
 
 
 def test_ivf_sizes() -> None:
-    assert ivf_lists(100_000) == 1264
-    assert ivf_probes(ivf_lists(100_000)) == 158
+    assert ivf_lists(100_000) == 316
+    assert ivf_probes(ivf_lists(100_000)) == 16
+    assert ivf_probes(ivf_lists(1_000_000)) == 31
     assert ivf_probes(16) == 16

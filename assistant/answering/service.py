@@ -23,6 +23,7 @@ from assistant.answering.queue import ModelQueue, QueueTimeout, Ticket
 from assistant.domain import Answer, Citation, RetrievedChunk
 from assistant.errors import InvalidQuestion
 from assistant.retrieval.context import compact
+from assistant.retrieval.coverage import covers
 from assistant.retrieval.retriever import Retriever
 
 MAX_QUESTION_CHARS = 2000
@@ -66,6 +67,7 @@ class AnswerService:
         *,
         max_tokens: int = 256,
         context_tokens: int | None = 350,
+        min_coverage: float = 0.0,
         queue: ModelQueue | None = None,
         conversations: Conversations | None = None,
         timeout_s: float = 120.0,
@@ -75,6 +77,7 @@ class AnswerService:
         self.generator = generator
         self.max_tokens = max_tokens
         self.context_tokens = context_tokens
+        self.min_coverage = min_coverage
         self.queue = queue or ModelQueue()
         self.conversations = conversations or Conversations()
         self.timeout_s = timeout_s
@@ -127,6 +130,8 @@ class AnswerService:
         timings = {"embed_s": time.perf_counter() - t0}
         hits = self.retriever.retrieve(standalone, query_vector=query, collections=collections)
         timings["retrieve_s"] = time.perf_counter() - t0 - timings["embed_s"]
+        if hits and not covers(standalone, [h.chunk.text for h in hits], self.min_coverage):
+            hits = []  # the passages miss what the question names: refuse, model unused
         if hits and self.context_tokens:
             hits = compact(query, hits, self.retriever.embedder, budget_tokens=self.context_tokens)
         timings["context_s"] = time.perf_counter() - t0 - sum(timings.values())
@@ -164,6 +169,9 @@ class AnswerService:
         for piece in self.generator.stream(messages, max_tokens=self.max_tokens, cancel=cancel):
             if not pieces:
                 timings["first_token_s"] = time.perf_counter() - t0
+                usage = getattr(self.generator, "last_prompt", None)  # llama.cpp only
+                if usage is not None:
+                    timings["prompt_tokens"], timings["prompt_reused"] = map(float, usage)
             pieces.append(piece)
             yield TokenEvent(piece)
             if time.monotonic() > deadline:

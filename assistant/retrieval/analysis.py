@@ -100,4 +100,9 @@ def match_expression(question: str) -> str | None:
     terms = query_terms(question)
     if not terms:
         return None
+    return or_expression(terms)
+
+
+def or_expression(terms: list[str]) -> str:
+    """Analysed ``terms`` as an FTS5 expression: each quoted (never FTS5 syntax), OR-ed."""
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)

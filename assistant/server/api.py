@@ -23,6 +23,7 @@ from assistant.answering.service import (
 from assistant.auth.principal import Principal
 from assistant.errors import AssistantError
 from assistant.resources import Resources
+from assistant.server.coalesce import coalesce_tokens
 from assistant.server.relay import relay
 
 
@@ -70,14 +71,18 @@ class AskController(Controller):
         collections = admit_question(resources, principal)
         ticket = resources.answers.queue.enter()  # a full queue is a 503 before streaming starts
         stream = resources.answers.stream
+        interval_s = resources.settings.stream_interval_ms / 1000
         events = relay(
-            lambda cancel: stream(
-                question,
-                conversation_id=data.conversation_id,
-                cancel=cancel,
-                ticket=ticket,
-                user=principal.user,
-                collections=collections,
+            lambda cancel: coalesce_tokens(
+                stream(
+                    question,
+                    conversation_id=data.conversation_id,
+                    cancel=cancel,
+                    ticket=ticket,
+                    user=principal.user,
+                    collections=collections,
+                ),
+                interval_s,
             )
         )
         return ServerSentEvent(_sse(events, ticket))

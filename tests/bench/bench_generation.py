@@ -1,14 +1,15 @@
 """Benchmark area ``generation``: each catalogue model against the memory-bandwidth limit,
 raw llama-cpp-python against our server on the same prompt, and time to first token.
 
-- ceiling = measured memory bandwidth ÷ model file bytes (each decoded token reads
-  every weight once);
-- raw: prompt tok/s and decode tok/s on a fixed 1,000-token prompt;
+- ceiling = measured memory *read* bandwidth ÷ model file bytes (each decoded token
+  reads every weight once and writes next to nothing);
+- raw: prompt tok/s and decode tok/s on a fixed 512-token prompt;
 - server: a question through ``POST /api/ask/stream`` (client-side timing), then the
   exact prompt the server built, run raw in the same process -- the ratio is ours;
 - TTFT: median and p90 over 50 HaluEval questions (200 passages indexed) through the
   server with the default model, broken down into embed, retrieve, context, prompt
-  evaluation and first token.
+  evaluation and first token, with the prompt's token count (and how many of them
+  the KV cache already held) per question.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ from tests.bench.core import Context, Figure, Section, Target
 from tests.live import live_server
 
 DEFAULT_MODEL = Settings().model
-PROMPT_TOKENS = 1000
-DECODE_TOKENS = 128
-REPS = 3
+PROMPT_TOKENS = 512  # one n_batch: the prompt rate of a typical RAG prompt (~470 tokens)
+DECODE_TOKENS = 64
+REPS = 3  # raw runs per model; models over REPS_FEW_ABOVE bytes get 2 (their spread is small)
+REPS_FEW_ABOVE = 300_000_000
+SERVER_MAX_TOKENS = 96  # answer cap for server vs raw: the decode rate settles long before
+TTFT_MAX_TOKENS = 4  # TTFT needs the first token only; the done event then brings timings
 TTFT_QUESTIONS = 50
 TTFT_PASSAGES = 200
 SERVER_QUESTIONS = [
@@ -53,6 +57,7 @@ def _models_dir(ctx: Context) -> Path:
 def _llama(path: Path, threads: int, **kw: Any) -> Any:
     from llama_cpp import Llama
 
+    kw.setdefault("flash_attn", Settings().flash_attn)  # as the server runs it
     return Llama(
         model_path=str(path), n_ctx=2048, n_threads=threads, n_batch=512, verbose=False, **kw
     )
@@ -91,14 +96,21 @@ def raw_speed(llm: Any, tokens: list[int]) -> tuple[float, float]:
     return prompt_rate, decode_rate
 
 
-def raw_chat(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> tuple[float, float, int]:
-    """(ttft s, decode tok/s, tokens) of a chat prompt from a cold KV cache, as served."""
+def raw_chat(
+    llm: Any, messages: list[dict[str, str]], settings: Settings
+) -> tuple[float, float, int]:
+    """(ttft s, decode tok/s, tokens) of a chat prompt from a cold KV cache, sampled as
+    the server samples (same cap, temperature and repeat penalty: same tokens)."""
     llm.reset()
     started = time.perf_counter()
     first = last = 0.0
     n = 0
     for chunk in llm.create_chat_completion(
-        messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True
+        messages=messages,
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        repeat_penalty=settings.repeat_penalty,
+        stream=True,
     ):
         if not chunk["choices"][0]["delta"].get("content"):
             continue
@@ -111,7 +123,9 @@ def raw_chat(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> tuple
 
 
 def stream_once(base: str, token: str, question: str) -> tuple[float, float, int]:
-    """Client-side (ttft s, decode tok/s, token events) of one streamed answer."""
+    """Client-side (ttft s, first to last token event s, token events) of one streamed
+    answer. The server merges tokens that come close together into one event
+    (``stream_interval_ms``), so the tokens to divide by come from its done event."""
     started = time.perf_counter()
     first = last = 0.0
     n = 0
@@ -133,13 +147,17 @@ def stream_once(base: str, token: str, question: str) -> tuple[float, float, int
                     first = now
                 last = now
                 n += 1
-    return first - started, (n - 1) / (last - first) if n > 1 else 0.0, n
+    return first - started, last - first, n
 
 
-def _server_resources(ctx: Context, model: str, data: Path) -> tuple[Resources, str]:
+def _server_resources(
+    ctx: Context, model: str, data: Path, max_tokens: int
+) -> tuple[Resources, str]:
     from assistant.auth.principal import Level
 
-    settings = Settings(data_dir=data, models_dir_override=_models_dir(ctx), model=model)
+    settings = Settings(
+        data_dir=data, models_dir_override=_models_dir(ctx), model=model, max_tokens=max_tokens
+    )
     res = Resources(settings)
     res.access.set_collection("bench", frozenset({"bench"}), Level.public, actor="bench")
     res.access.add_user(
@@ -155,7 +173,8 @@ def _server_resources(ctx: Context, model: str, data: Path) -> tuple[Resources, 
 
 def run(ctx: Context) -> Section:
     section = Section(key="generation", title="Generation against the hardware limit")
-    bw = ctx.machine.bandwidth_gbs * 1e9 / 2  # copy bandwidth counts bytes read + written
+    # decoding reads the weights and writes next to nothing: the read sweep is its ceiling
+    bw = (ctx.machine.read_gbs or ctx.machine.bandwidth_gbs / 2) * 1e9
     threads = ctx.machine.cores
     models = [m for m in CATALOG.values() if m.kind == "llm"]
     if ctx.quick:
@@ -177,7 +196,8 @@ def run(ctx: Context) -> Section:
         ctx.log(f"generation: raw {spec.name}")
         llm = _llama(path, threads)
         tokens = fixed_prompt(llm)
-        runs = [raw_speed(llm, tokens) for _ in range(1 if ctx.quick else REPS)]
+        reps = 1 if ctx.quick else (2 if size > REPS_FEW_ABOVE else REPS)
+        runs = [raw_speed(llm, tokens) for _ in range(reps)]
         section.add(
             Figure(f"prompt, raw, {PROMPT_TOKENS} tokens{tag}", "tok/s", [p for p, _ in runs])
         )
@@ -193,7 +213,9 @@ def run(ctx: Context) -> Section:
         )
         # the same prompt through our server, then raw on the exact prompt it built
         ctx.log(f"generation: server {spec.name}")
-        res, token = _server_resources(ctx, spec.name, ctx.area_dir("generation") / spec.name)
+        res, token = _server_resources(
+            ctx, spec.name, ctx.area_dir("generation") / spec.name, SERVER_MAX_TOKENS
+        )
         res.ingestor.ingest([ctx.repo / "data" / "sample"], "bench")
         captured: list[DoneEvent] = []
         res.answers.observers.append(lambda _user, done, seen=captured: seen.append(done))
@@ -201,13 +223,14 @@ def run(ctx: Context) -> Section:
         with live_server(create_app(res.settings, res, warm_up=False)) as base:
             stream_once(base, token, SERVER_QUESTIONS[0])  # load the model
             for q in SERVER_QUESTIONS[: 1 if ctx.quick else len(SERVER_QUESTIONS)]:
-                t, d, n = stream_once(base, token, q)
+                t, span, _ = stream_once(base, token, q)
                 server_ttft.append(t)
-                if n > 3:
-                    server_decode.append(d)
                 done = captured[-1]
+                n = int(done.answer.timings.get("tokens", 0))
+                if n > 3 and span > 0:
+                    server_decode.append((n - 1) / span)
                 msgs = build_messages(done.standalone, done.hits)
-                rt, rd, rn = raw_chat(llm, msgs, res.settings.max_tokens)
+                rt, rd, rn = raw_chat(llm, msgs, res.settings)
                 raw_ttft.append(rt)
                 if rn > 3:
                     raw_decode_same.append(rd)
@@ -236,14 +259,40 @@ def run(ctx: Context) -> Section:
     if not ctx.quick:
         ttft_figures(ctx, section)
     section.notes.append(
-        "Ceiling = half the measured copy bandwidth (a copy reads and writes each byte) ÷ the "
-        "GGUF's bytes. Raw runs decode up to "
+        "Ceiling = the measured memory read bandwidth (a read-only sweep of 1 GiB: decoding "
+        "streams every weight once per token and writes next to nothing) ÷ the GGUF's bytes. "
+        "A copy's bandwidth (read + written) is in the machine header for information only: "
+        "half of it is not what decode can read. Raw runs decode up to "
         f"{DECODE_TOKENS} tokens after a {PROMPT_TOKENS}-token prompt, from a cold KV cache, "
-        f"{threads} threads, n_batch 512, mmap on. Server figures are timed by the client "
-        "from the server-sent events; 'raw on the same prompt' re-runs the exact messages "
-        "the server built, in the bench process, right after."
+        f"{threads} threads, n_batch 512, mmap on, flash attention as the settings say. "
+        "Server figures are timed by the client from the server-sent events (answers capped at "
+        f"{SERVER_MAX_TOKENS} tokens); 'raw on the same prompt' re-runs the exact messages "
+        "the server built, with the server's sampling settings, in the bench process, right "
+        "after."
     )
+    section.notes.append(LLAMA_SETTINGS_NOTE)
     return section
+
+
+#: Interleaved A/B runs in one process (tests/bench history, 2026-11-22, qwen2.5-1.5b,
+#: 256-384-token prompts, load average 8-13 from other work): what moved and what did not.
+LLAMA_SETTINGS_NOTE = (
+    "llama.cpp settings, measured A/B on qwen2.5-1.5b (load 8-13): "
+    "flash attention is the one that matters for time to first token -- prompt evaluation "
+    "CPU time 10.7 s -> 6.9 s for 256 tokens on one thread (0.65x; 1.4-1.5x tok/s), same "
+    "decode rate; on by default (`flash_attn`). "
+    "Requantising the verified Q4_K_M GGUF to Q4_0 (llama_model_quantize, deterministic: two "
+    "runs gave one SHA-256) did not help: prompt CPU 10.9 s vs 10.7 s, decode 0.9x -- this "
+    "llama.cpp already repacks Q4_K into an AVX-512 8x8 layout at load, so no derived model "
+    "was added. n_ubatch 256 was slower than 512 (19.1 vs 22.8 tok/s prompt); a q8_0 KV "
+    "cache (type_k/type_v) changed nothing measurable (23.8 vs 22.8) and stays f16. "
+    "Threads: with the 2 cores shared by other busy processes, 2 decode threads collapse "
+    "(0.5-1.8 tok/s at load 13: llama.cpp's spinning barrier waits on a pre-empted thread) "
+    "while 1 thread kept 8.7 tok/s; unloaded, 2 threads decode faster, so `threads` stays "
+    "the core count and `threads_batch` lets prompt evaluation keep 2 when decode uses 1. "
+    "mmap stays on and mlock off: the 1.1 GB file stays in the page cache on a 24 GB box "
+    "(not measured)."
+)
 
 
 def ttft_figures(ctx: Context, section: Section) -> None:
@@ -260,7 +309,9 @@ def ttft_figures(ctx: Context, section: Section) -> None:
     docs.mkdir(parents=True, exist_ok=True)
     for p in rs.passages:
         (docs / f"{p.id}.txt").write_text(p.text, encoding="utf-8")
-    res, token = _server_resources(ctx, DEFAULT_MODEL, ctx.area_dir("generation") / "ttft")
+    res, token = _server_resources(
+        ctx, DEFAULT_MODEL, ctx.area_dir("generation") / "ttft", TTFT_MAX_TOKENS
+    )
     res.ingestor.ingest([docs], "bench")
     captured: list[DoneEvent] = []
     res.answers.observers.append(lambda _user, done: captured.append(done))
@@ -276,6 +327,9 @@ def ttft_figures(ctx: Context, section: Section) -> None:
     parts: dict[str, list[float]] = {
         k: [] for k in ("embed", "retrieve", "context", "prompt+first")
     }
+    prompt_tokens: list[float] = []
+    reused: list[float] = []
+    per_question: list[list[float]] = []
     for done in captured:
         tm = done.answer.timings
         if "first_token_s" not in tm:
@@ -285,6 +339,12 @@ def ttft_figures(ctx: Context, section: Section) -> None:
         parts["context"].append(tm["context_s"])
         before = tm["embed_s"] + tm["retrieve_s"] + tm["context_s"] + tm.get("queue_s", 0.0)
         parts["prompt+first"].append(tm["first_token_s"] - before)
+        if "prompt_tokens" in tm:
+            prompt_tokens.append(tm["prompt_tokens"])
+            reused.append(tm["prompt_reused"])
+            per_question.append(
+                [round(tm["first_token_s"], 2), tm["prompt_tokens"], tm["prompt_reused"]]
+            )
     fig = section.add(
         Figure(
             f"time to first token, {DEFAULT_MODEL}, {len(client)} HaluEval questions",
@@ -298,9 +358,17 @@ def ttft_figures(ctx: Context, section: Section) -> None:
         fig.note = f"p90 {p90:.2f} s"
     for name, values in parts.items():
         section.add(Figure(f"  of which {name}", "s", values))
+    section.add(Figure("  prompt tokens per question", "tok", prompt_tokens))
+    section.add(Figure("  of which reused from the KV cache", "tok", reused))
     section.notes.append(
         "TTFT is timed by the client (submit to first token event). The breakdown comes "
         "from the server's own timings of the same requests: query embedding, index search, "
         "sentence selection (context), then prompt evaluation up to the first token. "
-        + json.dumps({"passages": TTFT_PASSAGES, "questions": TTFT_QUESTIONS})
+        f"Answers are capped at {TTFT_MAX_TOKENS} tokens: the first is all TTFT needs, and "
+        "the done event that follows carries the server's timings (a client that hangs up "
+        "after the first token cancels the answer, which then reports no timings). "
+        "Per question [server first-token s, prompt tokens, reused]: "
+        + json.dumps(
+            {"passages": TTFT_PASSAGES, "questions": TTFT_QUESTIONS, "per_question": per_question}
+        )
     )

@@ -70,6 +70,29 @@ def linux_doc_subset(dest: Path, count: int, seed: int = 0) -> list[Path]:
     return out
 
 
+def pdf_pages(path: Path) -> int:
+    import pikepdf
+
+    with pikepdf.open(path) as pdf:
+        return len(pdf.pages)
+
+
+def pdf_prefix(src: Path, pages: int, dest: Path) -> Path:
+    """The first ``pages`` pages of ``src`` as a PDF of their own (pikepdf, a copy of the
+    page objects: the text layer is the original's)."""
+    import warnings
+
+    import pikepdf
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with pikepdf.open(src) as pdf, warnings.catch_warnings():
+        warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
+        out = pikepdf.new()
+        out.pages.extend(pdf.pages[:pages])
+        out.save(dest)
+    return dest
+
+
 @dataclass(slots=True)
 class IngestRun:
     summary: dict[str, Any]  # the CLI's --json summary; {} if it printed none

@@ -30,6 +30,8 @@ class Machine:
     bandwidth_all_gbs: float  # with one thread per core
     bandwidth_1t_gbs: float  # with one thread
     python: str
+    read_gbs: float = 0.0  # best read-only sweep (bytes read per second): the decode ceiling
+    read_1t_gbs: float = 0.0  # the same with one thread
 
     def describe(self) -> list[str]:
         gib = self.ram_bytes / 2**30
@@ -41,6 +43,9 @@ class Machine:
             f"best of 5): **{self.bandwidth_gbs:.1f} GB/s** "
             f"({self.bandwidth_all_gbs:.1f} with {self.cores} threads, "
             f"{self.bandwidth_1t_gbs:.1f} with one)",
+            f"- Memory read bandwidth, measured (read-only sweep of 1 GiB, best of 5): "
+            f"**{self.read_gbs:.1f} GB/s** ({self.read_1t_gbs:.1f} with one thread); "
+            "this is what LLM decoding does with the weights, so it sets the decode ceiling",
             f"- Python {self.python}, {platform.system()} {platform.release()}",
         ]
 
@@ -93,9 +98,40 @@ def copy_bandwidth(threads: int, *, mib: int = 512, repeats: int = 5) -> float:
     return max(rates)
 
 
+def read_bandwidth(threads: int, *, mib: int = 1024, repeats: int = 5) -> float:
+    """GB/s of a read-only sweep (``max`` over int64) of ``mib`` MiB split across ``threads``.
+
+    Decoding one token streams every weight through the cores once and writes next
+    to nothing, so the bytes *read* per second bound it, not a copy's read + write
+    traffic (a copy's write stream and its read-for-ownership skew the figure either
+    way). ``max`` is the cheapest reduction numpy vectorises, so the sweep stays memory
+    bound; a float32 BLAS GEMV was tried and stays well below what llama.cpp itself
+    reaches (OpenBLAS's sgemv is compute bound on two cores), so it is no ceiling.
+    1 GiB is far past any cache. Best of ``repeats``: other load only ever lowers it.
+    """
+    n = mib * 2**20 // 8
+    src = np.ones(n, dtype=np.int64)
+    bounds = np.linspace(0, n, threads + 1, dtype=np.int64)
+
+    def part(i: int) -> None:
+        src[bounds[i] : bounds[i + 1]].max()
+
+    rates: list[float] = []
+    for _ in range(repeats):
+        workers = [threading.Thread(target=part, args=(i,)) for i in range(threads)]
+        started = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        rates.append(src.nbytes / (time.perf_counter() - started) / 1e9)
+    return max(rates)
+
+
 def probe() -> Machine:
     cores = os.cpu_count() or 1
     all_cores, one = copy_bandwidth(cores), copy_bandwidth(1)
+    read_all, read_one = read_bandwidth(cores), read_bandwidth(1)
     return Machine(
         cpu_model=cpu_model(),
         cores=cores,
@@ -105,4 +141,6 @@ def probe() -> Machine:
         bandwidth_all_gbs=all_cores,
         bandwidth_1t_gbs=one,
         python=platform.python_version(),
+        read_gbs=max(read_all, read_one),
+        read_1t_gbs=read_one,
     )
