@@ -23,7 +23,11 @@ _INJECTION = re.compile(
     r"|\byou\s+are\s+now\b"
     r"|\b(reveal|print|repeat|show|output|list)\b[^.!?\n]{0,40}\b(instructions|prompt|other\s+documents|all\s+documents|confidential)\b"
     r"|\b(reply|respond|answer|say)\b[^.!?\n]{0,20}\b(only|exactly)\b[^.!?\n]{0,10}\bwith\b"
-    r"|\b(as\s+an?\s+(ai|assistant|language\s+model))\b[^.!?\n]{0,40}\b(must|should|will)\b",
+    r"|\b(as\s+an?\s+(ai|assistant|language\s+model))\b[^.!?\n]{0,40}\b(must|should|will)\b"
+    # addressed to the model: "If you are an AI model reading this, ...", "To the chatbot: ..."
+    r"|\bif\s+you\s+are\s+an?\s+(ai|assistant|chatbot|bot|llm|(large\s+)?language\s+model)\b"
+    r"|\b(ai|language)\s+models?\s+reading\s+this\b"
+    r"|\byou\s+must\s+(answer|reply|respond)\s+(to\s+)?(every|all|any)\s+(questions?|requests?|prompts?)\b",
     re.I,
 )
 _WORD = re.compile(r"\w+")
