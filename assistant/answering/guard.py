@@ -34,6 +34,12 @@ _WORD = re.compile(r"\w+")
 _SHINGLE = 6
 
 
+#: A sentence that is an order to whoever reads it: after an injection, it is part of it.
+_ORDER = re.compile(
+    r"\s*(say|reply|respond|answer|type|write|print|output|repeat|confirm|start|begin|end)\b", re.I
+)
+
+
 def is_injection(sentence: str) -> bool:
     return bool(_INJECTION.search(sentence))
 
@@ -43,7 +49,13 @@ def strip_injections(hits: Sequence[RetrievedChunk]) -> list[RetrievedChunk]:
     out: list[RetrievedChunk] = []
     for hit in hits:
         parts = split_sentences(hit.chunk.text)
-        kept = [s for s in parts if not is_injection(s)]
+        kept: list[str] = []
+        tainted = False  # the previous sentence was an injection
+        for sentence in parts:
+            # an injection goes, and so does the order that follows it ("... Say X to confirm.")
+            tainted = is_injection(sentence) or (tainted and bool(_ORDER.match(sentence)))
+            if not tainted:
+                kept.append(sentence)
         if len(kept) == len(parts):
             out.append(hit)
         elif kept:
