@@ -11,6 +11,7 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,16 +87,7 @@ def copy_bandwidth(threads: int, *, mib: int = 512, repeats: int = 5) -> float:
     def part(i: int) -> None:
         np.copyto(dst[bounds[i] : bounds[i + 1]], src[bounds[i] : bounds[i + 1]])
 
-    rates: list[float] = []
-    for _ in range(repeats):
-        workers = [threading.Thread(target=part, args=(i,)) for i in range(threads)]
-        started = time.perf_counter()
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        rates.append(2 * src.nbytes / (time.perf_counter() - started) / 1e9)
-    return max(rates)
+    return _best_gbs(part, threads, repeats, 2 * src.nbytes)
 
 
 def read_bandwidth(threads: int, *, mib: int = 1024, repeats: int = 5) -> float:
@@ -116,16 +108,7 @@ def read_bandwidth(threads: int, *, mib: int = 1024, repeats: int = 5) -> float:
     def part(i: int) -> None:
         src[bounds[i] : bounds[i + 1]].max()
 
-    rates: list[float] = []
-    for _ in range(repeats):
-        workers = [threading.Thread(target=part, args=(i,)) for i in range(threads)]
-        started = time.perf_counter()
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        rates.append(src.nbytes / (time.perf_counter() - started) / 1e9)
-    return max(rates)
+    return _best_gbs(part, threads, repeats, src.nbytes)
 
 
 def probe() -> Machine:
@@ -144,3 +127,17 @@ def probe() -> Machine:
         read_gbs=max(read_all, read_one),
         read_1t_gbs=read_one,
     )
+
+
+def _best_gbs(part: Callable[[int], None], threads: int, repeats: int, nbytes: int) -> float:
+    """Best GB/s over ``repeats`` runs of ``part(i)`` on ``threads`` threads moving ``nbytes``."""
+    rates: list[float] = []
+    for _ in range(repeats):
+        workers = [threading.Thread(target=part, args=(i,)) for i in range(threads)]
+        started = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        rates.append(nbytes / (time.perf_counter() - started) / 1e9)
+    return max(rates)
