@@ -176,12 +176,12 @@ def test_server_start_records_the_settings_without_secrets(tmp_path: Path) -> No
     from assistant.settings import Settings
     from ingest.embed import HashEmbedder
 
-    settings = Settings(data_dir=tmp_path / "data", top_k=3)
+    settings = Settings(data_dir=tmp_path / "data", top_k=5)
     res = Resources(settings, embedder=HashEmbedder(), generator=EchoGenerator())
     with TestClient(create_app(settings, res, warm_up=False)):
         rec = next(res.audit.records(newest_first=True, limit=1))
         assert rec.kind == EventKind.SETTINGS_AT_STARTUP and rec.actor == "system"
-        assert rec.data["settings"]["top_k"] == 3
+        assert rec.data["settings"]["top_k"] == 5
         assert json.dumps(rec.data["settings"]).count("<redacted>") == sum(
             1 for k in rec.data["settings"] if "secret" in k or "token" in k or "password" in k
         )

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from assistant.answering.citations import as_sources, is_refusal, resolve
 from assistant.answering.prompt import REFUSAL, SYSTEM_PROMPT, build_messages
 from assistant.domain import Chunk, Document, RetrievedChunk
@@ -14,8 +16,12 @@ def test_prompt_numbers_sources_and_keeps_a_stable_system_prefix() -> None:
     b = build_messages("Something else?", hits[:1])
     assert a[0] == b[0] == {"role": "system", "content": SYSTEM_PROMPT}
     user = a[1]["content"]
-    assert "[1] (file1.pdf, page 3, Section 1)\nLeave is 27 days." in user
-    assert "[2] (file2.pdf, Section 2)\nSick leave needs a note." in user
+    # the model reads the section heading; file and page are for the citation the user sees
+    assert "[1] (Section 1)\nLeave is 27 days." in user
+    assert "[2] (Section 2)\nSick leave needs a note." in user
+    assert "file1.pdf" not in user
+    untitled = build_messages("Q?", [replace(hits[0], chunk=replace(hits[0].chunk, section=None))])
+    assert "[1] Leave is 27 days." in untitled[1]["content"]
     assert user.endswith("Question: How much leave?")
     assert REFUSAL in SYSTEM_PROMPT
 

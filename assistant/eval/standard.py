@@ -2,14 +2,14 @@
 
     python -m assistant.eval.standard [--work build/eval] [--doc docs/EVAL.md]
                                       [--models smollm2-135m qwen2.5-0.5b qwen2.5-1.5b]
-                                      [--answers-halueval 20] [--unanswerable-halueval 10]
-                                      [--answers-postgres 12] [--max-tokens 64]
+                                      [--answers-halueval 40] [--unanswerable-halueval 20]
+                                      [--answers-postgres 24] [--max-tokens 64]
                                       [--retrieval-only]
 
 Retrieval runs on every question of both sets (hybrid, BM25 and dense in one
 pass). Answers run on evenly spread samples per set and per model (the CPU is
-the limit: a 1.5B model takes 10-30 s a question on this shared machine): 20
-answerable and 10 unanswerable HaluEval questions, 12 PostgreSQL ones, answers
+the limit: a 1.5B model takes 5-10 s a question on this machine): 40
+answerable and 20 unanswerable HaluEval questions, 24 PostgreSQL ones, answers
 capped at 64 tokens (one to three sentences, as the prompt asks). The default model also
 answers the PostgreSQL sample with whole chunks instead of the compact context,
 so the two can be compared where chunks are long (HaluEval's short passages
@@ -66,7 +66,13 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     reports: dict[str, EvalReport] = {}
     answers: list[tuple[str, str, str, EvalReport]] = []  # (set, model, context, report)
     for es in sets:
-        settings = base.model_copy(update={"data_dir": args.work / es.name / "data"})
+        # each set has its own index; the verified models stay where they are installed
+        settings = base.model_copy(
+            update={
+                "data_dir": args.work / es.name / "data",
+                "models_dir_override": base.models_dir,
+            }
+        )
         _log(f"{es.name}: ingesting {es.corpus}")
         ingest = build.ingest_corpus(settings, es.corpus, build.parser_for(es.parser))
         _log(f"{es.name}: {ingest.summary()}")
@@ -142,9 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cache-dir", type=Path, default=Path.home() / ".cache" / "onprem-assistant-eval"
     )
     parser.add_argument("--models", nargs="*", default=list(CANDIDATES))
-    parser.add_argument("--answers-halueval", type=int, default=20)
-    parser.add_argument("--unanswerable-halueval", type=int, default=10)
-    parser.add_argument("--answers-postgres", type=int, default=12)
+    parser.add_argument("--answers-halueval", type=int, default=40)
+    parser.add_argument("--unanswerable-halueval", type=int, default=20)
+    parser.add_argument("--answers-postgres", type=int, default=24)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--retrieval-only", action="store_true")
     parser.add_argument(

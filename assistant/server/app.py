@@ -47,7 +47,8 @@ def templates_dir() -> Path:
 def _warm_up(resources: Resources) -> None:
     """Load the embedder, index and model in the background so the first question is fast."""
     try:
-        resources.retriever.embed_query("warm-up")  # loads the embedder
+        resources.retriever.search("warm-up")  # loads the embedder and the index; a large
+        # store also starts building its in-memory lexical postings (retrieval/lexical.py)
         load = getattr(resources.generator, "load", None)
         if callable(load):
             load()

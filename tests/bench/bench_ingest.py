@@ -13,7 +13,7 @@
 
 Sizes are modest so that a full `make bench` fits in 20 minutes: 300 linux-doc
 files (``ASSISTANT_BENCH_LINUXDOC_FILES=1000`` for the issue's size) and the
-first 600 of refman.pdf's 2,415 pages (``ASSISTANT_BENCH_REFMAN_PAGES=all``
+first 400 of refman.pdf's 2,415 pages (``ASSISTANT_BENCH_REFMAN_PAGES=all``
 for the whole file; ``ASSISTANT_BENCH_REFMAN_LIMIT_S`` is only a safety stop).
 """
 
@@ -45,8 +45,8 @@ from tests.bench.ingest_support import (
 
 FAST = "onnx-int8"
 #: Sizes that keep this area near 10 minutes on 2 cores; override through the environment.
-LINUX_DOC_FILES = 300
-REFMAN_PAGES = 600  # ASSISTANT_BENCH_REFMAN_PAGES=all: the whole 2,415 pages
+LINUX_DOC_FILES = 250
+REFMAN_PAGES = 400  # ASSISTANT_BENCH_REFMAN_PAGES=all: the whole 2,415 pages
 REFMAN_LIMIT_S = 600  # a safety stop, not a size: the run is meant to finish
 TORCH_ANCHOR_ISSUE = 42.0  # chunks/s the issue quotes for torch on this machine
 MIB = 2**20

@@ -1,4 +1,4 @@
-"""Benchmark area ``load``: 10 then 100 simulated users, 60 s each, against ``assistant serve``.
+"""Benchmark area ``load``: 10 users for 30 s, then 100 for 60 s, against ``assistant serve``.
 
 The server runs in its own process with the test model (smollm2-135m) and a
 fresh data dir holding the sample documents; the 10-user run is the anchor of
@@ -20,7 +20,8 @@ from tests.bench.load_server import Server, inprocess_server, load_settings, sub
 
 MODEL = "smollm2-135m"
 USERS = (10, 100)
-SECONDS = 60.0
+#: The issue asks 60 s of 100 users; the 10-user anchor needs less to settle.
+SECONDS = {10: 30.0, 100: 60.0}
 ZERO = Target(0, op="<=", text="0")
 
 
@@ -141,10 +142,10 @@ def _figures(section: Section, r: LoadResult, s: Summary, base: Summary | None) 
 def run(ctx: Context) -> Section:
     section = Section(key="load", title="Load test (simulated users on loopback)")
     users = (5,) if ctx.quick else USERS
-    seconds = 5.0 if ctx.quick else SECONDS
     results: list[LoadResult] = []
     with _server(ctx, max(users)) as server:
         for n in users:
+            seconds = 5.0 if ctx.quick else SECONDS[n]
             ctx.log(f"load: {n} users × {seconds:.0f} s against {server.description}")
             results.append(run_load(server, n, seconds))
     summaries = [r.summary() for r in results]
