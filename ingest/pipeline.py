@@ -101,20 +101,29 @@ class Ingestor:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, store: Store, index: VectorIndex, embedder: Embedder
+        cls,
+        settings: Settings,
+        store: Store,
+        index: VectorIndex,
+        embedder: Embedder,
+        *,
+        parser: Parser | None = None,
     ) -> Ingestor:
-        options = ParseOptions(
-            max_unzipped_bytes=settings.max_unzipped_mb * 1024 * 1024,
-            tesseract_cmd=settings.tesseract_cmd,
-            ocr_languages=tuple(settings.ocr_languages.split("+")),
-            pdf_window_pages=settings.pdf_window_pages,
-        )
-        parser = shared_pool(
-            options,
-            timeout_s=settings.parse_timeout_s,
-            memory_mb=settings.parse_memory_mb,
-            workers=settings.parse_workers,
-        )
+        """The ingestor ``settings`` describe; ``parser`` replaces the isolated parser pool
+        (the eval's and the bench's light readers)."""
+        if parser is None:
+            options = ParseOptions(
+                max_unzipped_bytes=settings.max_unzipped_mb * 1024 * 1024,
+                tesseract_cmd=settings.tesseract_cmd,
+                ocr_languages=tuple(settings.ocr_languages.split("+")),
+                pdf_window_pages=settings.pdf_window_pages,
+            )
+            parser = shared_pool(
+                options,
+                timeout_s=settings.parse_timeout_s,
+                memory_mb=settings.parse_memory_mb,
+                workers=settings.parse_workers,
+            )
         return cls(
             store,
             index,

@@ -94,14 +94,8 @@ def ingest_corpus(
     """Ingest ``corpus`` into ``settings.data_dir`` through the real Ingestor."""
     resources = Resources(settings)
     try:
-        ingestor = Ingestor(
-            resources.store,
-            resources.index,
-            resources.embedder,
-            chunk_size=settings.chunk_size,
-            quarantine_dir=settings.quarantine_dir,
-            max_file_bytes=settings.max_file_mb * 1024 * 1024,
-            parser=parser,
+        ingestor = Ingestor.from_settings(
+            settings, resources.store, resources.index, resources.embedder, parser=parser
         )
         try:
             return ingestor.ingest([corpus], "eval", progress)

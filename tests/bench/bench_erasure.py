@@ -123,14 +123,11 @@ def _prose(sentences: list[str], size: int, seed: int, extra: str = "") -> str:
 
 def _ingestor(resources: Resources) -> Ingestor:
     """An ingestor over the resources' store and index, wired like ``Resources.ingestor``."""
-    s = resources.settings
-    ingestor = Ingestor(
+    ingestor = Ingestor.from_settings(
+        resources.settings,
         resources.store,
         resources.index,
         resources.embedder,
-        chunk_size=s.chunk_size,
-        quarantine_dir=s.quarantine_dir,
-        max_file_bytes=s.max_file_mb * MIB,
         parser=ParagraphParser(),
     )
 
