@@ -131,7 +131,13 @@ class Resources:
     def retriever(self) -> Retriever:
         s = self.settings
         return Retriever(
-            self.store, self.index, self.embedder, top_k=s.top_k, min_score=s.min_score
+            self.store,
+            self.index,
+            self.embedder,
+            top_k=s.top_k,
+            min_score=s.min_score,
+            min_relative=s.min_relative_score,
+            coverage=s.coverage_gate(),
         )
 
     @cached_property
@@ -142,7 +148,6 @@ class Resources:
             self.generator,
             max_tokens=s.max_tokens,
             context_tokens=s.context_tokens or None,
-            min_coverage=s.min_coverage,
             queue=ModelQueue(max_waiting=s.queue_max_waiting, retry_after=s.retry_after_s),
             timeout_s=s.request_timeout_s,
             observers=[self._audit_answer, observe_done],  # observe_done: server metrics

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from assistant.errors import ConfigError
+from assistant.retrieval.coverage import CoverageGate
 
 DEFAULT_TOML = "assistant.toml"
 
@@ -140,6 +141,13 @@ class Settings(BaseSettings):
         description="Passages given to the model (3: HaluEval answered as well as with 4, and "
         "the first token came ~0.5 s sooner; docs/EVAL.md)",
     )
+    min_relative_score: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Of the top_k passages, one whose fused score is below this share of the "
+        "best one's is not given to the model (0: always top_k; docs/EVAL.md)",
+    )
     context_tokens: int = Field(
         default=350, ge=0, description="Token budget for the selected sentences (0: whole chunks)"
     )
@@ -155,6 +163,17 @@ class Settings(BaseSettings):
         description="Coverage gate: when a question names two or more things (capitalised "
         "words, numbers) and the passages found mention fewer than this share of them, it is "
         "refused without the model; 0 turns the gate off (assistant/retrieval/coverage.py)",
+    )
+    weak_match_score: float = Field(
+        default=0.45,
+        description="A question whose best passage given has a cosine similarity below this "
+        "is a weak match and must find weak_match_coverage of its names instead",
+    )
+    weak_match_coverage: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="Coverage a weak match needs (calibrated in docs/EVAL.md); 0: no extra check",
     )
     index_exact_max: int = Field(
         default=50_000,
@@ -292,6 +311,9 @@ class Settings(BaseSettings):
     @property
     def audit_dir(self) -> Path:
         return self.data_dir / "audit"
+
+    def coverage_gate(self) -> CoverageGate:
+        return CoverageGate(self.min_coverage, self.weak_match_score, self.weak_match_coverage)
 
     def ensure_dirs(self) -> None:
         for d in (

@@ -11,6 +11,7 @@ import pytest
 from assistant.eval import metrics as m
 from assistant.eval.corpus import HtmlParser, PlainTextParser
 from assistant.eval.dataset import DatasetError, EvalItem, GoldResolver, load_dataset
+from assistant.eval.report import from_dict, to_dict
 from assistant.eval.runner import run_eval, spread
 from assistant.resources import Resources
 
@@ -32,6 +33,18 @@ def test_answer_metrics_normalise_like_squad() -> None:
     assert m.contains_answer("It was the Desert Inn [1].", ["Desert Inn"])
     assert not m.contains_answer("It was the Desert Innsbruck.", ["Desert Inn"])
     assert not m.contains_answer("anything", ["", "  "])
+
+
+def test_containment_folds_plurals_possessives_and_date_order() -> None:
+    assert m.contains_answer("Both were rhythm guitarists [2].", ["rhythm guitarist"])
+    assert m.contains_answer(
+        "It tested Macau's national security law.", ["Macau national security law"]
+    )
+    assert m.contains_answer("He was born on January 24, 1953 [1].", ["24 January 1953"])
+    assert m.contains_answer("On 24 January 1953.", ["January 24, 1953"])
+    assert not m.contains_answer("He was born on January 24, 1954.", ["24 January 1953"])
+    assert not m.contains_answer("It was Dracula.", ["Count Dracula"])
+    assert m.normalise_answer("Guitarists") == "guitarists"  # folding is for containment only
     assert m.token_f1("Desert Inn casino", ["The Desert Inn"]) == pytest.approx(0.8)
     assert m.token_f1("no overlap", ["Desert Inn"]) == 0.0
 
@@ -126,3 +139,8 @@ def test_retrieval_eval_and_gold_resolution_on_a_real_index(
         assert scores.recall_10 == pytest.approx(2 / 3)
     assert report.answers is None
     assert [g[0] for g in report.gate.grid] == sorted(g[0] for g in report.gate.grid)
+    configured = (0.5, 0.45, 0.8)  # the settings' coverage gate is always tabulated
+    assert configured in [tuple(row[:3]) for row in report.gate.coverage_grid]
+    assert all(0.0 <= row[3] <= 1.0 and 0.0 <= row[4] <= 1.0 for row in report.gate.coverage_grid)
+    again = from_dict(to_dict(report))
+    assert again.gate.coverage_grid == report.gate.coverage_grid

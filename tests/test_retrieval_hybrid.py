@@ -83,3 +83,26 @@ def test_collections_restrict_dense_and_lexical_alike(corpus: Resources, mode: s
     hits = retriever.retrieve("VPN client KX-77", collections=frozenset({"it"}))
     assert {Path(h.document.path).name for h in hits} == {"vpn.txt"}
     assert retriever.retrieve("VPN client KX-77", collections=frozenset()) == []
+
+
+def test_passages_far_below_the_best_are_left_out(corpus: Resources) -> None:
+    question = "Which client connects to the VPN before the intranet?"
+
+    def retriever(share: float) -> Retriever:
+        return Retriever(
+            corpus.store, corpus.index, corpus.embedder, min_score=-1.0, min_relative=share
+        )
+
+    everything = retriever(0.0).retrieve(question, k=3)
+    assert len(everything) == 3
+    fused = dict(retriever(0.0).search(question).fused)
+    scores = [fused[h.chunk.vector_id] for h in everything]
+    assert scores[0] > 0
+    for share in (0.3, 0.99, 1.0):
+        kept = retriever(share).retrieve(question, k=3)
+        assert kept[0].chunk.id == everything[0].chunk.id  # the best one always stays
+        expected = [
+            h.chunk.id for h, s in zip(everything, scores, strict=True) if s >= share * scores[0]
+        ]
+        assert [h.chunk.id for h in kept] == expected
+    assert len(retriever(1.0).retrieve(question, k=3)) < 3 or len(set(scores)) == 1

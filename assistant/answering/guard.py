@@ -13,7 +13,7 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
-from assistant.answering.prompt import SYSTEM_PROMPT
+from assistant.answering.prompt import RULES
 from assistant.domain import RetrievedChunk
 from assistant.text import split_sentences
 
@@ -69,7 +69,7 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
 
 
-_PROMPT_SHINGLES = _shingles(SYSTEM_PROMPT.split("5. If the sources")[0])
+_PROMPT_SHINGLES = _shingles(RULES)
 
 
 def leaks_prompt(answer: str) -> bool:

@@ -23,7 +23,6 @@ from assistant.answering.queue import ModelQueue, QueueTimeout, Ticket
 from assistant.domain import Answer, Citation, RetrievedChunk
 from assistant.errors import InvalidQuestion
 from assistant.retrieval.context import compact
-from assistant.retrieval.coverage import covers
 from assistant.retrieval.retriever import Retriever
 
 MAX_QUESTION_CHARS = 2000
@@ -67,7 +66,6 @@ class AnswerService:
         *,
         max_tokens: int = 256,
         context_tokens: int | None = 350,
-        min_coverage: float = 0.0,
         queue: ModelQueue | None = None,
         conversations: Conversations | None = None,
         timeout_s: float = 120.0,
@@ -77,7 +75,6 @@ class AnswerService:
         self.generator = generator
         self.max_tokens = max_tokens
         self.context_tokens = context_tokens
-        self.min_coverage = min_coverage
         self.queue = queue or ModelQueue()
         self.conversations = conversations or Conversations()
         self.timeout_s = timeout_s
@@ -130,8 +127,6 @@ class AnswerService:
         timings = {"embed_s": time.perf_counter() - t0}
         hits = self.retriever.retrieve(standalone, query_vector=query, collections=collections)
         timings["retrieve_s"] = time.perf_counter() - t0 - timings["embed_s"]
-        if hits and not covers(standalone, [h.chunk.text for h in hits], self.min_coverage):
-            hits = []  # the passages miss what the question names: refuse, model unused
         if hits and self.context_tokens:
             hits = compact(query, hits, self.retriever.embedder, budget_tokens=self.context_tokens)
         timings["context_s"] = time.perf_counter() - t0 - sum(timings.values())

@@ -78,8 +78,11 @@ def _answers_section(answers: Answers) -> str:
         "answerable PostgreSQL ones; the default model also answers the PostgreSQL sample from "
         "whole chunks, for the compact-context comparison. Samples are samples: the 1.5B model "
         "needs 5-10 s a question here, so each set gets a few dozen; with n questions a share "
-        "is good to about ±1/√n (±0.13 at 60, ±0.2 at 24). accuracy = the "
-        "normalised gold answer is contained in the answer (refusals count as wrong); "
+        "is good to about ±1/√n (±0.13 at 60, ±0.2 at 24). The model reads the top `top_k` "
+        "passages less those whose fused score is below `min_relative_score` of the best one's "
+        "(`assistant/retrieval/retriever.py`). accuracy = the "
+        "normalised gold answer is contained in the answer, a final plural or possessive s and "
+        "the order of a date folded alike on both sides (refusals count as wrong); "
         "citation precision = share of cited "
         "passages that come from a gold document or contain the gold answer; refusal = share of "
         "unanswerable questions refused (gate or model); false refusal = share of answerable "
@@ -178,6 +181,8 @@ def write_eval_doc(
     )
     for name, r in reports.items():
         g = r.gate
+        st = r.settings
+        setting = (st.get("min_coverage"), *st.get("weak_match", [None, None]))
         rows = [
             [f"{t:.2f}" + (" (set)" if math.isclose(t, g.min_score) else ""), f3(u), f3(a)]
             for t, u, a in g.grid
@@ -187,6 +192,33 @@ def write_eval_doc(
             + markdown_table(["min_score", "unanswerable refused", "answerable refused"], rows)
             + "\n"
         )
+        if g.coverage_grid and r.unanswerable:
+            parts.append(
+                f"With the coverage gate (`assistant/retrieval/coverage.py`) after the cosine gate "
+                f"at {g.min_score:.2f}: a question naming two or more things is refused when the "
+                "passages given mention fewer than `min_coverage` of them, or fewer than "
+                "`weak_match_coverage` when their best cosine is below `weak_match_score`.\n\n"
+                + markdown_table(
+                    [
+                        "min_coverage",
+                        "weak_match_score",
+                        "weak_match_coverage",
+                        "unanswerable refused",
+                        "answerable refused",
+                    ],
+                    [
+                        [
+                            f"{c:.2f}",
+                            f"{w:.2f}",
+                            f"{wc:.2f}" + (" (set)" if (c, w, wc) == setting else ""),
+                            f3(u),
+                            f3(a),
+                        ]
+                        for c, w, wc, u, a in g.coverage_grid
+                    ],
+                )
+                + "\n"
+            )
     parts.append(_answers_section(answers))
     if finished.get("note"):
         parts.append(f"Note: {finished['note']}.\n")

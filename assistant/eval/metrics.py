@@ -6,7 +6,10 @@ ids, best first. recall@k is the share of questions with a gold id in the top
 k (gold ids are alternatives: any one answers the question); MRR uses the
 first gold hit; nDCG@10 uses binary relevance over all gold ids. Answers are
 normalised as in SQuAD (case, punctuation, articles, spaces) before the
-containment and token-F1 checks.
+containment and token-F1 checks. Containment also folds what only spells the
+same answer differently, on both sides alike: a final plural or possessive
+"s" ("rhythm guitarists" contains "rhythm guitarist") and the order of a date
+("January 24, 1953" is "24 January 1953").
 """
 
 from __future__ import annotations
@@ -52,10 +55,26 @@ def normalise_answer(text: str) -> str:
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+#: "january 24 1953" (punctuation already gone) -> "24 january 1953".
+_MONTH_FIRST = re.compile(rf"\b({_MONTHS}) (\d{{1,2}}) (\d{{3,4}})\b")
+
+
+def _fold(normalised: str) -> str:
+    """Spelling variants of one answer made equal: date order, a final plural/possessive s."""
+    text = _MONTH_FIRST.sub(r"\2 \1 \3", normalised)
+    return " ".join(
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+        for w in text.split()
+    )
+
+
 def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
-    """Some gold answer, normalised, appears in the normalised prediction."""
-    pred = f" {normalise_answer(prediction)} "
-    return any((norm := normalise_answer(a)) and f" {norm} " in pred for a in answers if a.strip())
+    """Some gold answer, normalised and folded, appears in the normalised, folded prediction."""
+    pred = f" {_fold(normalise_answer(prediction))} "
+    return any(
+        (norm := _fold(normalise_answer(a))) and f" {norm} " in pred for a in answers if a.strip()
+    )
 
 
 def token_f1(prediction: str, answers: Sequence[str]) -> float:

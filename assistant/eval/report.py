@@ -138,6 +138,9 @@ def from_dict(data: dict[str, Any]) -> EvalReport:
             refused_unanswerable=num(gate["refused_unanswerable"]),
             refused_answerable=num(gate["refused_answerable"]),
             grid=[(t, num(u), num(a)) for t, u, a in gate["grid"]],
+            coverage_grid=[
+                (c, w, wc, num(u), num(a)) for c, w, wc, u, a in gate.get("coverage_grid", [])
+            ],
         ),
         answers=AnswerScores(**{f: num(v) for f, v in answers.items()}) if answers else None,
         settings=data.get("settings", {}),

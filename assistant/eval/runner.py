@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from assistant.answering.generator import Generator
@@ -23,6 +23,7 @@ from assistant.answering.prompt import SYSTEM_PROMPT, build_messages
 from assistant.answering.service import AnswerService, DoneEvent, TokenEvent
 from assistant.eval import metrics as m
 from assistant.eval.dataset import EvalItem, GoldResolver
+from assistant.retrieval.coverage import CoverageGate
 from assistant.retrieval.retriever import MODES, Mode, Retriever
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -32,6 +33,14 @@ ANSWER_TIMEOUT_S = 1800.0
 
 #: Thresholds at which the gate's trade-off is tabulated in the report.
 GATE_GRID = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+#: Coverage gates tabulated with it: (min_coverage, weak_score, weak_coverage).
+COVERAGE_GRID = (
+    (0.0, 0.0, 0.0),
+    (0.5, 0.0, 0.0),
+    (0.7, 0.0, 0.0),
+    (0.5, 0.45, 0.7),
+    (0.5, 0.5, 0.7),
+)
 
 
 @dataclass(slots=True)
@@ -49,6 +58,9 @@ class GateScores:
     refused_unanswerable: float  # share of unanswerable questions the gate refuses
     refused_answerable: float  # share of answerable questions it wrongly refuses
     grid: list[tuple[float, float, float]] = field(default_factory=list)
+    #: (min_coverage, weak_score, weak_coverage, unanswerable refused, answerable refused):
+    #: the cosine gate at ``min_score`` and the coverage gate (``retrieval.coverage``) together.
+    coverage_grid: list[tuple[float, float, float, float, float]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -98,8 +110,20 @@ def evaluate_retrieval(
     best_answerable: list[float] = []
     best_unanswerable: list[float] = []
     unresolved = 0
+    configured = astuple(retriever.coverage)
+    refused: dict[CoverageGate, tuple[list[float], list[float]]] = {
+        CoverageGate(*g): ([], []) for g in {*COVERAGE_GRID, configured}
+    }
     for n, (item, vec) in enumerate(zip(items, vectors, strict=True), start=1):
         found = retriever.search(item.question, query_vector=vec)
+        top = found.ranked(retriever.mode)[: retriever.top_k]
+        texts = [chunk.text for chunk, _ in retriever.store.chunks_for_vids(top).values()]
+        best = max((found.cosine.get(v, -1.0) for v in top), default=-1.0)
+        for g, (unans, ans) in refused.items():
+            gated = found.best_cosine < retriever.min_score or not g.admits(
+                item.question, texts, best
+            )
+            (ans if item.answerable else unans).append(float(gated))
         if not item.answerable:
             best_unanswerable.append(found.best_cosine)
         else:
@@ -136,6 +160,10 @@ def evaluate_retrieval(
             (g, share_below(best_unanswerable, g), share_below(best_answerable, g))
             for g in sorted({*GATE_GRID, t})
         ],
+        coverage_grid=sorted(
+            (g.min_coverage, g.weak_score, g.weak_coverage, m.mean(u), m.mean(a))
+            for g, (u, a) in refused.items()
+        ),
     )
     return scores, gate, unresolved
 
@@ -272,6 +300,8 @@ def run_eval(
             "top_k": s.top_k,
             "min_score": s.min_score,
             "context_tokens": s.context_tokens,
+            "min_coverage": s.min_coverage,
+            "weak_match": [s.weak_match_score, s.weak_match_coverage],
             "embedding": resources.embedder.name,
             "chunks": resources.store.counts()["chunks"],
             "index": resources.index.kind,

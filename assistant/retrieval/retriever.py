@@ -11,6 +11,14 @@ and the question is refused without spending the model's time. The default is
 calibrated by ``assistant eval`` (docs/EVAL.md) to cost at most a few per cent
 of answerable questions; the model's own "the sources do not say" catches the
 rest.
+
+How many passages the model reads is decided per question, too: of the top
+``top_k``, a passage whose fused score is below ``min_relative`` of the best
+one's is left out. When one passage stands far above the rest (a question
+naming what one passage is about) the model reads that one alone, sooner and
+with no distractor beside it; when the scores are close (a paraphrased
+question over a manual) it reads all of them. Every token left out is one
+llama.cpp does not read before the first token of the answer.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import numpy as np
 from assistant.domain import RetrievedChunk
 from assistant.retrieval import fusion, lexical
 from assistant.retrieval.acl import permitted_search
+from assistant.retrieval.coverage import CoverageGate
 from ingest.embed import Embedder
 from ingest.index import VectorIndex
 from ingest.store import Store
@@ -63,6 +72,8 @@ class Retriever:
     min_score: float = 0.25
     mode: Mode = "hybrid"
     depth: int = DEFAULT_DEPTH
+    min_relative: float = 0.0
+    coverage: CoverageGate = field(default_factory=CoverageGate)
 
     def embed_query(self, question: str) -> np.ndarray:
         return self.embedder.embed([question])[0]
@@ -108,10 +119,12 @@ class Retriever:
         query_vector: np.ndarray | None = None,
         collections: frozenset[str] | None = None,
     ) -> list[RetrievedChunk]:
-        """The top-k chunks for ``mode``, best first; none if the best cosine < ``min_score``.
+        """The top-k chunks for ``mode``, best first, less those far below the best (``_cut``).
 
-        ``collections`` limits the search to what the asker may read (None: all). The
-        filter is applied to the index's hits before any chunk text is loaded.
+        None when the best cosine is below ``min_score``, or when the top k miss what the
+        question names (``coverage``). ``collections`` limits the search to what the asker
+        may read (None: all). The filter is applied to the index's hits before any chunk
+        text is loaded.
         """
         k = k or self.top_k
         found = self.search(question, query_vector=query_vector, collections=collections)
@@ -119,6 +132,11 @@ class Retriever:
             return []
         top = found.ranked(self.mode)[:k]
         rows = self.store.chunks_for_vids(top)
+        texts = [rows[vid][0].text for vid in top if vid in rows]
+        best = max((found.cosine.get(vid, -1.0) for vid in top), default=-1.0)
+        if not self.coverage.admits(question, texts, best):
+            return []  # the passages miss what the question names: refuse, model unused
+        top = self._cut(found, top)
         return [
             RetrievedChunk(
                 chunk=rows[vid][0], document=rows[vid][1], score=found.cosine.get(vid, 0.0)
@@ -126,3 +144,13 @@ class Retriever:
             for vid in top
             if vid in rows
         ]
+
+    def _cut(self, found: Search, top: list[int]) -> list[int]:
+        """``top`` without the passages whose fused score is below ``min_relative`` of the best."""
+        if self.mode != "hybrid" or self.min_relative <= 0.0 or not top:
+            return top
+        fused = dict(found.fused)
+        best = fused.get(top[0], 0.0)
+        if best <= 0.0:  # nothing stands out: no share of it means anything
+            return top
+        return [top[0]] + [v for v in top[1:] if fused.get(v, 0.0) >= self.min_relative * best]
