@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.answering.generator import EchoGenerator, Generator, LlamaGenerator
+from assistant.answering.prompt import system_prompt
 from assistant.answering.queue import ModelQueue
 from assistant.answering.service import AnswerService, DoneEvent
 from assistant.audit.events import SYSTEM_ACTOR, record_answer, record_ingest, recorder
@@ -25,7 +26,7 @@ from assistant.auth.sessions import SessionManager
 from assistant.auth.store import AuthStore
 from assistant.domain import Document
 from assistant.errors import ModelIntegrityError
-from assistant.models.catalog import get_spec
+from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.install import verify_file, verify_installed
 from assistant.observability.requests import observe_done
 from assistant.retrieval.retriever import Retriever
@@ -151,7 +152,14 @@ class Resources:
             queue=ModelQueue(max_waiting=s.queue_max_waiting, retry_after=s.retry_after_s),
             timeout_s=s.request_timeout_s,
             observers=[self._audit_answer, observe_done],  # observe_done: server metrics
+            system_prompt=self.system_prompt,
         )
+
+    @property
+    def system_prompt(self) -> str:
+        """The configured model's system prompt: with worked examples unless they confuse it."""
+        spec = CATALOG.get(self.settings.model)  # "echo" and other stand-ins: the default
+        return system_prompt(spec.prompt_examples if spec is not None else True)
 
     def _audit_answer(self, user: str, done: DoneEvent) -> None:
         """Every answer, whichever door it left by (page, API, OpenAI, CLI), is audited."""

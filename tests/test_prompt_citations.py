@@ -1,8 +1,16 @@
 from dataclasses import replace
 
 from assistant.answering.citations import as_sources, is_refusal, resolve
-from assistant.answering.prompt import REFUSAL, SYSTEM_PROMPT, build_messages
+from assistant.answering.prompt import (
+    PLAIN_SYSTEM_PROMPT,
+    REFUSAL,
+    RULES,
+    SYSTEM_PROMPT,
+    build_messages,
+    system_prompt,
+)
 from assistant.domain import Chunk, Document, RetrievedChunk
+from assistant.models.catalog import CATALOG
 
 
 def _hit(n: int, text: str, page: int | None = None) -> RetrievedChunk:
@@ -24,6 +32,17 @@ def test_prompt_numbers_sources_and_keeps_a_stable_system_prefix() -> None:
     assert "[1] Leave is 27 days." in untitled[1]["content"]
     assert user.endswith("Question: How much leave?")
     assert REFUSAL in SYSTEM_PROMPT
+
+
+def test_worked_examples_only_for_models_they_help() -> None:
+    assert SYSTEM_PROMPT.startswith(PLAIN_SYSTEM_PROMPT) and "Example 1" in SYSTEM_PROMPT
+    assert REFUSAL in PLAIN_SYSTEM_PROMPT and "Example" not in PLAIN_SYSTEM_PROMPT
+    assert PLAIN_SYSTEM_PROMPT.startswith(RULES)
+    assert system_prompt(True) == SYSTEM_PROMPT and system_prompt(False) == PLAIN_SYSTEM_PROMPT
+    assert build_messages("Q?", [], PLAIN_SYSTEM_PROMPT)[0]["content"] == PLAIN_SYSTEM_PROMPT
+    llms = {name: spec.prompt_examples for name, spec in CATALOG.items() if spec.kind == "llm"}
+    assert llms["smollm2-135m"] is False  # it copied the examples' numbers into answers
+    assert llms["qwen2.5-1.5b"] is True
 
 
 def test_citations_map_to_the_given_sources_and_invented_ones_are_removed() -> None:

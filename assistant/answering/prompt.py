@@ -51,7 +51,16 @@ EXAMPLES = (
     "Question: How many days of parental leave do contractors get?\n"
     f"Answer: {REFUSAL}"
 )
+#: The system prompt of models that answer better with the worked examples (most do).
 SYSTEM_PROMPT = RULES + REFUSAL_RULE + EXAMPLES
+#: The rules alone, for models the examples confuse (``ModelSpec.prompt_examples``): the 135M
+#: test model copied their numbers and layout into its answers.
+PLAIN_SYSTEM_PROMPT = RULES + REFUSAL_RULE
+
+
+def system_prompt(examples: bool = True) -> str:
+    return SYSTEM_PROMPT if examples else PLAIN_SYSTEM_PROMPT
+
 
 Message = dict[str, str]
 
@@ -75,9 +84,11 @@ def format_sources(hits: Sequence[RetrievedChunk]) -> str:
     )
 
 
-def build_messages(question: str, hits: Sequence[RetrievedChunk]) -> list[Message]:
+def build_messages(
+    question: str, hits: Sequence[RetrievedChunk], system: str = SYSTEM_PROMPT
+) -> list[Message]:
     user = f"Sources:\n\n{format_sources(hits)}\n\nQuestion: {question.strip()}"
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": system},
         {"role": "user", "content": user},
     ]

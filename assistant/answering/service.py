@@ -18,7 +18,7 @@ from assistant.answering.citations import as_sources, attribute, is_refusal, res
 from assistant.answering.conversations import Conversations, Turn, standalone_question
 from assistant.answering.generator import Generator
 from assistant.answering.guard import leaks_prompt, strip_injections
-from assistant.answering.prompt import REFUSAL, build_messages
+from assistant.answering.prompt import REFUSAL, SYSTEM_PROMPT, build_messages
 from assistant.answering.queue import ModelQueue, QueueTimeout, Ticket
 from assistant.domain import Answer, Citation, RetrievedChunk
 from assistant.errors import InvalidQuestion
@@ -70,6 +70,7 @@ class AnswerService:
         conversations: Conversations | None = None,
         timeout_s: float = 120.0,
         observers: list[Observer] | None = None,
+        system_prompt: str = SYSTEM_PROMPT,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -79,6 +80,14 @@ class AnswerService:
         self.conversations = conversations or Conversations()
         self.timeout_s = timeout_s
         self.observers = observers or []  # told of every final answer: audit, metrics
+        self.system_prompt = system_prompt
+
+    def warm_up(self) -> None:
+        """Load the model and read the system prompt once: later answers reuse its KV cache."""
+        for _ in self.generator.stream(
+            build_messages("warm-up", [], self.system_prompt), max_tokens=1
+        ):
+            pass
 
     def stream(
         self,
@@ -160,7 +169,7 @@ class AnswerService:
         deadline = time.monotonic() + self.timeout_s
         pieces: list[str] = []
         t1 = time.perf_counter()
-        messages = build_messages(standalone, hits)
+        messages = build_messages(standalone, hits, self.system_prompt)
         for piece in self.generator.stream(messages, max_tokens=self.max_tokens, cancel=cancel):
             if not pieces:
                 timings["first_token_s"] = time.perf_counter() - t0

@@ -19,7 +19,7 @@ from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from assistant.answering.generator import Generator
-from assistant.answering.prompt import SYSTEM_PROMPT, build_messages
+from assistant.answering.prompt import build_messages
 from assistant.answering.service import AnswerService, DoneEvent, TokenEvent
 from assistant.eval import metrics as m
 from assistant.eval.dataset import EvalItem, GoldResolver
@@ -183,8 +183,7 @@ def evaluate_answers(
     progress: Progress = _noop,
     samples: list[dict[str, Any]] | None = None,
 ) -> AnswerScores:
-    for _ in service.generator.stream(build_messages("warm-up", []), max_tokens=1):
-        pass  # load the model and cache the system prompt, as a server's warm-up does
+    service.warm_up()  # load the model and cache the system prompt, as a server's warm-up does
     started = time.perf_counter()
     acc: list[float] = []
     f1: list[float] = []
@@ -207,7 +206,7 @@ def evaluate_answers(
         answer = done.answer
         if done.hits and not (answer.refused and "first_token_s" not in answer.timings):
             user = build_messages(done.standalone or item.question, done.hits)[-1]["content"]
-            prompt_tokens.append(_prompt_tokens(service.generator, SYSTEM_PROMPT + user))
+            prompt_tokens.append(_prompt_tokens(service.generator, service.system_prompt + user))
         if "first_token_s" in answer.timings:
             ttft.append(answer.timings["first_token_s"])
             if len(token_times) > 2:
@@ -315,6 +314,7 @@ def run_eval(
         max_tokens=s.max_tokens,
         context_tokens=s.context_tokens or None,
         timeout_s=ANSWER_TIMEOUT_S,
+        system_prompt=resources.system_prompt,
     )
     report.settings.update(model=s.model, max_tokens=s.max_tokens)
     samples: list[dict[str, Any]] | None = [] if keep_samples else None

@@ -49,9 +49,8 @@ def _warm_up(resources: Resources) -> None:
     try:
         resources.retriever.search("warm-up")  # loads the embedder and the index; a large
         # store also starts building its in-memory lexical postings (retrieval/lexical.py)
-        load = getattr(resources.generator, "load", None)
-        if callable(load):
-            load()
+        if getattr(resources.generator, "load", None) is not None:  # a real model, not a stand-in
+            resources.answers.warm_up()  # loads it and reads the system prompt into its KV cache
         log.info("models loaded")
     except Exception:  # readiness reports it; the page still serves
         log.exception("warm-up failed")

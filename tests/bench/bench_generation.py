@@ -229,7 +229,7 @@ def run(ctx: Context) -> Section:
                 n = int(done.answer.timings.get("tokens", 0))
                 if n > 3 and span > 0:
                     server_decode.append((n - 1) / span)
-                msgs = build_messages(done.standalone, done.hits)
+                msgs = build_messages(done.standalone, done.hits, res.answers.system_prompt)
                 rt, rd, rn = raw_chat(llm, msgs, res.settings)
                 raw_ttft.append(rt)
                 if rn > 3:
