@@ -156,7 +156,11 @@ def _server_resources(
     from assistant.auth.principal import Level
 
     settings = Settings(
-        data_dir=data, models_dir_override=_models_dir(ctx), model=model, max_tokens=max_tokens
+        data_dir=data,
+        models_dir_override=_models_dir(ctx),
+        model=model,
+        max_tokens=max_tokens,
+        questions_per_minute=10_000,  # one bench user asks 50 questions in a row
     )
     res = Resources(settings)
     res.access.set_collection("bench", frozenset({"bench"}), Level.public, actor="bench")
