@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.answering.generator import Generator
@@ -110,19 +110,14 @@ def evaluate_retrieval(
     best_answerable: list[float] = []
     best_unanswerable: list[float] = []
     unresolved = 0
-    configured = astuple(retriever.coverage)
-    refused: dict[CoverageGate, tuple[list[float], list[float]]] = {
-        CoverageGate(*g): ([], []) for g in {*COVERAGE_GRID, configured}
-    }
+    gates = {*(CoverageGate(*g) for g in COVERAGE_GRID), retriever.coverage}
+    refused: dict[CoverageGate, tuple[list[float], list[float]]] = {g: ([], []) for g in gates}
     for n, (item, vec) in enumerate(zip(items, vectors, strict=True), start=1):
         found = retriever.search(item.question, query_vector=vec)
         top = found.ranked(retriever.mode)[: retriever.top_k]
-        texts = [chunk.text for chunk, _ in retriever.store.chunks_for_vids(top).values()]
-        best = max((found.cosine.get(v, -1.0) for v in top), default=-1.0)
+        top_rows = retriever.store.chunks_for_vids(top)
         for g, (unans, ans) in refused.items():
-            gated = found.best_cosine < retriever.min_score or not g.admits(
-                item.question, texts, best
-            )
+            gated = retriever.refuses(item.question, found, top, top_rows, g)
             (ans if item.answerable else unans).append(float(gated))
         if not item.answerable:
             best_unanswerable.append(found.best_cosine)

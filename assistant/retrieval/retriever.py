@@ -23,12 +23,13 @@ llama.cpp does not read before the first token of the answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from assistant.domain import RetrievedChunk
+from assistant.domain import Chunk, Document, RetrievedChunk
 from assistant.retrieval import fusion, lexical
 from assistant.retrieval.acl import permitted_search
 from assistant.retrieval.coverage import CoverageGate
@@ -132,9 +133,7 @@ class Retriever:
             return []
         top = found.ranked(self.mode)[:k]
         rows = self.store.chunks_for_vids(top)
-        texts = [rows[vid][0].text for vid in top if vid in rows]
-        best = max((found.cosine.get(vid, -1.0) for vid in top), default=-1.0)
-        if not self.coverage.admits(question, texts, best):
+        if self.refuses(question, found, top, rows):
             return []  # the passages miss what the question names: refuse, model unused
         top = self._cut(found, top)
         return [
@@ -144,6 +143,24 @@ class Retriever:
             for vid in top
             if vid in rows
         ]
+
+    def refuses(
+        self,
+        question: str,
+        found: Search,
+        top: list[int],
+        rows: Mapping[int, tuple[Chunk, Document]],
+        coverage: CoverageGate | None = None,
+    ) -> bool:
+        """Whether the gates refuse ``question``: the best cosine of all ``found`` is below
+        ``min_score``, or the ``top`` passages (their ``rows``) miss what it names.
+        ``coverage`` replaces the configured coverage gate (the eval tabulates several)."""
+        if found.best_cosine < self.min_score:
+            return True
+        texts = [rows[vid][0].text for vid in top if vid in rows]
+        best = max((found.cosine.get(vid, -1.0) for vid in top), default=-1.0)
+        gate = coverage if coverage is not None else self.coverage
+        return not gate.admits(question, texts, best)
 
     def _cut(self, found: Search, top: list[int]) -> list[int]:
         """``top`` without the passages whose fused score is below ``min_relative`` of the best."""
