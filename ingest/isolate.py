@@ -29,8 +29,6 @@ import contextlib
 import os
 import pickle
 import resource
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,7 +37,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from assistant import errors
+from assistant import errors, workers
+from assistant.workers import Child, describe_exit
 from ingest.parse import ParsedDocument, ParseOptions, RawElement
 from ingest.pdf_windows import PagedPdf, parse_paged
 
@@ -71,7 +70,6 @@ def _worker(conn: Connection) -> None:
 
     ``("plan", path)``: the ParsedDocument, or a PagedPdf for a long PDF;
     ``("window", path, first, last, ocr)``: that window's raw elements."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     # No neural model ever runs here (PDFs: "fast" or "ocr_only", never the layout model),
     # yet spaCy's thinc imports torch when it can: ~200 MB resident and ~1.5 s per child,
     # times the pool's workers. thinc treats torch as optional, so it is made unimportable.
@@ -115,17 +113,6 @@ def _worker(conn: Connection) -> None:
             return  # state may be damaged: let the parent start a fresh worker
 
 
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit status {code}"
-
-
 class IsolatedParser:
     """One reusable parser process. Thread-safe; one request at a time."""
 
@@ -141,54 +128,26 @@ class IsolatedParser:
         self.timeout_s = timeout_s
         self.memory_bytes = memory_mb * 1024 * 1024
         self.max_files = max_files
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._conn: Connection | None = None
+        self._child: Child | None = None
         self._served = 0
         self._lock = threading.Lock()
         self.last_used = time.monotonic()
 
-    def _start(self) -> tuple[subprocess.Popen[bytes], Connection]:
-        ours, theirs = socket.socketpair()
-        root = str(Path(__file__).resolve().parent.parent)
-        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "PYTHONPATH": path}
-        with ours, theirs:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "ingest.isolate", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                env=env,
-                process_group=0,  # its own group: a timeout kills tesseract along with it
-            )
-            conn = Connection(ours.detach())
-        self._proc, self._conn, self._served = proc, conn, 0
+    def _start(self) -> Child:
         try:
-            conn.send((self.options, self.memory_bytes))
-            if conn.poll(STARTUP_TIMEOUT_S) and conn.recv()[0] == "ready":
-                return proc, conn
-        except (EOFError, OSError):
-            pass
-        code = self._stop(kill=True)
-        raise errors.ParserCrashed(f"the parser process could not start ({describe_exit(code)})")
+            child, _pid = workers.start(
+                "ingest.isolate", (self.options, self.memory_bytes), timeout_s=STARTUP_TIMEOUT_S
+            )
+        except workers.StartFailed as exc:
+            raise errors.ParserCrashed(
+                f"the parser process could not start ({exc.reason})"
+            ) from None
+        self._child, self._served = child, 0
+        return child
 
     def _stop(self, *, kill: bool) -> int | None:
-        proc, conn = self._proc, self._conn
-        self._proc = self._conn = None
-        if proc is None:
-            return None
-        if kill and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        elif conn is not None and proc.poll() is None:
-            with contextlib.suppress(OSError):
-                conn.send(None)
-        if conn is not None:
-            conn.close()
-        try:
-            return proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait(5)
+        child, self._child = self._child, None
+        return None if child is None else child.stop(kill=kill)
 
     def parse(self, path: Path) -> ParsedDocument:
         """Parse ``path`` in the worker, a long PDF window by window.
@@ -216,18 +175,18 @@ class IsolatedParser:
 
     def _ask(self, request: tuple[Any, ...], what: str) -> object:
         with self._lock:
-            if self._proc is not None and (
-                self._proc.poll() is not None or self._served >= self.max_files
+            if self._child is not None and (
+                not self._child.alive() or self._served >= self.max_files
             ):
                 self._stop(kill=False)
-            proc, conn = (self._proc, self._conn) if self._proc else self._start()
-            assert conn is not None
+            child = self._child or self._start()
             try:
-                conn.send(request)
+                child.conn.send(request)
             except OSError:  # died between files: one fresh worker, one more try
                 self._stop(kill=True)
-                proc, conn = self._start()
-                conn.send(request)
+                child = self._start()
+                child.conn.send(request)
+            conn = child.conn
             if not conn.poll(self.timeout_s):
                 self._stop(kill=True)
                 raise errors.ParseTimeout(
@@ -238,7 +197,7 @@ class IsolatedParser:
                 status, payload = conn.recv()
             except (EOFError, OSError, pickle.UnpicklingError):
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(5)
+                    child.proc.wait(5)
                 code = self._stop(kill=True)
                 raise errors.ParserCrashed(
                     f"the parser process died ({describe_exit(code)}) while {what}; "
@@ -255,7 +214,7 @@ class IsolatedParser:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None
+        return self._child is not None
 
     def close(self, *, unused_since: float | None = None) -> None:
         """Stop the worker (only if unused since that ``time.monotonic()`` when given);
@@ -266,11 +225,10 @@ class IsolatedParser:
 
     def kill(self) -> None:
         """Kill the worker now, even mid-request (the request then fails as a crash)."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        child = self._child
+        if child is not None:
+            child.kill()
 
 
 if __name__ == "__main__":
-    _worker(Connection(int(sys.argv[1])))
+    _worker(workers.connect())
