@@ -38,6 +38,18 @@ class ModelIntegrityError(ModelError):
     code = "model_integrity"
 
 
+class ModelCrashed(ModelError):
+    """The model's worker process died while answering; it restarts by itself."""
+
+    code = "model_crashed"
+
+
+class ModelUnavailable(ModelError):
+    """The model cannot serve: it failed to load, or its worker keeps crashing."""
+
+    code = "model_unavailable"
+
+
 class EmbedderMismatch(ConfigError):
     """The index holds vectors from another embedding model or backend: they don't compare."""
 

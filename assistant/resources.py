@@ -7,17 +7,25 @@ generator) through the constructor; nothing else needs to know.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from assistant.answering.generator import EchoGenerator, Generator, LlamaGenerator
+from assistant.answering.generator import EchoGenerator, Generator
 from assistant.answering.prompt import system_prompt
 from assistant.answering.queue import ModelQueue
 from assistant.answering.service import AnswerService, DoneEvent
-from assistant.audit.events import SYSTEM_ACTOR, record_answer, record_ingest, recorder
+from assistant.audit.events import (
+    SYSTEM_ACTOR,
+    record_answer,
+    record_answer_failure,
+    record_ingest,
+    record_model_event,
+    recorder,
+)
 from assistant.audit.log import AuditLog
 from assistant.audit.receipts import sync_erasure_receipts
 from assistant.auth.access import AccessControl
@@ -25,9 +33,10 @@ from assistant.auth.ratelimit import RateLimiter
 from assistant.auth.sessions import SessionManager
 from assistant.auth.store import AuthStore
 from assistant.domain import Document
-from assistant.errors import ModelIntegrityError
+from assistant.errors import AssistantError, ModelIntegrityError
 from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.install import verify_file, verify_installed
+from assistant.models.supervisor import ModelWorker, model_worker
 from assistant.observability.requests import observe_done
 from assistant.retrieval.retriever import Retriever
 from assistant.settings import Settings
@@ -37,6 +46,8 @@ from ingest.index import VectorIndex
 from ingest.journal import iter_receipts
 from ingest.pipeline import Ingestor
 from ingest.store import Store
+
+log = logging.getLogger(__name__)
 
 
 class Resources:
@@ -51,6 +62,8 @@ class Resources:
         self._embedder = embedder
         self._generator = generator
         self._lock = threading.RLock()
+        if isinstance(generator, ModelWorker) and generator.on_event is None:
+            generator.on_event = self._model_event  # an injected worker is audited too
 
     # -- models ----------------------------------------------------------------
     @property
@@ -89,20 +102,18 @@ class Resources:
                 self._generator = EchoGenerator()  # the model-free stand-in, for tests and demos
             if self._generator is None:
                 path, sha = self.model_file()
-                s = self.settings
-                self._generator = LlamaGenerator(
-                    path,
-                    name=s.model,
-                    sha256=sha,
-                    context_size=s.context_size,
-                    threads=s.threads,
-                    threads_batch=s.threads_batch,
-                    batch_size=s.batch_size,
-                    flash_attn=s.flash_attn,
-                    temperature=s.temperature,
-                    repeat_penalty=s.repeat_penalty,
-                )
+                # the model runs in its own process: a native crash there costs one answer
+                self._generator = model_worker(self.settings, path, sha, self._model_event)
             return self._generator
+
+    def _model_event(self, phase: str, data: dict[str, Any]) -> None:
+        """The model's worker started, crashed, fell back or was refused: log and audit."""
+        level = logging.INFO if phase == "started" else logging.ERROR
+        log.log(level, "model worker %s: %s", phase, data.get("reason") or data.get("cpu_mode"))
+        try:
+            record_model_event(self.audit, phase, data)
+        except Exception:  # the log says it; a crash report must never crash the server
+            log.exception("could not audit the model worker's %s", phase)
 
     @property
     def generator_if_built(self) -> Generator | None:
@@ -152,6 +163,7 @@ class Resources:
             queue=ModelQueue(max_waiting=s.queue_max_waiting, retry_after=s.retry_after_s),
             timeout_s=s.request_timeout_s,
             observers=[self._audit_answer, observe_done],  # observe_done: server metrics
+            failure_observers=[self._audit_failure],
             system_prompt=self.system_prompt,
         )
 
@@ -170,6 +182,17 @@ class Resources:
             model_sha256=getattr(self.generator, "sha256", None),
             hits=done.hits,
             latency_s=done.answer.timings.get("total_s"),
+        )
+
+    def _audit_failure(self, user: str, question: str, cid: str, exc: AssistantError) -> None:
+        record_answer_failure(
+            self.audit,
+            user=user,
+            question=question,
+            conversation_id=cid,
+            error=exc.code,
+            detail=exc.message,
+            model_sha256=getattr(self._generator, "sha256", None),
         )
 
     @cached_property
@@ -230,6 +253,9 @@ class Resources:
             return log
 
     def close(self) -> None:
+        close_model = getattr(self._generator, "close", None)
+        if close_model is not None:  # stops the model's worker process
+            close_model()
         audit: AuditLog | None = getattr(self, "_audit", None)
         if audit is not None:
             del self._audit

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from assistant.errors import ConfigError
+from assistant.models.cpu import CpuModeSetting
 from assistant.retrieval.coverage import CoverageGate
 
 DEFAULT_TOML = "assistant.toml"
@@ -70,6 +71,21 @@ class Settings(BaseSettings):
         default=True,
         description="llama.cpp flash attention: prompt evaluation needs ~35% less CPU "
         "(docs/BENCHMARKS.md, generation notes), same answers",
+    )
+    model_cpu_mode: CpuModeSetting = Field(
+        default="auto",
+        description="How llama.cpp may use the CPU (assistant/models/cpu.py): auto probes "
+        "extra, then no-amx, then plain in the model's worker process and keeps the first "
+        "that runs; a forced mode is used as it is",
+    )
+    model_max_crashes: int = Field(
+        default=5, ge=1, description="Crashes in a row after which the model is refused"
+    )
+    model_restart_backoff_s: float = Field(
+        default=1.0, gt=0, description="First wait before restarting a crashed model; doubles"
+    )
+    model_start_timeout_s: float = Field(
+        default=300.0, gt=0, description="Longest the model's worker may take to load and probe"
     )
     max_tokens: int = Field(default=256, ge=1, description="Answer length cap in tokens")
     temperature: float = Field(default=0.0, ge=0.0)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answering.generator import LlamaGenerator
 from assistant.answering.prompt import build_messages
 from assistant.models.catalog import get_spec
 from assistant.models.install import installed_path
+from assistant.models.llama import LlamaGenerator
 from tests.conftest import MODELS, TEST_MODEL
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ from assistant.answering.guard import leaks_prompt, strip_injections
 from assistant.answering.prompt import REFUSAL, SYSTEM_PROMPT, build_messages
 from assistant.answering.queue import ModelQueue, QueueTimeout, Ticket
 from assistant.domain import Answer, Citation, RetrievedChunk
-from assistant.errors import InvalidQuestion
+from assistant.errors import AssistantError, InvalidQuestion
 from assistant.retrieval.context import compact
 from assistant.retrieval.retriever import Retriever
 
@@ -56,6 +56,8 @@ class DoneEvent:
 
 Event = SourcesEvent | QueueEvent | TokenEvent | DoneEvent
 Observer = Callable[[str, DoneEvent], None]
+#: Told of a question that ended in an error: (user, question, conversation id, error).
+FailureObserver = Callable[[str, str, str, AssistantError], None]
 
 
 class AnswerService:
@@ -70,6 +72,7 @@ class AnswerService:
         conversations: Conversations | None = None,
         timeout_s: float = 120.0,
         observers: list[Observer] | None = None,
+        failure_observers: list[FailureObserver] | None = None,
         system_prompt: str = SYSTEM_PROMPT,
     ) -> None:
         self.retriever = retriever
@@ -80,6 +83,7 @@ class AnswerService:
         self.conversations = conversations or Conversations()
         self.timeout_s = timeout_s
         self.observers = observers or []  # told of every final answer: audit, metrics
+        self.failure_observers = failure_observers or []  # and of every failed one: audit
         self.system_prompt = system_prompt
 
     def warm_up(self) -> None:
@@ -112,14 +116,19 @@ class AnswerService:
             history = self.conversations.history(key)
         ticket = ticket or self.queue.enter()
         with ticket:
-            for event in self._stream(question, cid, cancel, ticket, history, collections):
-                if isinstance(event, DoneEvent):
-                    self.conversations.add(
-                        key, Turn(question, event.standalone, event.answer.answer)
-                    )
-                    for observe in self.observers:
-                        observe(user, event)
-                yield event
+            try:
+                for event in self._stream(question, cid, cancel, ticket, history, collections):
+                    if isinstance(event, DoneEvent):
+                        self.conversations.add(
+                            key, Turn(question, event.standalone, event.answer.answer)
+                        )
+                        for observe in self.observers:
+                            observe(user, event)
+                    yield event
+            except AssistantError as exc:  # the model crashed, timed out or is refused
+                for fail in self.failure_observers:
+                    fail(user, question, cid, exc)
+                raise
 
     def _stream(
         self,

@@ -20,14 +20,17 @@ from assistant.audit.log import AuditLog
 from assistant.audit.receipts import document_subject, record_erasure, sync_erasure_receipts
 from assistant.audit.records import AuditRecord, EventKind
 from assistant.domain import Answer, RetrievedChunk, sha256_hex, vector_id_for
+from assistant.models.cpu import describe_cpu
 from ingest.store import Store
 
 __all__ = [
     "document_subject",
     "public_settings",
     "record_answer",
+    "record_answer_failure",
     "record_erasure",
     "record_ingest",
+    "record_model_event",
     "record_settings",
     "recorder",
     "sync_erasure_receipts",
@@ -162,9 +165,40 @@ def recorder(
     return record
 
 
+def record_model_event(audit: AuditLog, phase: str, data: Mapping[str, Any]) -> AuditRecord:
+    """The model's worker process: ``started`` (with the CPU mode its probe chose),
+    ``probe_failed``, ``crashed``, ``fallback`` (to a slower CPU mode) or ``failed``."""
+    return audit.record(EventKind.MODEL_WORKER, SYSTEM_ACTOR, {"phase": phase, **data})
+
+
+def record_answer_failure(
+    audit: AuditLog,
+    *,
+    user: str,
+    question: str,
+    conversation_id: str,
+    error: str,
+    detail: str,
+    model_sha256: str | None,
+) -> AuditRecord:
+    """A question that ended in an error (the model crashed, timed out, was refused)."""
+    data = {
+        "conversation_id": conversation_id,
+        "error": error,
+        "detail": detail,
+        "model_sha256": model_sha256,
+    }
+    return audit.record(EventKind.ANSWER_FAILED, user, data, {"question": question}, subject=user)
+
+
 def record_settings(
     audit: AuditLog, settings: BaseModel, *, actor: str = SYSTEM_ACTOR
 ) -> AuditRecord:
-    """The configuration in force when a process starts, secrets left out."""
-    data = {"version": __version__, "settings": public_settings(settings)}
+    """The configuration in force when a process starts, secrets left out, and the CPU
+    it runs on (the model's CPU mode follows in its own ``model_worker`` record)."""
+    data = {
+        "version": __version__,
+        "settings": public_settings(settings),
+        "cpu": describe_cpu(),
+    }
     return audit.record(EventKind.SETTINGS_AT_STARTUP, actor, data)

@@ -47,6 +47,8 @@ class EventKind(StrEnum):
     AUDIT_EXPORT = "audit_export"
     SETTINGS_AT_STARTUP = "settings_at_startup"
     RETENTION_PURGE = "retention_purge"
+    MODEL_WORKER = "model_worker"  # the model's worker process: started, crashed, refused
+    ANSWER_FAILED = "answer_failed"  # a question that got an error instead of an answer
 
 
 KINDS = frozenset(k.value for k in EventKind)

@@ -20,7 +20,9 @@ from assistant.cli.inbox import run_forget, run_ingest, show_status
 from assistant.cli.inbox import watch as watch_command
 from assistant.cli.progress import bytes_progress, console
 from assistant.models.catalog import CATALOG, get_spec
+from assistant.models.cpu import describe_cpu
 from assistant.models.install import install_model, installed_path, verify_installed
+from assistant.models.supervisor import model_worker
 from assistant.resources import Resources
 from assistant.settings import Settings, load_settings
 
@@ -122,13 +124,15 @@ def forget(ctx: click.Context, targets: tuple[str, ...], keep_file: bool) -> Non
 def ask(ctx: click.Context, question: str, as_json: bool, as_user: str | None) -> None:
     """Ask a question and print the answer with its sources."""
     resources = Resources(_settings(ctx))
-    principal = principal_for(resources, as_user)
-    answer = resources.answers.answer(
-        question,
-        user=principal.user,
-        collections=resources.access.visible_collections(principal),
-    )
-    resources.close()
+    try:
+        principal = principal_for(resources, as_user)
+        answer = resources.answers.answer(
+            question,
+            user=principal.user,
+            collections=resources.access.visible_collections(principal),
+        )
+    finally:
+        resources.close()  # stops the model's worker process too
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -195,14 +199,32 @@ def models_install(ctx: click.Context, names: tuple[str, ...], force: bool) -> N
 
 @models.command("verify")
 @click.argument("names", nargs=-1)
+@click.option(
+    "--probe/--no-probe",
+    default=True,
+    help="Also start each chat model in its worker process and report the CPU mode it runs in",
+)
 @click.pass_context
 @cli_errors
-def models_verify(ctx: click.Context, names: tuple[str, ...]) -> None:
-    """Re-check installed models against their pinned SHA-256."""
+def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> None:
+    """Re-check installed models against their pinned SHA-256, and probe the CPU mode."""
     settings = _settings(ctx.find_root())
+    cpu = describe_cpu()
+    console.print(f"cpu: {cpu['model']} ({', '.join(cpu['flags']) or 'no AVX2'})")
     for name in names or (settings.model, settings.embedding_model):
-        path = verify_installed(get_spec(name), settings.models_dir)
+        spec = get_spec(name)
+        path = verify_installed(spec, settings.models_dir)
         console.print(f"[green]ok[/green] {name} {path}")
+        if probe and spec.kind == "llm":
+            worker = model_worker(settings.model_copy(update={"model": name}), path,
+                                  spec.files[0].sha256)  # fmt: skip
+            try:
+                worker.load()
+                status = worker.status()
+            finally:
+                worker.close()
+            tried = "; ".join(f"{p['mode']}: {p['result']}" for p in status["probes"])
+            console.print(f"   cpu mode: [bold]{status['cpu_mode']}[/bold] ({tried})")
 
 
 # -- audit (assistant/cli/audit.py) ----------------------------------------------------

@@ -165,9 +165,9 @@ def evaluate_retrieval(
 
 def _prompt_tokens(generator: Generator, text: str) -> int:
     """Tokens of ``text`` by the model's tokenizer when it has one, else ~4 chars a token."""
-    load = getattr(generator, "load", None)
-    if load is not None:
-        return len(load().tokenize(text.encode("utf-8"), add_bos=False))
+    count = getattr(generator, "count_tokens", None)  # the model's worker process
+    if count is not None:
+        return int(count(text))
     return max(1, len(text) // 4)
 
 

@@ -21,7 +21,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -216,13 +221,16 @@ class StateCollector(Collector):
 
         model = GaugeMetricFamily(
             f"{PREFIX}_model_info",
-            "1 for the generation model loaded in this process, labelled with its SHA-256",
-            labels=["model", "sha256"],
+            "1 for the generation model serving this process, labelled with its SHA-256 and "
+            "the llama.cpp CPU mode its worker runs in (extra, no-amx, plain; none: a stand-in)",
+            labels=["model", "sha256", "cpu_mode"],
         )
         generator = res.generator_if_built
         if generator is not None and getattr(generator, "loaded", True):
-            model.add_metric([generator.name, str(getattr(generator, "sha256", ""))], 1)
+            mode = getattr(generator, "cpu_mode", None) or "none"
+            model.add_metric([generator.name, str(getattr(generator, "sha256", "")), mode], 1)
         yield model
+        yield from _worker_metrics(generator)
 
         try:
             counts = res.store.counts()
@@ -248,3 +256,27 @@ class StateCollector(Collector):
         build = InfoMetricFamily(f"{PREFIX}_build", "The assistant's version")
         build.add_metric([], {"version": __version__})
         yield build
+
+
+WORKER_STATES = ("stopped", "starting", "ready", "restarting", "failed")
+
+
+def _worker_metrics(generator: object) -> Iterator[Metric]:
+    """The model's worker process (assistant/models/supervisor.py): state and restarts."""
+    status = getattr(generator, "status", None)
+    if status is None:
+        return
+    st = status()
+    state = GaugeMetricFamily(
+        f"{PREFIX}_model_worker_state",
+        "1 for the state the model's worker process is in",
+        labels=["state"],
+    )
+    for name in WORKER_STATES:
+        state.add_metric([name], 1 if st["state"] == name else 0)
+    yield state
+    restarts = CounterMetricFamily(
+        f"{PREFIX}_model_worker_restarts", "Times the model's worker process crashed and restarted"
+    )
+    restarts.add_metric([], st["restarts"])
+    yield restarts

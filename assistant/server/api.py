@@ -131,7 +131,11 @@ class HealthController(Controller):
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/readyz", sync_to_thread=True, summary="Readiness: index open and models verified")
+    @get(
+        "/readyz",
+        sync_to_thread=True,
+        summary="Readiness: index open, models verified, the model's worker and CPU mode",
+    )
     def readyz(self, resources: Resources) -> Response[dict[str, Any]]:
         checks: dict[str, Any] = {}
         ready = True
@@ -139,8 +143,12 @@ class HealthController(Controller):
             checks["index"] = resources.store.counts()
             _ = resources.embedder
             checks["embedder"] = "ok"
-            _ = resources.generator
             checks["model"] = resources.settings.model
+            status = getattr(resources.generator, "status", None)  # the model's worker
+            if status is not None:
+                worker = checks["model_worker"] = status()
+                if worker["state"] == "failed":
+                    ready, checks["error"] = False, worker.get("error", "the model failed")
         except AssistantError as exc:
             ready = False
             checks["error"] = exc.message

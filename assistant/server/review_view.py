@@ -67,6 +67,12 @@ def summary(row: Row) -> str:
         return f"exported {data.get('records')} records as {data.get('format')}"
     if kind == "settings_at_startup":
         return f"started, version {data.get('version')}"
+    if kind == "model_worker":
+        mode = f" ({data['cpu_mode']} mode)" if data.get("cpu_mode") else ""
+        why = f": {data['reason']}" if data.get("reason") else ""
+        return _clip(f"model {data.get('model')} {data.get('phase')}{mode}{why}")
+    if kind == "answer_failed":
+        return _clip(f"no answer: {data.get('error')}")
     return _clip(_compact(data))
 
 

@@ -25,7 +25,10 @@ import httpx
 from assistant.answering.prompt import build_messages
 from assistant.answering.service import DoneEvent
 from assistant.models.catalog import CATALOG, get_spec
+from assistant.models.cpu import CpuMode
 from assistant.models.install import installed_path
+from assistant.models.llama import open_llama
+from assistant.models.supervisor import ModelWorker
 from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.settings import Settings
@@ -54,12 +57,12 @@ def _models_dir(ctx: Context) -> Path:
     return Path(os.environ.get("ASSISTANT_MODELS_DIR", ctx.repo / "data" / "models"))
 
 
-def _llama(path: Path, threads: int, **kw: Any) -> Any:
-    from llama_cpp import Llama
-
+def _llama(path: Path, threads: int, cpu_mode: CpuMode, **kw: Any) -> Any:
+    """Raw llama-cpp-python in the CPU mode the server's worker probed (on an AMX CPU the
+    default mode would crash this process)."""
     kw.setdefault("flash_attn", Settings().flash_attn)  # as the server runs it
-    return Llama(
-        model_path=str(path), n_ctx=2048, n_threads=threads, n_batch=512, verbose=False, **kw
+    return open_llama(
+        path, cpu_mode, n_ctx=2048, n_threads=threads, n_batch=512, verbose=False, **kw
     )
 
 
@@ -181,6 +184,7 @@ def run(ctx: Context) -> Section:
     bw = (ctx.machine.read_gbs or ctx.machine.bandwidth_gbs / 2) * 1e9
     threads = ctx.machine.cores
     models = [m for m in CATALOG.values() if m.kind == "llm"]
+    modes: list[str] = []  # the CPU mode each model's worker probe chose
     if ctx.quick:
         models = [get_spec("smollm2-135m")]
     for spec in models:
@@ -197,8 +201,17 @@ def run(ctx: Context) -> Section:
                 )
             )
             continue
-        ctx.log(f"generation: raw {spec.name}")
-        llm = _llama(path, threads)
+        # the server's worker probes the CPU mode first; raw runs in the same mode
+        res, token = _server_resources(
+            ctx, spec.name, ctx.area_dir("generation") / spec.name, SERVER_MAX_TOKENS
+        )
+        worker = res.generator
+        assert isinstance(worker, ModelWorker)
+        worker.load()
+        mode = worker.cpu_mode or "plain"
+        modes.append(f"{spec.name}: {mode}")
+        ctx.log(f"generation: raw {spec.name} ({mode})")
+        llm = _llama(path, threads, mode)
         tokens = fixed_prompt(llm)
         reps = 1 if ctx.quick else (2 if size > REPS_FEW_ABOVE else REPS)
         runs = [raw_speed(llm, tokens) for _ in range(reps)]
@@ -217,9 +230,6 @@ def run(ctx: Context) -> Section:
         )
         # the same prompt through our server, then raw on the exact prompt it built
         ctx.log(f"generation: server {spec.name}")
-        res, token = _server_resources(
-            ctx, spec.name, ctx.area_dir("generation") / spec.name, SERVER_MAX_TOKENS
-        )
         res.ingestor.ingest([ctx.repo / "data" / "sample"], "bench")
         captured: list[DoneEvent] = []
         res.answers.observers.append(lambda _user, done, seen=captured: seen.append(done))
@@ -273,6 +283,10 @@ def run(ctx: Context) -> Section:
         f"{SERVER_MAX_TOKENS} tokens); 'raw on the same prompt' re-runs the exact messages "
         "the server built, with the server's sampling settings, in the bench process, right "
         "after."
+    )
+    section.notes.append(
+        "CPU mode per model, as the server's worker probed it at start-up "
+        "(assistant/models/cpu.py; raw runs use the same): " + "; ".join(modes) + "."
     )
     section.notes.append(LLAMA_SETTINGS_NOTE)
     return section

@@ -1,0 +1,383 @@
+"""The generation model in its own process: a Generator that supervises its worker.
+
+:class:`ModelWorker` is what the answering service is given. It starts the worker
+(models/worker.py) on first use, in the first CPU mode of its ladder
+(models/cpu.py); a mode whose start-up probe crashes is dropped for the next, and
+the mode that passed is used from then on. A worker that dies later (segfault,
+abort, OOM kill) fails the answer in flight with ``ModelCrashed``, and is started
+again after a back-off that doubles per crash in a row; questions waiting in the
+queue go on once it is back. A mode that crashes twice is dropped too, where a
+slower one is left. After ``max_crashes`` crashes in a row, or a load error (bad
+weights: no restart would help), the model is refused with the reason until the
+process restarts: no crash loop eats the CPU.
+
+``status()`` says what is happening, for /readyz, /metrics and the CLI;
+``on_event(phase, data)`` is told of starts, probe failures, crashes and refusal
+(the audit log and the logs listen).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from assistant import workers
+from assistant.errors import ModelCrashed, ModelError, ModelUnavailable
+from assistant.models.cpu import CpuMode, mode_ladder
+from assistant.models.worker import WorkerSpec
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from assistant.settings import Settings
+
+EventHook = Callable[[str, dict[str, Any]], None]
+
+
+def model_worker(
+    settings: Settings, path: Path, sha256: str, on_event: EventHook | None = None
+) -> ModelWorker:
+    """The configured GGUF model (already verified: ``path``, ``sha256``) in its worker."""
+    s = settings
+    st = path.stat()
+    spec = WorkerSpec(
+        name=s.model,
+        sha256=sha256,
+        cpu_mode="extra",
+        kwargs={
+            "model_path": path,
+            "name": s.model,
+            "sha256": sha256,
+            "context_size": s.context_size,
+            "threads": s.threads,
+            "threads_batch": s.threads_batch,
+            "batch_size": s.batch_size,
+            "flash_attn": s.flash_attn,
+            "temperature": s.temperature,
+            "repeat_penalty": s.repeat_penalty,
+        },
+        verified=(str(path), st.st_size, st.st_mtime_ns),
+    )
+    return ModelWorker(
+        spec,
+        modes=mode_ladder(s.model_cpu_mode),
+        max_crashes=s.model_max_crashes,
+        backoff_s=s.model_restart_backoff_s,
+        start_timeout_s=s.model_start_timeout_s,
+        stall_timeout_s=s.request_timeout_s,
+        on_event=on_event,
+    )
+
+
+class ModelWorker:
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        *,
+        modes: Sequence[CpuMode],
+        max_crashes: int = 5,
+        backoff_s: float = 1.0,
+        backoff_max_s: float = 60.0,
+        start_timeout_s: float = 300.0,
+        stall_timeout_s: float = 120.0,
+        on_event: EventHook | None = None,
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.sha256 = spec.sha256
+        self.modes: list[CpuMode] = list(modes)
+        self.max_crashes = max_crashes
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.start_timeout_s = start_timeout_s
+        self.stall_timeout_s = stall_timeout_s
+        self.on_event = on_event
+        self.last_prompt: tuple[int, int] | None = None
+        self._cond = threading.Condition()
+        self._request = threading.Lock()  # one answer at a time per worker
+        self._thread: threading.Thread | None = None
+        self._child: workers.Child | None = None
+        self._closing = False
+        self._state = "stopped"
+        self._info: dict[str, Any] = {}
+        self._probes: list[dict[str, Any]] = []
+        self._error: str | None = None
+        self._last_exit: str | None = None
+        self._retry_at: float | None = None
+        self._crashes_in_row = 0
+        self._crashes_by_mode: dict[str, int] = {}
+        self._restarts = 0
+        self._in_flight = False
+
+    # -- what is happening -------------------------------------------------------
+    @property
+    def cpu_mode(self) -> CpuMode | None:
+        return self.modes[0] if self.modes and self._probes else None
+
+    @property
+    def loaded(self) -> bool:
+        return self._state == "ready"
+
+    @property
+    def pid(self) -> int | None:
+        child = self._child
+        return child.pid if child is not None else None
+
+    def status(self) -> dict[str, Any]:
+        with self._cond:
+            out: dict[str, Any] = {
+                "model": self.name,
+                "state": self._state,
+                "cpu_mode": self.cpu_mode,
+                "pid": self.pid,
+                "restarts": self._restarts,
+                "crashes_in_row": self._crashes_in_row,
+                "probes": list(self._probes),
+            }
+            if self._last_exit:
+                out["last_exit"] = self._last_exit
+            if self._error:
+                out["error"] = self._error
+            if self._retry_at is not None and self._state == "restarting":
+                out["restart_in_s"] = round(max(0.0, self._retry_at - time.monotonic()), 1)
+            return out
+
+    # -- life cycle ---------------------------------------------------------------
+    def load(self) -> None:
+        """Start the worker if it is not running and wait until it serves (or fails)."""
+        self._wait_ready(None)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            child, thread = self._child, self._thread
+            self._cond.notify_all()
+        if child is not None:
+            child.stop(kill=False)
+        if thread is not None:
+            thread.join(10)
+        with self._cond:  # a later use starts a fresh worker (another app, same process)
+            self._state, self._thread, self._closing = "stopped", None, False
+
+    def kill(self, sig: int = 9) -> None:
+        """Send ``sig`` to the worker (tests: a crash on demand)."""
+        import os
+
+        pid = self.pid
+        if pid is not None:
+            os.kill(pid, sig)
+
+    def _emit(self, phase: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(phase, {"model": self.name, "sha256": self.sha256, **data})
+
+    def _ensure_started(self) -> None:
+        if self._thread is None and not self._closing:
+            self._state = "starting"
+            self._thread = threading.Thread(
+                target=self._supervise, daemon=True, name=f"model-worker-{self.name}"
+            )
+            self._thread.start()
+
+    def _supervise(self) -> None:
+        while True:
+            with self._cond:
+                if self._closing:
+                    return
+                mode = self.modes[0]
+            started = time.monotonic()
+            try:
+                child, info = workers.start(
+                    "assistant.models.worker",
+                    self.spec.with_mode(mode),
+                    timeout_s=self.start_timeout_s,
+                )
+            except workers.StartFailed as exc:
+                if self._start_failed(mode, exc):
+                    return
+                continue
+            probe = {
+                "mode": mode,
+                "result": "passed",
+                "seconds": round(time.monotonic() - started, 2),
+            }
+            with self._cond:
+                if not any(p["mode"] == mode and p["result"] == "passed" for p in self._probes):
+                    self._probes.append(probe)
+                self._child, self._info, self._state = child, info, "ready"
+                self._retry_at = None
+                self._cond.notify_all()
+            self._emit("started", {"cpu_mode": mode, "pid": child.pid, "probe": probe,
+                                   "system_info": info.get("system_info")})  # fmt: skip
+            code = child.proc.wait()
+            with self._cond:
+                self._child = None
+                if self._closing:
+                    return
+                in_flight = self._in_flight
+            child.conn.close()
+            if self._crashed(mode, workers.describe_exit(code), in_flight=in_flight):
+                return
+
+    def _start_failed(self, mode: CpuMode, exc: workers.StartFailed) -> bool:
+        """True when the model is now refused for good."""
+        if not exc.crashed:  # it said why: bad weights, a load error; no restart helps
+            return self._fail(f"the model could not be loaded: {exc.reason}")
+        with self._cond:
+            probed = any(p["mode"] == mode for p in self._probes)
+            if not probed and len(self.modes) > 1:  # the probe crashed: the next mode
+                self._probes.append({"mode": mode, "result": exc.reason})
+                self.modes.pop(0)
+                self._cond.notify_all()
+                fallback = True
+            else:
+                fallback = False
+        if fallback:
+            self._emit("probe_failed", {"cpu_mode": mode, "reason": exc.reason,
+                                        "next_mode": self.modes[0]})  # fmt: skip
+            return False
+        return self._crashed(mode, exc.reason, in_flight=False)
+
+    def _crashed(self, mode: CpuMode, reason: str, *, in_flight: bool) -> bool:
+        """Count a crash; wait out the back-off. True when the model is now refused."""
+        with self._cond:
+            self._crashes_in_row += 1
+            self._restarts += 1
+            self._last_exit = reason
+            n = self._crashes_by_mode[mode] = self._crashes_by_mode.get(mode, 0) + 1
+            crashes = self._crashes_in_row
+            demoted = n >= 2 and len(self.modes) > 1
+            if demoted:
+                self.modes.pop(0)
+        self._emit("crashed", {"cpu_mode": mode, "reason": reason, "in_flight": in_flight,
+                               "crashes_in_row": crashes})  # fmt: skip
+        if crashes >= self.max_crashes:
+            return self._fail(
+                f"the model process crashed {crashes} times in a row (last: {reason}); "
+                "it is not restarted until the server is"
+            )
+        if demoted:
+            self._emit("fallback", {"cpu_mode": mode, "next_mode": self.modes[0]})
+        delay = min(self.backoff_s * 2 ** (crashes - 1), self.backoff_max_s)
+        with self._cond:
+            self._state, self._retry_at = "restarting", time.monotonic() + delay
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._closing, timeout=delay)
+            return self._closing
+
+    def _fail(self, error: str) -> bool:
+        with self._cond:
+            self._state, self._error = "failed", error
+            self._cond.notify_all()
+        self._emit("failed", {"reason": error})
+        return True
+
+    def _wait_ready(self, cancel: threading.Event | None) -> workers.Child | None:
+        deadline = time.monotonic() + self.start_timeout_s + self.backoff_max_s
+        with self._cond:
+            self._ensure_started()
+            while True:
+                child = self._child
+                if self._state == "ready" and child is not None and child.alive():
+                    return child
+                if self._state == "failed":
+                    raise ModelUnavailable(self._error or "the model failed",
+                                           hint="see /readyz and the server log")  # fmt: skip
+                if self._closing:
+                    raise ModelUnavailable("the model is shutting down")
+                if cancel is not None and cancel.is_set():
+                    return None
+                if time.monotonic() > deadline:
+                    raise ModelUnavailable(f"the model is not ready ({self._state})")
+                self._cond.wait(0.25)
+
+    # -- answering ----------------------------------------------------------------
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        with self._request:
+            child = self._wait_ready(cancel)
+            if child is None:
+                return
+            self.last_prompt = None
+            self._in_flight = True
+            finished = False
+            try:
+                child.conn.send(("stream", [dict(m) for m in messages], max_tokens))
+                cancelled = False
+                last = time.monotonic()
+                while True:
+                    if not cancelled and cancel is not None and cancel.is_set():
+                        child.conn.send(("cancel",))
+                        cancelled = True
+                    if not child.conn.poll(0.1):
+                        if time.monotonic() - last > self.stall_timeout_s:
+                            child.kill()
+                            raise ModelCrashed(
+                                f"the model stopped responding for {self.stall_timeout_s:g} s "
+                                "and was restarted"
+                            )
+                        continue
+                    kind, value = child.conn.recv()
+                    last = time.monotonic()
+                    if kind == "usage":
+                        self.last_prompt = (int(value[0]), int(value[1]))
+                    elif kind == "piece":
+                        if not cancelled:
+                            yield value
+                    elif kind == "end":
+                        finished = True
+                        break
+                    elif kind == "fail":
+                        finished = True
+                        raise ModelError(f"the model failed: {value}")
+            except (EOFError, OSError):
+                code = _exit_code(child)
+                raise ModelCrashed(
+                    f"the model process died ({workers.describe_exit(code)}) while answering; "
+                    "it is being restarted: please ask again",
+                ) from None
+            finally:
+                self._in_flight = False
+                if not finished:
+                    _abandon(child)
+            with self._cond:
+                self._crashes_in_row = 0  # an answer went through: the worker is healthy
+
+    def count_tokens(self, text: str) -> int:
+        with self._request:
+            child = self._wait_ready(None)
+            assert child is not None
+            child.conn.send(("tokens", text))
+            _, value = child.conn.recv()
+            return int(value)
+
+
+def _exit_code(child: workers.Child) -> int | None:
+    try:
+        return child.proc.wait(5)
+    except Exception:  # still running after its socket broke: kill it
+        child.kill()
+        return child.proc.wait(5)
+
+
+def _abandon(child: workers.Child) -> None:
+    """The reader stopped early: cancel, and drain the answer's tail so the next request
+    starts in step. A worker that does not finish in time is killed (and restarted)."""
+    if not child.alive():
+        return
+    try:
+        child.conn.send(("cancel",))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if child.conn.poll(0.1) and child.conn.recv()[0] in ("end", "fail"):
+                return
+    except (EOFError, OSError):
+        return
+    child.kill()

@@ -1,0 +1,59 @@
+"""Deterministic generators for the model's worker process (assistant/models/worker.py).
+
+They run in the real worker, through the same socket protocol as the GGUF model;
+only the model is replaced. ``crash_modes``: CPU modes whose start-up probe dies of
+SIGSEGV, as llama.cpp's AMX path does on Intel Xeons.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+
+class StepGenerator:
+    """Answers ``word0 word1 …`` one word per ``delay`` seconds."""
+
+    def __init__(
+        self,
+        *,
+        cpu_mode: str,
+        crash_modes: Sequence[str] = (),
+        tokens: int = 40,
+        delay: float = 0.02,
+        fail_load: str | None = None,
+    ) -> None:
+        if fail_load:
+            raise ValueError(fail_load)
+        self.cpu_mode = cpu_mode
+        self.crash_modes = tuple(crash_modes)
+        self.tokens = tokens
+        self.delay = delay
+        self.name = "step"
+        self.last_prompt: tuple[int, int] | None = None
+
+    def probe(self) -> dict[str, Any]:
+        if self.cpu_mode in self.crash_modes:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return {"system_info": f"step generator, {self.cpu_mode}"}
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        self.last_prompt = (sum(len(m["content"].split()) for m in messages), 0)
+        for i in range(min(self.tokens, max_tokens)):
+            if cancel is not None and cancel.is_set():
+                return
+            time.sleep(self.delay)
+            yield f"word{i} "
