@@ -36,7 +36,7 @@ from assistant.domain import Document
 from assistant.errors import AssistantError, ModelIntegrityError
 from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.install import verify_file, verify_installed
-from assistant.models.supervisor import ModelWorker, model_worker
+from assistant.models.model_worker import ModelWorker, model_worker
 from assistant.observability.requests import observe_done
 from assistant.retrieval.retriever import Retriever
 from assistant.settings import Settings

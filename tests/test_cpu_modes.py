@@ -12,7 +12,7 @@ import pytest
 from assistant.models.catalog import get_spec
 from assistant.models.cpu import describe_cpu
 from assistant.models.install import installed_path
-from assistant.models.supervisor import model_worker
+from assistant.models.model_worker import model_worker
 from assistant.settings import Settings
 from tests.conftest import MODELS, TEST_MODEL
 

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 
 from assistant.models.catalog import get_spec
 from assistant.models.install import installed_path
-from assistant.models.supervisor import ModelWorker
+from assistant.models.model_worker import ModelWorker
 from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.settings import Settings
@@ -48,7 +48,7 @@ def test_a_segfault_in_the_real_model_costs_one_answer(tmp_path: Path) -> None:
         def kill_in_flight() -> None:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                if worker._in_flight:
+                if worker.in_flight:
                     worker.kill(signal.SIGSEGV)
                     return
                 time.sleep(0.002)

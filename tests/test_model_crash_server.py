@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from litestar.testing import TestClient
 
-from assistant.models.supervisor import ModelWorker
+from assistant.models.model_worker import ModelWorker
 from assistant.models.worker import WorkerSpec
 from assistant.resources import Resources
 from assistant.server.app import create_app
@@ -55,7 +55,7 @@ def test_a_crash_mid_answer_is_an_error_event_audited_and_the_next_question_is_a
     def kill_when_answering() -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and worker.status()["state"] == "ready":
-            if worker._in_flight:
+            if worker.in_flight:
                 time.sleep(0.3)  # a few tokens in
                 worker.kill(sig)
                 return

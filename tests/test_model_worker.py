@@ -17,7 +17,7 @@ import pytest
 
 from assistant.errors import ModelCrashed, ModelUnavailable
 from assistant.models.cpu import mode_ladder
-from assistant.models.supervisor import ModelWorker
+from assistant.models.model_worker import ModelWorker
 from assistant.models.worker import WorkerSpec
 
 MESSAGES = [{"role": "user", "content": "How long is annual leave?"}]

@@ -22,7 +22,7 @@ from assistant.cli.progress import bytes_progress, console
 from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.cpu import describe_cpu
 from assistant.models.install import install_model, installed_path, verify_installed
-from assistant.models.supervisor import model_worker
+from assistant.models.model_worker import model_worker
 from assistant.resources import Resources
 from assistant.settings import Settings, load_settings
 

@@ -1,15 +1,14 @@
-"""The generation model in its own process: a Generator that supervises its worker.
+"""Keeps the generation model's worker process running, in the fastest CPU mode that works.
 
-:class:`ModelWorker` is what the answering service is given. It starts the worker
-(models/worker.py) on first use, in the first CPU mode of its ladder
-(models/cpu.py); a mode whose start-up probe crashes is dropped for the next, and
-the mode that passed is used from then on. A worker that dies later (segfault,
-abort, OOM kill) fails the answer in flight with ``ModelCrashed``, and is started
-again after a back-off that doubles per crash in a row; questions waiting in the
-queue go on once it is back. A mode that crashes twice is dropped too, where a
-slower one is left. After ``max_crashes`` crashes in a row, or a load error (bad
-weights: no restart would help), the model is refused with the reason until the
-process restarts: no crash loop eats the CPU.
+:class:`Supervisor` starts the worker (models/worker.py) on first use, in the first
+CPU mode of its ladder (models/cpu.py); a mode whose start-up probe crashes is
+dropped for the next, and the mode that passed is used from then on. A worker that
+dies later (segfault, abort, OOM kill) is started again after a back-off that
+doubles per crash in a row; questions waiting in the queue go on once it is back
+(models/model_worker.py fails the answer in flight). A mode that crashes twice is
+dropped too, where a slower one is left. After ``max_crashes`` crashes in a row, or
+a load error (bad weights: no restart would help), the model is refused with the
+reason until the process restarts: no crash loop eats the CPU.
 
 ``status()`` says what is happening, for /readyz, /metrics and the CLI;
 ``on_event(phase, data)`` is told of starts, probe failures, crashes and refusal
@@ -20,58 +19,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from assistant import workers
-from assistant.errors import ModelCrashed, ModelError, ModelUnavailable
-from assistant.models.cpu import CpuMode, mode_ladder
+from assistant.errors import ModelUnavailable
+from assistant.models.cpu import CpuMode
 from assistant.models.worker import WorkerSpec
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from assistant.settings import Settings
 
 EventHook = Callable[[str, dict[str, Any]], None]
 
 
-def model_worker(
-    settings: Settings, path: Path, sha256: str, on_event: EventHook | None = None
-) -> ModelWorker:
-    """The configured GGUF model (already verified: ``path``, ``sha256``) in its worker."""
-    s = settings
-    st = path.stat()
-    spec = WorkerSpec(
-        name=s.model,
-        sha256=sha256,
-        cpu_mode="extra",
-        kwargs={
-            "model_path": path,
-            "name": s.model,
-            "sha256": sha256,
-            "context_size": s.context_size,
-            "threads": s.threads,
-            "threads_batch": s.threads_batch,
-            "batch_size": s.batch_size,
-            "flash_attn": s.flash_attn,
-            "temperature": s.temperature,
-            "repeat_penalty": s.repeat_penalty,
-        },
-        verified=(str(path), st.st_size, st.st_mtime_ns),
-    )
-    return ModelWorker(
-        spec,
-        modes=mode_ladder(s.model_cpu_mode),
-        max_crashes=s.model_max_crashes,
-        backoff_s=s.model_restart_backoff_s,
-        start_timeout_s=s.model_start_timeout_s,
-        stall_timeout_s=s.request_timeout_s,
-        on_event=on_event,
-    )
+class Supervisor:
+    """Keeps one model worker process running (see the module's docstring)."""
 
-
-class ModelWorker:
     def __init__(
         self,
         spec: WorkerSpec,
@@ -81,7 +42,6 @@ class ModelWorker:
         backoff_s: float = 1.0,
         backoff_max_s: float = 60.0,
         start_timeout_s: float = 300.0,
-        stall_timeout_s: float = 120.0,
         on_event: EventHook | None = None,
     ) -> None:
         self.spec = spec
@@ -92,11 +52,8 @@ class ModelWorker:
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.start_timeout_s = start_timeout_s
-        self.stall_timeout_s = stall_timeout_s
         self.on_event = on_event
-        self.last_prompt: tuple[int, int] | None = None
         self._cond = threading.Condition()
-        self._request = threading.Lock()  # one answer at a time per worker
         self._thread: threading.Thread | None = None
         self._child: workers.Child | None = None
         self._closing = False
@@ -109,7 +66,8 @@ class ModelWorker:
         self._crashes_in_row = 0
         self._crashes_by_mode: dict[str, int] = {}
         self._restarts = 0
-        self._in_flight = False
+        #: an answer is being generated (set by its reader): a crash then fails that answer
+        self.in_flight = False
 
     # -- what is happening -------------------------------------------------------
     @property
@@ -117,8 +75,8 @@ class ModelWorker:
         return self.modes[0] if self.modes and self._probes else None
 
     @property
-    def loaded(self) -> bool:
-        return self._state == "ready"
+    def state(self) -> str:
+        return self._state
 
     @property
     def pid(self) -> int | None:
@@ -145,10 +103,6 @@ class ModelWorker:
             return out
 
     # -- life cycle ---------------------------------------------------------------
-    def load(self) -> None:
-        """Start the worker if it is not running and wait until it serves (or fails)."""
-        self._wait_ready(None)
-
     def close(self) -> None:
         with self._cond:
             self._closing = True
@@ -216,7 +170,7 @@ class ModelWorker:
                 self._child = None
                 if self._closing:
                     return
-                in_flight = self._in_flight
+                in_flight = self.in_flight
             child.conn.close()
             if self._crashed(mode, workers.describe_exit(code), in_flight=in_flight):
                 return
@@ -274,7 +228,14 @@ class ModelWorker:
         self._emit("failed", {"reason": error})
         return True
 
-    def _wait_ready(self, cancel: threading.Event | None) -> workers.Child | None:
+    def healthy(self) -> None:
+        """An answer went through: the crash count starts again."""
+        with self._cond:
+            self._crashes_in_row = 0
+
+    def wait_ready(self, cancel: threading.Event | None) -> workers.Child | None:
+        """The running worker, started if need be; None if ``cancel`` was set meanwhile.
+        Raises ``ModelUnavailable`` when the model is refused or does not come up."""
         deadline = time.monotonic() + self.start_timeout_s + self.backoff_max_s
         with self._cond:
             self._ensure_started()
@@ -292,92 +253,3 @@ class ModelWorker:
                 if time.monotonic() > deadline:
                     raise ModelUnavailable(f"the model is not ready ({self._state})")
                 self._cond.wait(0.25)
-
-    # -- answering ----------------------------------------------------------------
-    def stream(
-        self,
-        messages: Sequence[Mapping[str, str]],
-        *,
-        max_tokens: int,
-        cancel: threading.Event | None = None,
-    ) -> Iterator[str]:
-        with self._request:
-            child = self._wait_ready(cancel)
-            if child is None:
-                return
-            self.last_prompt = None
-            self._in_flight = True
-            finished = False
-            try:
-                child.conn.send(("stream", [dict(m) for m in messages], max_tokens))
-                cancelled = False
-                last = time.monotonic()
-                while True:
-                    if not cancelled and cancel is not None and cancel.is_set():
-                        child.conn.send(("cancel",))
-                        cancelled = True
-                    if not child.conn.poll(0.1):
-                        if time.monotonic() - last > self.stall_timeout_s:
-                            child.kill()
-                            raise ModelCrashed(
-                                f"the model stopped responding for {self.stall_timeout_s:g} s "
-                                "and was restarted"
-                            )
-                        continue
-                    kind, value = child.conn.recv()
-                    last = time.monotonic()
-                    if kind == "usage":
-                        self.last_prompt = (int(value[0]), int(value[1]))
-                    elif kind == "piece":
-                        if not cancelled:
-                            yield value
-                    elif kind == "end":
-                        finished = True
-                        break
-                    elif kind == "fail":
-                        finished = True
-                        raise ModelError(f"the model failed: {value}")
-            except (EOFError, OSError):
-                code = _exit_code(child)
-                raise ModelCrashed(
-                    f"the model process died ({workers.describe_exit(code)}) while answering; "
-                    "it is being restarted: please ask again",
-                ) from None
-            finally:
-                self._in_flight = False
-                if not finished:
-                    _abandon(child)
-            with self._cond:
-                self._crashes_in_row = 0  # an answer went through: the worker is healthy
-
-    def count_tokens(self, text: str) -> int:
-        with self._request:
-            child = self._wait_ready(None)
-            assert child is not None
-            child.conn.send(("tokens", text))
-            _, value = child.conn.recv()
-            return int(value)
-
-
-def _exit_code(child: workers.Child) -> int | None:
-    try:
-        return child.proc.wait(5)
-    except Exception:  # still running after its socket broke: kill it
-        child.kill()
-        return child.proc.wait(5)
-
-
-def _abandon(child: workers.Child) -> None:
-    """The reader stopped early: cancel, and drain the answer's tail so the next request
-    starts in step. A worker that does not finish in time is killed (and restarted)."""
-    if not child.alive():
-        return
-    try:
-        child.conn.send(("cancel",))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if child.conn.poll(0.1) and child.conn.recv()[0] in ("end", "fail"):
-                return
-    except (EOFError, OSError):
-        return
-    child.kill()

@@ -28,7 +28,7 @@ from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.cpu import CpuMode
 from assistant.models.install import installed_path
 from assistant.models.llama import open_llama
-from assistant.models.supervisor import ModelWorker
+from assistant.models.model_worker import ModelWorker
 from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.settings import Settings

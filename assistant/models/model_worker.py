@@ -1,0 +1,220 @@
+"""The generation model as the answering service sees it: a Generator in another process.
+
+:class:`ModelWorker` streams each answer from the model's worker process
+(models/worker.py), which a :class:`~assistant.models.supervisor.Supervisor`
+keeps running. When the worker dies mid-answer, that answer fails with
+``ModelCrashed`` (the server sends it as an error event and the audit log records
+it); the next one waits for the restarted worker. A cancel, or a reader that goes
+away, stops the answer at the next token and keeps the two processes in step.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from assistant import workers
+from assistant.errors import ModelCrashed, ModelError
+from assistant.models.cpu import CpuMode, mode_ladder
+from assistant.models.supervisor import EventHook, Supervisor
+from assistant.models.worker import WorkerSpec
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from assistant.settings import Settings
+
+
+def model_worker(
+    settings: Settings, path: Path, sha256: str, on_event: EventHook | None = None
+) -> ModelWorker:
+    """The configured GGUF model (already verified: ``path``, ``sha256``) in its worker."""
+    s = settings
+    st = path.stat()
+    spec = WorkerSpec(
+        name=s.model,
+        sha256=sha256,
+        cpu_mode="extra",
+        kwargs={
+            "model_path": path,
+            "name": s.model,
+            "sha256": sha256,
+            "context_size": s.context_size,
+            "threads": s.threads,
+            "threads_batch": s.threads_batch,
+            "batch_size": s.batch_size,
+            "flash_attn": s.flash_attn,
+            "temperature": s.temperature,
+            "repeat_penalty": s.repeat_penalty,
+        },
+        verified=(str(path), st.st_size, st.st_mtime_ns),
+    )
+    return ModelWorker(
+        spec,
+        modes=mode_ladder(s.model_cpu_mode),
+        max_crashes=s.model_max_crashes,
+        backoff_s=s.model_restart_backoff_s,
+        start_timeout_s=s.model_start_timeout_s,
+        stall_timeout_s=s.request_timeout_s,
+        on_event=on_event,
+    )
+
+
+class ModelWorker:
+    """A Generator (answering/generator.py) whose model runs in a supervised process."""
+
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        *,
+        modes: Sequence[CpuMode],
+        max_crashes: int = 5,
+        backoff_s: float = 1.0,
+        backoff_max_s: float = 60.0,
+        start_timeout_s: float = 300.0,
+        stall_timeout_s: float = 120.0,
+        on_event: EventHook | None = None,
+    ) -> None:
+        self.name = spec.name
+        self.sha256 = spec.sha256
+        self.stall_timeout_s = stall_timeout_s
+        self.supervisor = Supervisor(
+            spec,
+            modes=modes,
+            max_crashes=max_crashes,
+            backoff_s=backoff_s,
+            backoff_max_s=backoff_max_s,
+            start_timeout_s=start_timeout_s,
+            on_event=on_event,
+        )
+        #: (prompt tokens, of which reused from the KV cache) of the current/last answer
+        self.last_prompt: tuple[int, int] | None = None
+        self._request = threading.Lock()  # one answer at a time per worker
+
+    # -- the supervisor's view, for /readyz, /metrics, the CLI and tests -----------
+    @property
+    def on_event(self) -> EventHook | None:
+        return self.supervisor.on_event
+
+    @on_event.setter
+    def on_event(self, hook: EventHook | None) -> None:
+        self.supervisor.on_event = hook
+
+    @property
+    def cpu_mode(self) -> CpuMode | None:
+        return self.supervisor.cpu_mode
+
+    @property
+    def loaded(self) -> bool:
+        return self.supervisor.state == "ready"
+
+    @property
+    def pid(self) -> int | None:
+        return self.supervisor.pid
+
+    @property
+    def in_flight(self) -> bool:
+        return self.supervisor.in_flight
+
+    def status(self) -> dict[str, Any]:
+        return self.supervisor.status()
+
+    def load(self) -> None:
+        """Start the worker if it is not running and wait until it serves (or fails)."""
+        self.supervisor.wait_ready(None)
+
+    def kill(self, sig: int = 9) -> None:
+        self.supervisor.kill(sig)
+
+    def close(self) -> None:
+        self.supervisor.close()
+
+    # -- answering ----------------------------------------------------------------
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        with self._request:
+            child = self.supervisor.wait_ready(cancel)
+            if child is None:
+                return
+            self.last_prompt = None
+            self.supervisor.in_flight = True
+            finished = False
+            try:
+                child.conn.send(("stream", [dict(m) for m in messages], max_tokens))
+                cancelled = False
+                last = time.monotonic()
+                while True:
+                    if not cancelled and cancel is not None and cancel.is_set():
+                        child.conn.send(("cancel",))
+                        cancelled = True
+                    if not child.conn.poll(0.1):
+                        if time.monotonic() - last > self.stall_timeout_s:
+                            child.kill()
+                            raise ModelCrashed(
+                                f"the model stopped responding for {self.stall_timeout_s:g} s "
+                                "and was restarted"
+                            )
+                        continue
+                    kind, value = child.conn.recv()
+                    last = time.monotonic()
+                    if kind == "usage":
+                        self.last_prompt = (int(value[0]), int(value[1]))
+                    elif kind == "piece":
+                        if not cancelled:
+                            yield value
+                    elif kind == "end":
+                        finished = True
+                        break
+                    elif kind == "fail":
+                        finished = True
+                        raise ModelError(f"the model failed: {value}")
+            except (EOFError, OSError):
+                code = _exit_code(child)
+                raise ModelCrashed(
+                    f"the model process died ({workers.describe_exit(code)}) while answering; "
+                    "it is being restarted: please ask again",
+                ) from None
+            finally:
+                self.supervisor.in_flight = False
+                if not finished:
+                    _abandon(child)
+            self.supervisor.healthy()  # an answer went through
+
+    def count_tokens(self, text: str) -> int:
+        with self._request:
+            child = self.supervisor.wait_ready(None)
+            assert child is not None
+            child.conn.send(("tokens", text))
+            _, value = child.conn.recv()
+            return int(value)
+
+
+def _exit_code(child: workers.Child) -> int | None:
+    try:
+        return child.proc.wait(5)
+    except Exception:  # still running after its socket broke: kill it
+        child.kill()
+        return child.proc.wait(5)
+
+
+def _abandon(child: workers.Child) -> None:
+    """The reader stopped early: cancel, and drain the answer's tail so the next request
+    starts in step. A worker that does not finish in time is killed (and restarted)."""
+    if not child.alive():
+        return
+    try:
+        child.conn.send(("cancel",))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if child.conn.poll(0.1) and child.conn.recv()[0] in ("end", "fail"):
+                return
+    except (EOFError, OSError):
+        return
+    child.kill()
