@@ -10,20 +10,46 @@ export DO_NOT_TRACK := true
 export SCARF_NO_ANALYTICS := true
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install run serve models test test-fast lint format bench eval system-deps clean
+.PHONY: install llama-wheel run serve models test test-fast lint format bench eval system-deps clean
 
 install: $(STAMP)
 
+# llama-cpp-python is built from source once per build flavour and kept as a wheel in
+# LLAMA_WHEELS (outside the checkout, so every clone on this machine reuses it):
+#   portable: one CPU backend per x86-64 level, the best loaded at run time (runs on any
+#             AVX2-or-newer server: build once, install on the others); see README
+#   native:   -march=native, for this machine's CPU only (SIGILL on an older one)
+LLAMA_VERSION := $(shell sed -n 's/^llama-cpp-python==//p' constraints.txt)
+LLAMA_BUILD ?= portable
+LLAMA_CMAKE_portable := -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON
+LLAMA_CMAKE_native := -DGGML_NATIVE=ON
+LLAMA_WHEELS ?= $(HOME)/.cache/onprem-assistant/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_BUILD)
+
 # torch first, pinned to the local CPU wheel: an unpinned torch pulls GBs of CUDA.
-# llama-cpp-python builds from source once (~14 min on 2 cores); pip caches the wheel.
-$(STAMP): pyproject.toml constraints.txt deploy/spacy-shim/pyproject.toml
+$(STAMP): pyproject.toml constraints.txt deploy/spacy-shim/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
+	$(MAKE) llama-wheel
+	$(BIN)/pip install -q --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-*.whl
 	$(BIN)/pip install -q -c constraints.txt ./deploy/spacy-shim
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	$(BIN)/pip install -q --no-deps -c constraints.txt unstructured-inference
 	$(BIN)/python -c "import sentence_transformers, unstructured.partition.pdf, llama_cpp"
 	touch $@
+
+# ~15 min native, ~35 min portable on 2 cores; `make llama-wheel` alone gives the wheel to
+# carry to air-gapped servers (deploy/README.md)
+llama-wheel:
+	@if ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+		echo "llama-cpp-python $(LLAMA_VERSION) ($(LLAMA_BUILD)) from $(LLAMA_WHEELS)"; \
+	else \
+		test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+		echo "building llama-cpp-python $(LLAMA_VERSION) ($(LLAMA_BUILD)); this takes a while"; \
+		rm -rf $(LLAMA_WHEELS).tmp; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_$(LLAMA_BUILD))" $(BIN)/pip wheel -q --no-deps --no-cache-dir \
+			--no-binary llama-cpp-python llama-cpp-python==$(LLAMA_VERSION) -w $(LLAMA_WHEELS).tmp \
+		&& mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS); \
+	fi
 
 models: install
 	$(BIN)/assistant models install $(MODEL) all-minilm-l6-v2

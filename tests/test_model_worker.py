@@ -203,6 +203,34 @@ def test_cancel_and_an_abandoned_reader_leave_the_worker_in_step() -> None:
         w.close()
 
 
+def test_closing_while_the_worker_starts_leaves_no_process_behind() -> None:
+    import psutil
+
+    w = worker(probe_delay=1.5)
+
+    def load() -> None:
+        with pytest.raises(ModelUnavailable):
+            w.load()
+
+    starter = threading.Thread(target=load)
+    starter.start()
+    time.sleep(0.3)
+    w.close()
+    starter.join(10)
+
+    def workers_alive() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if "assistant.models.worker" in " ".join(p.cmdline())
+        ]
+
+    deadline = time.monotonic() + 5
+    while workers_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers_alive() == []
+
+
 def test_the_mode_ladder() -> None:
     assert mode_ladder("auto", has_amx=True) == ["extra", "no-amx", "plain"]
     assert mode_ladder("auto", has_amx=False) == ["extra", "plain"]

@@ -26,6 +26,7 @@ class StepGenerator:
         tokens: int = 40,
         delay: float = 0.02,
         fail_load: str | None = None,
+        probe_delay: float = 0.0,
     ) -> None:
         if fail_load:
             raise ValueError(fail_load)
@@ -33,12 +34,14 @@ class StepGenerator:
         self.crash_modes = tuple(crash_modes)
         self.tokens = tokens
         self.delay = delay
+        self.probe_delay = probe_delay
         self.name = "step"
         self.last_prompt: tuple[int, int] | None = None
 
     def probe(self) -> dict[str, Any]:
         if self.cpu_mode in self.crash_modes:
             os.kill(os.getpid(), signal.SIGSEGV)
+        time.sleep(self.probe_delay)
         return {"system_info": f"step generator, {self.cpu_mode}"}
 
     def count_tokens(self, text: str) -> int:

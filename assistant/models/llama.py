@@ -25,6 +25,29 @@ PROBE_TEXT = (
 ) * 2
 
 
+def load_cpu_backend() -> str | None:
+    """A portable build (``GGML_BACKEND_DL``, ``GGML_CPU_ALL_VARIANTS``; see the Makefile)
+    ships one CPU backend per x86-64 level and loads none by itself: load the best one
+    this CPU can run, as llama.cpp's own programs do. Returns the folder it came from
+    (None: a native build, whose one CPU backend is linked in)."""
+    import ctypes
+    import sys
+
+    import llama_cpp
+
+    lib = Path(llama_cpp.__file__).parent / "lib"
+    ggml = ctypes.CDLL(str(lib / "libggml.so"))
+    if ggml.ggml_backend_reg_count() > 0:
+        return None
+    ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+    for folder in (lib, Path(sys.prefix) / "bin", Path(sys.prefix) / "lib"):
+        if any(folder.glob("libggml-cpu-*.so")):
+            ggml.ggml_backend_load_all_from_path(str(folder).encode())
+            if ggml.ggml_backend_reg_count() > 0:
+                return str(folder)
+    raise RuntimeError(f"no llama.cpp CPU backend found beside {lib} (a broken portable build?)")
+
+
 def open_llama(model_path: Path, cpu_mode: CpuMode, **params: Any) -> Any:
     """``llama_cpp.Llama(model_path, **params)`` with llama.cpp's extra buffer types
     (weight repacking; AMX where the CPU has it) on or off as ``cpu_mode`` says.
@@ -35,6 +58,7 @@ def open_llama(model_path: Path, cpu_mode: CpuMode, **params: Any) -> Any:
     import llama_cpp
     import llama_cpp.llama_cpp as low
 
+    load_cpu_backend()
     extra = uses_extra_buffers(cpu_mode)
     defaults = low.llama_model_default_params
 

@@ -57,6 +57,7 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._child: workers.Child | None = None
         self._closing = False
+        self._epoch = 0  # close() starts a new one: a thread of an older one stops
         self._state = "stopped"
         self._info: dict[str, Any] = {}
         self._probes: list[dict[str, Any]] = []
@@ -106,6 +107,7 @@ class Supervisor:
     def close(self) -> None:
         with self._cond:
             self._closing = True
+            self._epoch += 1
             child, thread = self._child, self._thread
             self._cond.notify_all()
         if child is not None:
@@ -113,7 +115,7 @@ class Supervisor:
         if thread is not None:
             thread.join(10)
         with self._cond:  # a later use starts a fresh worker (another app, same process)
-            self._state, self._thread, self._closing = "stopped", None, False
+            self._state, self._thread, self._child, self._closing = "stopped", None, None, False
 
     def kill(self, sig: int = 9) -> None:
         """Send ``sig`` to the worker (tests: a crash on demand)."""
@@ -131,14 +133,17 @@ class Supervisor:
         if self._thread is None and not self._closing:
             self._state = "starting"
             self._thread = threading.Thread(
-                target=self._supervise, daemon=True, name=f"model-worker-{self.name}"
+                target=self._supervise,
+                args=(self._epoch,),
+                daemon=True,
+                name=f"model-worker-{self.name}",
             )
             self._thread.start()
 
-    def _supervise(self) -> None:
+    def _supervise(self, epoch: int) -> None:
         while True:
             with self._cond:
-                if self._closing:
+                if epoch != self._epoch:
                     return
                 mode = self.modes[0]
             started = time.monotonic()
@@ -149,7 +154,7 @@ class Supervisor:
                     timeout_s=self.start_timeout_s,
                 )
             except workers.StartFailed as exc:
-                if self._start_failed(mode, exc):
+                if self._start_failed(mode, exc, epoch):
                     return
                 continue
             probe = {
@@ -158,6 +163,9 @@ class Supervisor:
                 "seconds": round(time.monotonic() - started, 2),
             }
             with self._cond:
+                if epoch != self._epoch:  # closed while it started
+                    child.stop(kill=False)
+                    return
                 if not any(p["mode"] == mode and p["result"] == "passed" for p in self._probes):
                     self._probes.append(probe)
                 self._child, self._info, self._state = child, info, "ready"
@@ -167,15 +175,15 @@ class Supervisor:
                                    "system_info": info.get("system_info")})  # fmt: skip
             code = child.proc.wait()
             with self._cond:
-                self._child = None
-                if self._closing:
+                if epoch != self._epoch:
                     return
+                self._child = None
                 in_flight = self.in_flight
             child.conn.close()
-            if self._crashed(mode, workers.describe_exit(code), in_flight=in_flight):
+            if self._crashed(mode, workers.describe_exit(code), epoch, in_flight=in_flight):
                 return
 
-    def _start_failed(self, mode: CpuMode, exc: workers.StartFailed) -> bool:
+    def _start_failed(self, mode: CpuMode, exc: workers.StartFailed, epoch: int) -> bool:
         """True when the model is now refused for good."""
         if not exc.crashed:  # it said why: bad weights, a load error; no restart helps
             return self._fail(f"the model could not be loaded: {exc.reason}")
@@ -192,9 +200,9 @@ class Supervisor:
             self._emit("probe_failed", {"cpu_mode": mode, "reason": exc.reason,
                                         "next_mode": self.modes[0]})  # fmt: skip
             return False
-        return self._crashed(mode, exc.reason, in_flight=False)
+        return self._crashed(mode, exc.reason, epoch, in_flight=False)
 
-    def _crashed(self, mode: CpuMode, reason: str, *, in_flight: bool) -> bool:
+    def _crashed(self, mode: CpuMode, reason: str, epoch: int, *, in_flight: bool) -> bool:
         """Count a crash; wait out the back-off. True when the model is now refused."""
         with self._cond:
             self._crashes_in_row += 1
@@ -218,8 +226,8 @@ class Supervisor:
         with self._cond:
             self._state, self._retry_at = "restarting", time.monotonic() + delay
             self._cond.notify_all()
-            self._cond.wait_for(lambda: self._closing, timeout=delay)
-            return self._closing
+            self._cond.wait_for(lambda: epoch != self._epoch, timeout=delay)
+            return epoch != self._epoch
 
     def _fail(self, error: str) -> bool:
         with self._cond:

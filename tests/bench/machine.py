@@ -13,12 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import psutil
 
-_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+from assistant.models.cpu import describe_cpu
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,24 +51,12 @@ class Machine:
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return describe_cpu()["model"]
 
 
 def cpu_flags() -> tuple[str, ...]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                present = set(line.split(":", 1)[1].split())
-                return tuple(f for f in _FLAGS_OF_INTEREST if f in present)
-    except OSError:
-        pass
-    return ()
+    """The CPU's AVX2/AVX-512/AMX flags (assistant/models/cpu.py: the ones llama.cpp uses)."""
+    return tuple(describe_cpu()["flags"])
 
 
 def copy_bandwidth(threads: int, *, mib: int = 512, repeats: int = 5) -> float:
