@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
@@ -109,4 +110,22 @@ def test_a_model_that_cannot_load_makes_readyz_say_why(settings: Settings) -> No
         assert r.status_code == 503 and "truncated GGUF" in r.text
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "truncated GGUF" in ready.json()["checks"]["error"]
+    res.close()
+
+
+def test_a_truncated_gguf_is_refused_before_any_process_loads_it(tmp_path: Path) -> None:
+    bad = tmp_path / "truncated.gguf"
+    bad.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\x00" * 4096)  # a GGUF header, cut short
+    settings = Settings(data_dir=tmp_path / "data", model="smollm2-135m", model_path=bad)
+    res = Resources(settings, embedder=HashEmbedder())
+    open_collection(res)
+    token = add_user(res)
+    res.ingestor.ingest([SAMPLE], "sample")
+    with TestClient(create_app(settings, res, warm_up=False)) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "SHA-256 mismatch" in ready.json()["checks"]["error"]
+        r = client.post("/api/ask", json={"question": QUESTION})
+        assert r.status_code == 503 and "SHA-256 mismatch" in r.text
+        assert res.generator_if_built is None  # no worker was started for it
     res.close()
