@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -115,6 +116,18 @@ def connect() -> Connection:
     """In the child: our end of the socket pair (``sys.argv[1]``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     return Connection(int(sys.argv[1]))
+
+
+def requests(conn: Connection) -> Iterator[Any]:
+    """In the child: each request, until the parent sends None or goes away."""
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if message is None:
+            return
+        yield message
 
 
 def describe_exit(code: int | None) -> str:

@@ -81,13 +81,7 @@ def _worker(conn: Connection) -> None:
     if memory_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return  # the parent is gone
-        if message is None:
-            return
+    for message in workers.requests(conn):
         try:
             if message[0] == "window":
                 _, path, first, last, ocr = message

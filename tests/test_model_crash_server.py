@@ -17,6 +17,7 @@ import pytest
 from litestar.testing import TestClient
 
 from assistant.models.model_worker import ModelWorker
+from assistant.models.supervisor import Supervisor
 from assistant.models.worker import WorkerSpec
 from assistant.resources import Resources
 from assistant.server.app import create_app
@@ -32,7 +33,7 @@ QUESTION = "How many days of paid annual leave do full-time employees get?"
 def served(settings: Settings) -> Iterator[tuple[TestClient, Resources, ModelWorker]]:  # type: ignore[type-arg]
     spec = WorkerSpec("step", "ab" * 32, "extra", "tests.worker_generators:StepGenerator",
                       {"tokens": 60, "delay": 0.05})  # fmt: skip
-    worker = ModelWorker(spec, modes=["extra"], backoff_s=0.05, start_timeout_s=30)
+    worker = ModelWorker(Supervisor(spec, modes=["extra"], backoff_s=0.05, start_timeout_s=30))
     res = Resources(settings, embedder=HashEmbedder(), generator=worker)
     res.ingestor.ingest([SAMPLE], "sample")
     open_collection(res)
@@ -99,7 +100,7 @@ def test_a_crash_mid_answer_is_an_error_event_audited_and_the_next_question_is_a
 def test_a_model_that_cannot_load_makes_readyz_say_why(settings: Settings) -> None:
     spec = WorkerSpec("step", None, "extra", "tests.worker_generators:StepGenerator",
                       {"fail_load": "truncated GGUF"})  # fmt: skip
-    worker = ModelWorker(spec, modes=["extra", "plain"], start_timeout_s=30)
+    worker = ModelWorker(Supervisor(spec, modes=["extra", "plain"], start_timeout_s=30))
     res = Resources(settings, embedder=HashEmbedder(), generator=worker)
     open_collection(res)
     token = add_user(res)

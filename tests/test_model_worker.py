@@ -18,6 +18,7 @@ import pytest
 from assistant.errors import ModelCrashed, ModelUnavailable
 from assistant.models.cpu import mode_ladder
 from assistant.models.model_worker import ModelWorker
+from assistant.models.supervisor import Supervisor
 from assistant.models.worker import WorkerSpec
 
 MESSAGES = [{"role": "user", "content": "How long is annual leave?"}]
@@ -34,7 +35,7 @@ def worker(
     **kwargs: Any,
 ) -> ModelWorker:
     spec = WorkerSpec("step", sha256, "extra", STEP, kwargs, verified)
-    return ModelWorker(
+    supervisor = Supervisor(
         spec,
         modes=modes,  # type: ignore[arg-type]
         max_crashes=max_crashes,
@@ -43,6 +44,7 @@ def worker(
         start_timeout_s=30,
         on_event=None if events is None else lambda phase, data: events.append((phase, data)),
     )
+    return ModelWorker(supervisor)
 
 
 def answer(w: ModelWorker, **kwargs: Any) -> str:

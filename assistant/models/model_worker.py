@@ -51,44 +51,25 @@ def model_worker(
         },
         verified=(str(path), st.st_size, st.st_mtime_ns),
     )
-    return ModelWorker(
+    supervisor = Supervisor(
         spec,
         modes=mode_ladder(s.model_cpu_mode),
         max_crashes=s.model_max_crashes,
         backoff_s=s.model_restart_backoff_s,
         start_timeout_s=s.model_start_timeout_s,
-        stall_timeout_s=s.request_timeout_s,
         on_event=on_event,
     )
+    return ModelWorker(supervisor, stall_timeout_s=s.request_timeout_s)
 
 
 class ModelWorker:
     """A Generator (answering/generator.py) whose model runs in a supervised process."""
 
-    def __init__(
-        self,
-        spec: WorkerSpec,
-        *,
-        modes: Sequence[CpuMode],
-        max_crashes: int = 5,
-        backoff_s: float = 1.0,
-        backoff_max_s: float = 60.0,
-        start_timeout_s: float = 300.0,
-        stall_timeout_s: float = 120.0,
-        on_event: EventHook | None = None,
-    ) -> None:
-        self.name = spec.name
-        self.sha256 = spec.sha256
+    def __init__(self, supervisor: Supervisor, *, stall_timeout_s: float = 120.0) -> None:
+        self.supervisor = supervisor
+        self.name = supervisor.name
+        self.sha256 = supervisor.sha256
         self.stall_timeout_s = stall_timeout_s
-        self.supervisor = Supervisor(
-            spec,
-            modes=modes,
-            max_crashes=max_crashes,
-            backoff_s=backoff_s,
-            backoff_max_s=backoff_max_s,
-            start_timeout_s=start_timeout_s,
-            on_event=on_event,
-        )
         #: (prompt tokens, of which reused from the KV cache) of the current/last answer
         self.last_prompt: tuple[int, int] | None = None
         self._request = threading.Lock()  # one answer at a time per worker

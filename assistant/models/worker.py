@@ -105,13 +105,7 @@ def serve(conn: Connection) -> None:
         conn.send(("err", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", {**info, "pid": os.getpid(), "cpu_mode": spec.cpu_mode}))
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return  # the parent is gone
-        if message is None:
-            return
+    for message in workers.requests(conn):
         try:
             if message[0] == "stream":
                 _answer(conn, generator, message[1], message[2])
