@@ -120,6 +120,12 @@ class FileChangedWhileReading(IngestError):
     code = "changed_while_reading"
 
 
+class DatasetError(AssistantError):
+    """An eval data set that cannot be read (assistant/eval)."""
+
+    code = "eval_dataset_invalid"
+
+
 class IndexBusy(AssistantError):
     """Another process is writing the index (e.g. the server's inbox watcher)."""
 

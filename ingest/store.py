@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,7 @@ import numpy as np
 from assistant.domain import Chunk, Document
 from assistant.errors import EmbedderMismatch
 from assistant.retrieval.analysis import index_text
+from assistant.store import sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -131,13 +132,11 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect in a new file only
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        self._db = sqlite.connect(
+            path,
+            secure_delete=True,
+            pragmas=(f"page_size={PAGE_SIZE}", "foreign_keys=ON", f"cache_size=-{CACHE_KIB}"),
+        )
         # FTS rows are written by one INSERT ... SELECT per document (see insert_document)
         self._db.create_function("index_text", 2, index_text, deterministic=True)
         self._db.executescript(SCHEMA)
@@ -179,16 +178,8 @@ class Store:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return sqlite.transaction(self._db, self._lock)
 
     # -- reads -----------------------------------------------------------------
     def path_entry(self, path: str) -> PathEntry | None:

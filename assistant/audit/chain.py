@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 from assistant.audit.checkpoint import Checkpoint
 from assistant.audit.merkle import Frontier
 from assistant.audit.records import GENESIS_HASH, AuditRecord
+from assistant.store import sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,13 +73,9 @@ BEGIN SELECT RAISE(ABORT, 'the log id never changes'); END;
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode; transactions are explicit BEGINs."""
+    """The audit databases wait up to 30 s for another process's write."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("PRAGMA secure_delete=ON")
-    return db
+    return sqlite.connect(path, timeout=30.0, secure_delete=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,17 +184,9 @@ class ChainStore:
             self._db.close()
 
     # -- transactions ----------------------------------------------------------
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> AbstractContextManager[sqlite3.Connection]:
         """The write lock (this process's threads, then SQLite's across processes)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        return sqlite.transaction(self._db, self._lock)
 
     @contextmanager
     def snapshot(self, *, attach: Mapping[str, Path] | None = None) -> Iterator[sqlite3.Connection]:

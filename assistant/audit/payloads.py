@@ -25,12 +25,13 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from assistant.audit.chain import connect
 from assistant.audit.records import canonical
+from assistant.store import sqlite
 
 log = logging.getLogger(__name__)
 
@@ -147,16 +148,8 @@ class PayloadStore:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return sqlite.transaction(self._db, self._lock)
 
     def put(self, subject: str, kind: str, created_at: str, personal: dict[str, Any]) -> str:
         """Store ``personal`` and return its commitment (the record's ``payload_hash``)."""

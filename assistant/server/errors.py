@@ -23,6 +23,15 @@ def _body(code: str, message: str, hint: str | None = None) -> dict[str, object]
     return body
 
 
+def stream_error(exc: Exception) -> tuple[str, str]:
+    """(code, detail) of an error that ends a stream already under way (its status is
+    sent): what the chat's error event and the OpenAI stream's error chunk carry."""
+    if isinstance(exc, AssistantError):
+        return exc.code, exc.message
+    log.error("stream ended by an unexpected error", exc_info=exc)
+    return "internal_error", "internal error"
+
+
 def assistant_error(request: Request[Any, Any, Any], exc: AssistantError) -> Response[Any]:
     if exc.code == "not_authenticated" and _wants_page(request):
         return Redirect(f"/login?next={quote(request.url.path)}", status_code=303)

@@ -24,9 +24,10 @@ from assistant.answering.conversations import Turn
 from assistant.answering.queue import Ticket
 from assistant.answering.service import DoneEvent, Event, TokenEvent, validate_question
 from assistant.auth.principal import Principal
-from assistant.errors import AssistantError, InvalidQuestion
+from assistant.errors import InvalidQuestion
 from assistant.resources import Resources
 from assistant.server.api import admit_question
+from assistant.server.errors import stream_error
 from assistant.server.relay import relay
 
 
@@ -146,7 +147,7 @@ async def _stream(
         yield _chunk(completion_id, model, {"role": "assistant", "content": ""})
         async for item in events:
             if isinstance(item, Exception):
-                detail = item.message if isinstance(item, AssistantError) else "internal error"
+                _, detail = stream_error(item)
                 yield ServerSentEventMessage(data=json.dumps({"error": {"message": detail}}))
                 break
             if isinstance(item, TokenEvent):
