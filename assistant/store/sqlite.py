@@ -10,12 +10,13 @@ other processes wait up to ``timeout`` seconds), and commits or rolls back.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
-Lock = threading.Lock | threading.RLock | AbstractContextManager[object]
+#: a ``threading.Lock`` or ``RLock``: this process's threads take turns to write
+Lock = AbstractContextManager[Any]
 
 
 def connect(
