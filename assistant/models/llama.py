@@ -40,7 +40,8 @@ def load_cpu_backend() -> str | None:
     if ggml.ggml_backend_reg_count() > 0:
         return None
     ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
-    for folder in (lib, Path(sys.prefix) / "bin", Path(sys.prefix) / "lib"):
+    # the wheel puts them in bin/ beside the llama_cpp package (site-packages/bin)
+    for folder in (lib, lib.parent.parent / "bin", Path(sys.prefix) / "bin"):
         if any(folder.glob("libggml-cpu-*.so")):
             ggml.ggml_backend_load_all_from_path(str(folder).encode())
             if ggml.ggml_backend_reg_count() > 0:
