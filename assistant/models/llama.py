@@ -36,7 +36,12 @@ def load_cpu_backend() -> str | None:
     import llama_cpp
 
     lib = Path(llama_cpp.__file__).parent / "lib"
-    ggml = ctypes.CDLL(str(lib / "libggml.so"))
+    # the libggml that libllama loaded, by its soname: a wheel holds libggml.so and
+    # libggml.so.0 as two copies, and a backend registered in the other one is not seen
+    try:
+        ggml = ctypes.CDLL("libggml.so.0")
+    except OSError:
+        ggml = ctypes.CDLL(str(lib / "libggml.so"))
     if ggml.ggml_backend_reg_count() > 0:
         return None
     ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
