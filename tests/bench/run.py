@@ -40,6 +40,9 @@ REGISTRY: dict[str, str] = {
     "security": "tests.bench.bench_security",
 }
 
+#: areas a full run leaves out (they take long and answer a one-off question); name them to run
+ON_REQUEST = frozenset({"builds"})  # native vs portable llama.cpp build: 12 min
+
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "docs" / "BENCHMARKS.md"
 CACHE = Path.home() / ".cache" / "onprem-assistant-bench"
@@ -78,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [a for a in args.areas if a not in REGISTRY]
     if unknown:
         parser.error(f"unknown area(s) {unknown}; known: {list(REGISTRY)}")
-    areas = args.areas or list(REGISTRY)
+    areas = args.areas or [a for a in REGISTRY if a not in ON_REQUEST]
 
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="assistant-bench-"))
