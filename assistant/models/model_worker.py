@@ -137,6 +137,7 @@ class ModelWorker:
                         cancelled = True
                     if not child.conn.poll(0.1):
                         if time.monotonic() - last > self.stall_timeout_s:
+                            self.supervisor.lost_answer = True
                             child.kill()
                             raise ModelCrashed(
                                 f"the model stopped responding for {self.stall_timeout_s:g} s "
@@ -157,6 +158,7 @@ class ModelWorker:
                         finished = True
                         raise ModelError(f"the model failed: {value}")
             except (EOFError, OSError):
+                self.supervisor.lost_answer = True
                 code = _exit_code(child)
                 raise ModelCrashed(
                     f"the model process died ({workers.describe_exit(code)}) while answering; "

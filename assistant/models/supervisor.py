@@ -69,6 +69,9 @@ class Supervisor:
         self._restarts = 0
         #: an answer is being generated (set by its reader): a crash then fails that answer
         self.in_flight = False
+        #: set by the reader that saw the worker die under its answer (it may clear
+        #: ``in_flight`` before this thread sees the exit)
+        self.lost_answer = False
 
     # -- what is happening -------------------------------------------------------
     @property
@@ -178,7 +181,7 @@ class Supervisor:
                 if epoch != self._epoch:
                     return
                 self._child = None
-                in_flight = self.in_flight
+                in_flight, self.lost_answer = self.in_flight or self.lost_answer, False
             child.conn.close()
             if self._crashed(mode, workers.describe_exit(code), epoch, in_flight=in_flight):
                 return
