@@ -36,6 +36,7 @@ REGISTRY: dict[str, str] = {
     "retrieval": "tests.bench.bench_retrieval",
     "load": "tests.bench.bench_load",
     "generation": "tests.bench.bench_generation",
+    "worker": "tests.bench.bench_worker",
     "builds": "tests.bench.bench_builds",
     "security": "tests.bench.bench_security",
 }
