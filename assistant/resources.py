@@ -35,17 +35,18 @@ from assistant.auth.store import AuthStore
 from assistant.domain import Document
 from assistant.errors import AssistantError, ModelIntegrityError
 from assistant.models.catalog import CATALOG, get_spec
+from assistant.models.embed import Embedder, HashEmbedder, make_embedder
 from assistant.models.install import verify_file, verify_installed
 from assistant.models.model_worker import ModelWorker, model_worker
 from assistant.observability.requests import observe_done
+from assistant.retrieval.coverage import CoverageGate
 from assistant.retrieval.retriever import Retriever
 from assistant.settings import Settings
-from ingest import recovery
-from ingest.embed import Embedder, HashEmbedder, make_embedder
-from ingest.index import VectorIndex
-from ingest.journal import iter_receipts
+from assistant.store import recovery
+from assistant.store.documents import Store
+from assistant.store.index import VectorIndex
+from assistant.store.journal import iter_receipts
 from ingest.pipeline import Ingestor
-from ingest.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,14 @@ class Resources:
                 self._embedder = HashEmbedder()  # the model-free stand-in, for tests and demos
             if self._embedder is None:
                 s = self.settings
-                self._embedder = make_embedder(  # torch or the int8 ONNX export (ingest/embed.py)
-                    get_spec(s.embedding_model),
-                    s.models_dir,
-                    backend=s.embedding_backend,
-                    batch_size=s.embed_batch_size,
-                    threads=s.embed_threads,
+                self._embedder = (
+                    make_embedder(  # torch or the int8 ONNX export (assistant/models/embed.py)
+                        get_spec(s.embedding_model),
+                        s.models_dir,
+                        backend=s.embedding_backend,
+                        batch_size=s.embed_batch_size,
+                        threads=s.embed_threads,
+                    )
                 )
             return self._embedder
 
@@ -120,6 +123,12 @@ class Resources:
         """The generator if already built, without building (and hash-checking) it: metrics."""
         return self._generator
 
+    @property
+    def answers_if_built(self) -> AnswerService | None:
+        """The answering service if a question built it: metrics read its queue."""
+        answers: AnswerService | None = self.__dict__.get("answers")
+        return answers
+
     # -- storage ---------------------------------------------------------------
     @cached_property
     def store(self) -> Store:
@@ -149,7 +158,7 @@ class Resources:
             top_k=s.top_k,
             min_score=s.min_score,
             min_relative=s.min_relative_score,
-            coverage=s.coverage_gate(),
+            coverage=CoverageGate(s.min_coverage, s.weak_match_score, s.weak_match_coverage),
         )
 
     @cached_property

@@ -21,7 +21,6 @@ from pydantic_settings import (
 
 from assistant.errors import ConfigError
 from assistant.models.cpu import CpuModeSetting
-from assistant.retrieval.coverage import CoverageGate
 
 DEFAULT_TOML = "assistant.toml"
 
@@ -99,7 +98,8 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(
         default=0, ge=0, description="Texts per embedding batch (0: torch 64, onnx-int8 1)"
     )
-    # Queries and documents must use one backend: the store records it (ingest/store.py).
+    # Queries and documents must use one backend: the store records it
+    # (assistant/store/documents.py).
     embedding_backend: Literal["torch", "onnx-int8"] = Field(
         default="onnx-int8",
         description="onnx-int8: fused int8 ONNX export of the embedding model, made offline from "
@@ -194,7 +194,8 @@ class Settings(BaseSettings):
     index_exact_max: int = Field(
         default=50_000,
         ge=1,
-        description="Exact FAISS search up to this many chunks, IVF above (see ingest/index.py)",
+        description="Exact FAISS search up to this many chunks, IVF above "
+        "(see assistant/store/index.py)",
     )
 
     # -- serving the one CPU model ---------------------------------------------
@@ -327,9 +328,6 @@ class Settings(BaseSettings):
     @property
     def audit_dir(self) -> Path:
         return self.data_dir / "audit"
-
-    def coverage_gate(self) -> CoverageGate:
-        return CoverageGate(self.min_coverage, self.weak_match_score, self.weak_match_coverage)
 
     def ensure_dirs(self) -> None:
         for d in (

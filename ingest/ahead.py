@@ -25,11 +25,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.store.documents import Store
 from ingest.files import file_sha256
 from ingest.parse import ParsedDocument
 from ingest.pool import ParserPool
 from ingest.quarantine import Quarantine
-from ingest.store import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 The store side happens inside the caller's transaction, receipt included, so
 the deletion and its proof commit together; the chunks' FTS5 rows are queued
-in it (ingest/fts_purge.py). The caller then removes the FAISS vectors
+in it (assistant/store/fts_purge.py). The caller then removes the FAISS vectors
 (``remove_ids``) and tells its listeners, e.g. an answer cache or the audit
 log: from there nothing of the document is found, nor can a crash bring it
 back. Its housekeeping (``Ingestor.tick``, also run by ``close``) then takes
@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from assistant.domain import utcnow
-from ingest.journal import ErasureReceipt, Journal
-from ingest.store import Store
+from assistant.store.documents import Store
+from assistant.store.journal import ErasureReceipt, Journal
 
 
 @dataclass(slots=True)

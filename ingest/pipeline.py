@@ -12,9 +12,9 @@ and after a run over a folder the index holds exactly that folder:
 - parsing runs in child processes (ingest/isolate.py, ingest/pool.py), ahead of
   the loop for the next files (ingest/ahead.py), which still checks, embeds and
   commits one file at a time, in order; the journal records
-  seen -> parsed -> embedded -> committed (ingest/journal.py);
+  seen -> parsed -> embedded -> committed (assistant/store/journal.py);
 - the FAISS file is saved atomically with the store generation it reflects
-  (ingest/recovery.py), after every batch, every 30 s, and by ``tick`` after an
+  (assistant/store/recovery.py), after every batch, every 30 s, and by ``tick`` after an
   erasure, which is committed first and leaves the disk just after (``_erase_paths``).
 """
 
@@ -37,19 +37,19 @@ from assistant.errors import (
     IngestError,
     NotFound,
 )
-from ingest import fts_purge, recovery
+from assistant.models.embed import Embedder
+from assistant.store import fts_purge, recovery
+from assistant.store.documents import PathEntry, Store
+from assistant.store.index import VectorIndex
+from assistant.store.journal import ErasureReceipt, Journal
+from assistant.store.writer_lock import WriterLock
 from ingest.ahead import ParseAhead
 from ingest.chunk import chunk_elements
-from ingest.embed import Embedder
 from ingest.erase import Erasure, Laps, unlink_paths, who
 from ingest.files import IngestReport, discover, embedding_text, file_sha256, is_ignored
-from ingest.index import VectorIndex
-from ingest.journal import ErasureReceipt, Journal
 from ingest.parse import ParsedDocument, ParseOptions
 from ingest.pool import ParserPool, shared_pool
 from ingest.quarantine import Quarantine, Quarantined
-from ingest.store import PathEntry, Store
-from ingest.writer_lock import WriterLock
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
@@ -222,7 +222,7 @@ class Ingestor:
     def tick(self) -> None:
         """Housekeeping while idle, and the second half of an erasure: drop retired
         versions, save a pending index, purge the FTS5 rows of erased chunks and
-        checkpoint the WAL (ingest/fts_purge.py)."""
+        checkpoint the WAL (assistant/store/fts_purge.py)."""
         with self._lock:
             if self._writer.held:
                 self.store.purge_retired()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from assistant.answering.generator import EchoGenerator
+from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"

@@ -171,10 +171,10 @@ def test_server_start_records_the_settings_without_secrets(tmp_path: Path) -> No
     from litestar.testing import TestClient
 
     from assistant.answering.generator import EchoGenerator
+    from assistant.models.embed import HashEmbedder
     from assistant.resources import Resources
     from assistant.server.app import create_app
     from assistant.settings import Settings
-    from ingest.embed import HashEmbedder
 
     settings = Settings(data_dir=tmp_path / "data", top_k=5)
     res = Resources(settings, embedder=HashEmbedder(), generator=EchoGenerator())

@@ -170,7 +170,7 @@ def test_settings_at_startup_leave_secrets_out() -> None:
 
 @dataclass(frozen=True)
 class Receipt:
-    """The shape of ingest/journal.py's ErasureReceipt."""
+    """The shape of assistant/store/journal.py's ErasureReceipt."""
 
     doc_id: str
     sha256: str

@@ -22,10 +22,10 @@ import pytest
 
 from assistant.answering.generator import EchoGenerator, Generator
 from assistant.answering.prompt import Message
+from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
 from tests.conftest import PASSWORD, add_user, open_collection
 
 pytestmark = pytest.mark.browser

@@ -11,8 +11,13 @@ import pytest
 
 from assistant.errors import EmbedderMismatch, ModelIntegrityError
 from assistant.models.catalog import get_spec
-from ingest.embed import HashEmbedder, OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
-from ingest.onnx_export import (
+from assistant.models.embed import (
+    HashEmbedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+)
+from assistant.models.onnx_export import (
     MODEL_FILE,
     RECIPE,
     ensure_onnx_int8,
@@ -23,7 +28,7 @@ from ingest.onnx_export import (
     stamp_path,
     write_stamp,
 )
-from ingest.store import Store
+from assistant.store.documents import Store
 from tests.conftest import MODELS
 
 SENTENCES = [

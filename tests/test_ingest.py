@@ -112,7 +112,7 @@ def test_index_is_rebuilt_from_the_store_when_out_of_step(resources: Resources) 
     n = resources.store.counts()["chunks"]
     path = resources.index.path
     path.write_bytes(b"garbage")  # a torn or foreign file
-    from ingest.index import VectorIndex
+    from assistant.store.index import VectorIndex
 
     reopened = VectorIndex.open(path, resources.embedder.dim, resources.store)
     assert reopened.ntotal == n

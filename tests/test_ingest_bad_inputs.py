@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from assistant.answering.generator import EchoGenerator
 from assistant.cli.main import cli
 from assistant.errors import ParseMemoryLimit, ParseTimeout, ZipBomb
+from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
 from ingest.detect import check_zip_bomb
-from ingest.embed import HashEmbedder
 from ingest.isolate import IsolatedParser
 from ingest.parse import ParseOptions
 from tests.conftest import MODELS

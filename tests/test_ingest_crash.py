@@ -22,9 +22,9 @@ import faiss
 import pytest
 
 from assistant.settings import Settings
-from ingest import recovery
-from ingest.index import VectorIndex
-from ingest.store import Store
+from assistant.store import recovery
+from assistant.store.documents import Store
+from assistant.store.index import VectorIndex
 from tests.conftest import MODELS, REPO
 from tests.ingest_corpus import docx
 
@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from assistant.resources import Resources
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
+from assistant.models.embed import HashEmbedder
 from ingest.watch import InboxWatcher
 
 data, models = Path(sys.argv[1]), Path(sys.argv[2])

@@ -11,7 +11,7 @@ import pytest
 from assistant.cli.inbox import run_forget
 from assistant.errors import NotFound
 from assistant.resources import Resources
-from ingest.journal import ErasureReceipt, iter_receipts
+from assistant.store.journal import ErasureReceipt, iter_receipts
 
 SECRET = "Employee Jane Roe was granted sick leave from the fourth to the ninth of March."
 

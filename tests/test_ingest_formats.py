@@ -10,9 +10,9 @@ import pytest
 
 from assistant.answering.generator import EchoGenerator
 from assistant.domain import Chunk
+from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
 from tests.conftest import MODELS
 from tests.ingest_corpus import docx, image_only_pdf, text_image, text_pdf
 

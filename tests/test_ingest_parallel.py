@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
 from ingest.isolate import IsolatedParser
 from ingest.parse import ParseOptions, parse_file
 from ingest.pdf_windows import windows

@@ -22,10 +22,10 @@ from assistant.answering.generator import EchoGenerator
 from assistant.answering.prompt import Message
 from assistant.answering.service import DoneEvent
 from assistant.cli.main import cli
+from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
 from tests.conftest import add_user, open_collection
 
 RESTRICTED = [

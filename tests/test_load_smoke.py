@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from assistant.answering.generator import EchoGenerator
+from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
-from ingest.embed import HashEmbedder
 from tests.bench.load import Run, run_load
 from tests.bench.load_report import render_markdown
 from tests.bench.load_server import Server, inprocess_server, load_settings

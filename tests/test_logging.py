@@ -19,11 +19,11 @@ import pytest
 from litestar.testing import TestClient
 
 from assistant.answering.prompt import Message
+from assistant.models.embed import HashEmbedder
 from assistant.observability.logging import configure_logging
 from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
 from tests.conftest import REPO, SAMPLE, add_user, open_collection
 from tests.live import free_port
 

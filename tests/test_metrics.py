@@ -10,11 +10,11 @@ from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from assistant.answering.generator import EchoGenerator
+from assistant.models.embed import HashEmbedder
 from assistant.observability.metrics import Metrics, decode_rate
 from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
 from tests.conftest import SAMPLE
 
 QUESTION = "Where is the fire assembly point?"

@@ -12,12 +12,12 @@ import pytest
 from litestar.testing import TestClient
 
 from assistant.models.catalog import get_spec
+from assistant.models.embed import HashEmbedder
 from assistant.models.install import installed_path
 from assistant.models.model_worker import ModelWorker
 from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
 from tests.conftest import MODELS, SAMPLE, TEST_MODEL, add_user, open_collection
 from tests.test_api import _sse
 

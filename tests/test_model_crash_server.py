@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
+from assistant.models.embed import HashEmbedder
 from assistant.models.model_worker import ModelWorker
 from assistant.models.supervisor import Supervisor
 from assistant.models.worker import WorkerSpec
 from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
 from tests.conftest import SAMPLE, add_user, open_collection
 from tests.test_api import _sse
 

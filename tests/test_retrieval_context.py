@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.domain import Chunk, Document, RetrievedChunk
+from assistant.models.embed import HashEmbedder
 from assistant.retrieval.context import CHARS_PER_TOKEN, compact, sentences
-from ingest.embed import HashEmbedder
 
 EMBEDDER = HashEmbedder()
 DOC = Document("d" * 64, "/docs/policy.md", "Policy", "c", "text/markdown", 1)

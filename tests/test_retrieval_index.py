@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.index import VectorIndex, ivf_lists, ivf_probes
-from ingest.store import Store
+from assistant.store.documents import Store
+from assistant.store.index import VectorIndex, ivf_lists, ivf_probes
 
 DIM = 32
 

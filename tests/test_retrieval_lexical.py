@@ -9,8 +9,8 @@ import pytest
 
 from assistant.resources import Resources
 from assistant.retrieval import lexical
-from assistant.retrieval.analysis import analyse, index_text, match_expression, query_terms
-from assistant.retrieval.arabic import light_stem, normalize_arabic
+from assistant.text.analysis import analyse, index_text, match_expression, query_terms
+from assistant.text.arabic import light_stem, normalize_arabic
 
 
 def test_arabic_diacritics_and_tatweel_are_stripped() -> None:

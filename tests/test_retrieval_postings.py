@@ -10,7 +10,7 @@ import pytest
 
 from assistant.resources import Resources
 from assistant.retrieval import lexical, postings
-from assistant.retrieval.analysis import query_terms
+from assistant.text.analysis import query_terms
 
 WORDS = [f"w{i:03d}" for i in range(400)]
 

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 from assistant.answering.generator import EchoGenerator
+from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.retrieval import lexical
 from assistant.settings import Settings
-from ingest import fts_purge
-from ingest.embed import HashEmbedder
-from ingest.store import FTS_HASHSIZE
+from assistant.store import fts_purge
+from assistant.store.documents import FTS_HASHSIZE
 from tests.conftest import REPO
 
 SECRET = "Quentin Zabriskie of payroll was granted unpaid leave for the Vexhollow inquiry."
@@ -128,7 +128,7 @@ from pathlib import Path
 from assistant.answering.generator import EchoGenerator
 from assistant.resources import Resources
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
+from assistant.models.embed import HashEmbedder
 
 settings = Settings(data_dir=Path(sys.argv[1]), models_dir_override=Path(sys.argv[1]))
 resources = Resources(settings, embedder=HashEmbedder(), generator=EchoGenerator())

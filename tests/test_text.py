@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from assistant.answering.citations import as_sources, attribute
 from assistant.eval.metrics import contains_answer
-from assistant.text import split_sentences
+from assistant.text.sentences import split_sentences
 from tests.test_prompt_citations import _hit
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from assistant.resources import Resources
 from assistant.settings import Settings
-from ingest.journal import iter_receipts
+from assistant.store.journal import iter_receipts
 from ingest.watch import InboxWatcher
 
 #: Generous: the target (10 s) is for the benchmark; a busy CI machine must not flake.
@@ -106,8 +106,8 @@ def test_serve_runs_the_watcher_when_the_setting_is_on(settings: Settings) -> No
     from litestar.testing import TestClient
 
     from assistant.answering.generator import EchoGenerator
+    from assistant.models.embed import HashEmbedder
     from assistant.server.app import create_app
-    from ingest.embed import HashEmbedder
 
     on = settings.model_copy(update={"watch_inbox": True, "watch_debounce_ms": 200})
     resources = Resources(on, embedder=HashEmbedder(), generator=EchoGenerator())
@@ -123,7 +123,7 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_index(
     resources: Resources, tmp_path: Path
 ) -> None:
     from assistant.errors import IndexBusy
-    from ingest.embed import HashEmbedder
+    from assistant.models.embed import HashEmbedder
 
     (tmp_path / "a.txt").write_text("The first writer holds the lock.")
     resources.ingestor.ingest([tmp_path / "a.txt"], "c")

@@ -13,11 +13,11 @@ import time
 
 import httpx
 
+from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.server.app import create_app
 from assistant.server.threads import pool_size
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
 from tests.conftest import SAMPLE, add_user, open_collection
 from tests.live import live_server
 from tests.slow_generator import SlowGenerator

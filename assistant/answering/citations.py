@@ -12,7 +12,7 @@ from pathlib import Path
 
 from assistant.answering.prompt import REFUSAL
 from assistant.domain import Citation, RetrievedChunk
-from assistant.text import split_sentences
+from assistant.text.sentences import split_sentences
 
 _MARKER = re.compile(r"\s*\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 # "… [1]. [1]" -> "… [1]."  (a marker repeated after the sentence's end)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from assistant.answering.prompt import RULES
 from assistant.domain import RetrievedChunk
-from assistant.text import split_sentences
+from assistant.text.sentences import split_sentences
 
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override)\b[^.!?\n]{0,60}\b(instructions?|rules|prompts?|above|guidelines)\b"

@@ -21,7 +21,7 @@ from assistant.audit.receipts import document_subject, record_erasure, sync_eras
 from assistant.audit.records import AuditRecord, EventKind
 from assistant.domain import Answer, RetrievedChunk, sha256_hex, vector_id_for
 from assistant.models.cpu import describe_cpu
-from ingest.store import Store
+from assistant.store.documents import Store
 
 __all__ = [
     "document_subject",

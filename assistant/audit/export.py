@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 from assistant.audit.payloads import (
     SEARCH_COUNT,
@@ -40,7 +40,30 @@ from assistant.audit.records import (
 from assistant.errors import AuditError, AuditTampered
 
 if TYPE_CHECKING:
-    from assistant.audit.log import AuditLog
+    from collections.abc import Mapping
+
+    from assistant.audit.chain import ChainStore
+    from assistant.audit.payloads import PayloadStore
+
+
+class AuditLog(Protocol):
+    """What an export reads and records through (assistant/audit/log.py's AuditLog)."""
+
+    chain: ChainStore
+    payloads: PayloadStore
+
+    def payload(self, record: AuditRecord) -> dict[str, Any] | None: ...
+
+    def record(
+        self,
+        kind: str,
+        actor: str,
+        data: Mapping[str, Any] | None = None,
+        personal: Mapping[str, Any] | None = None,
+        *,
+        subject: str | None = None,
+    ) -> AuditRecord: ...
+
 
 Format = Literal["csv", "jsonl"]
 COLUMNS = ("seq", "ts", "kind", "actor", "data", "payload_hash", "prev_hash", "hash", "personal")

@@ -1,7 +1,7 @@
 """Document erasures (GDPR Art 17) in the audit log, from the ingest journal's receipts.
 
 The ingest journal writes an erasure receipt in the same transaction as the
-deletion (``ingest/journal.py``: doc id, file hash, time, actor, reason, chunk
+deletion (``assistant/store/journal.py``: doc id, file hash, time, actor, reason, chunk
 count, receipt id -- nothing that names the file). ``sync_erasure_receipts``
 takes over every receipt written since the last sync, exactly once: the
 cursor (the last receipt id) is kept in the chain database and moved in the

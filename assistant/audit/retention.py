@@ -22,7 +22,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.audit.chain import Anchor, ChainStore
 from assistant.audit.checkpoint import Checkpoint
@@ -31,7 +31,29 @@ from assistant.audit.records import KINDS, AuditRecord, EventKind, format_ts
 from assistant.errors import AuditTampered, ConfigError
 
 if TYPE_CHECKING:
-    from assistant.audit.log import AuditLog
+    from collections.abc import Callable
+
+    from assistant.audit.payloads import PayloadStore
+
+
+class AuditLog(Protocol):
+    """What a purge works on (assistant/audit/log.py's AuditLog)."""
+
+    chain: ChainStore
+    payloads: PayloadStore
+    retention: RetentionPolicy
+    clock: Callable[[], datetime]
+
+    def append_locked(
+        self,
+        db: Any,
+        kind: EventKind,
+        actor: str,
+        data: dict[str, Any],
+        payload_hash: str | None,
+        now: datetime,
+    ) -> AuditRecord: ...
+
 
 DEFAULT_DAYS = 6 * 365 + 2  # six years, leap days included
 

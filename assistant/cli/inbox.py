@@ -120,9 +120,9 @@ def _is_doc_id(text: str) -> bool:
 
 def show_status(settings: Settings, resources: Resources) -> None:
     """Collections, documents, chunks, index health, interrupted work and quarantine."""
-    from ingest import recovery
-    from ingest.index import VectorIndex
-    from ingest.journal import Journal
+    from assistant.store import recovery
+    from assistant.store.index import VectorIndex
+    from assistant.store.journal import Journal
     from ingest.quarantine import Quarantine
 
     store = resources.store

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 from assistant.errors import DatasetError
-from ingest.store import Store
+from assistant.store.documents import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -35,8 +35,26 @@ from assistant import __version__
 from assistant.domain import Answer
 
 if TYPE_CHECKING:
-    from assistant.resources import Resources
+    from assistant.settings import Settings
+    from assistant.store.documents import Store
     from ingest.pipeline import IngestReport
+
+
+class Resources(Protocol):
+    """What the gauges read (assistant/resources.py's Resources), never building anything."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def generator_if_built(self) -> Any: ...
+
+    @property
+    def answers_if_built(self) -> Any: ...
+
+    @property
+    def store(self) -> Store: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +228,7 @@ class StateCollector(Collector):
         depth = GaugeMetricFamily(
             f"{PREFIX}_queue_depth", "Questions holding or waiting for the model"
         )
-        built = res.__dict__.get("answers")  # the service exists once a question came in
+        built = res.answers_if_built  # the service exists once a question came in
         depth.add_metric([], built.queue.depth if built is not None else 0)
         yield depth
         yield GaugeMetricFamily(

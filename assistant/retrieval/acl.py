@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ingest.store import Store
+from assistant.store.documents import Store
 
 Hits = list[tuple[int, float]]
 

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from assistant.domain import RetrievedChunk
-from assistant.text import split_sentences
-from ingest.embed import Embedder
+from assistant.models.embed import Embedder
+from assistant.text.sentences import split_sentences
 
 #: About four characters per token for English text with these tokenizers.
 CHARS_PER_TOKEN = 4

@@ -1,7 +1,7 @@
 """Lexical retrieval: BM25 over the store's SQLite FTS5 table, with one text analyser.
 
 The FTS5 rows are written in the same transaction as their chunks
-(``ingest.store``), so the lexical side is always in step with ingest and
+(``assistant.store.documents``), so the lexical side is always in step with ingest and
 erasure. What goes into a row is ``index_text`` -- normalised, Arabic-unified,
 English-stemmed words -- and a query goes through the same analyser, so both
 meet on one spelling. User text never reaches FTS5's query syntax: the query
@@ -21,9 +21,9 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from assistant.retrieval.analysis import index_text, or_expression, query_terms
 from assistant.retrieval.postings import PostingsCache
-from ingest.store import Store
+from assistant.store.documents import Store
+from assistant.text.analysis import index_text, or_expression, query_terms
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +158,12 @@ def ensure_lexical_index(store: Store) -> bool:
         if key in _checked:
             return False
         with store.transaction() as db:
-            counts = db.execute(  # rows an erasure queued for ingest/fts_purge.py do not count
-                "SELECT (SELECT count(*) FROM chunks), "
-                "(SELECT count(*) FROM chunks_fts) - (SELECT count(*) FROM fts_purge)"
-            ).fetchone()
+            counts = (
+                db.execute(  # rows an erasure queued for assistant/store/fts_purge.py do not count
+                    "SELECT (SELECT count(*) FROM chunks), "
+                    "(SELECT count(*) FROM chunks_fts) - (SELECT count(*) FROM fts_purge)"
+                ).fetchone()
+            )
             stale = counts[0] != counts[1]
             if not stale:
                 for order in ("ASC", "DESC"):

@@ -30,12 +30,12 @@ from typing import Literal
 import numpy as np
 
 from assistant.domain import Chunk, Document, RetrievedChunk
+from assistant.models.embed import Embedder
 from assistant.retrieval import fusion, lexical
 from assistant.retrieval.acl import permitted_search
 from assistant.retrieval.coverage import CoverageGate
-from ingest.embed import Embedder
-from ingest.index import VectorIndex
-from ingest.store import Store
+from assistant.store.documents import Store
+from assistant.store.index import VectorIndex
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")

@@ -7,7 +7,7 @@ receipt, the FTS5 rows queued), FAISS ``remove_ids`` and the audit log's
 receipt sync (the listener the CLI and the server wire); ``Erasure.timings``
 gives the breakdown. Then, timed apart, ``Ingestor.tick``, which takes the
 document off the disk: the index saved without its vectors, the FTS5 rows
-deleted and merged out (ingest/fts_purge.py), the WAL checkpointed. `assistant
+deleted and merged out (assistant/store/fts_purge.py), the WAL checkpointed. `assistant
 forget` runs it before it exits, the server when its watcher is next idle.
 
 Set-up: a background of ~20,000 chunks in 40 other documents, then a 10 MiB
@@ -47,7 +47,7 @@ from assistant.eval.halueval import load_qa
 from assistant.resources import Resources
 from assistant.retrieval import lexical
 from assistant.settings import Settings
-from ingest.journal import ErasureReceipt, iter_receipts
+from assistant.store.journal import ErasureReceipt, iter_receipts
 from ingest.parse import Element, ParsedDocument
 from ingest.pipeline import Ingestor
 from tests.bench.core import Context, Figure, Section, Target, load_average
@@ -263,8 +263,8 @@ def erasure_figures(ctx: Context, section: Section) -> None:
             purge_s,
             note="Ingestor.tick: the index saved without the vectors, the FTS5 rows deleted in "
             "batches of 4,096 and the index merged 1,000 pages per transaction (readers get "
-            "in between; ingest/fts_purge.py), the WAL checkpointed. `assistant forget` runs "
-            "it before exiting, the server when its watcher is next idle (about a second).",
+            "in between; assistant/store/fts_purge.py), the WAL checkpointed. `assistant forget` "
+            "runs it before exiting, the server when its watcher is next idle (about a second).",
         )
     )
     section.add(

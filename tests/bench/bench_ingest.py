@@ -28,8 +28,8 @@ import numpy as np
 from assistant.eval.halueval import RetrievalSet, load_qa, retrieval_set
 from assistant.eval.metrics import ndcg_at
 from assistant.models.catalog import get_spec
+from assistant.models.embed import Embedder, make_embedder
 from ingest.chunk import split_long
-from ingest.embed import Embedder, make_embedder
 from tests.bench.bench_erasure import erasure_figures
 from tests.bench.core import Context, Figure, Section, Target
 from tests.bench.ingest_support import (
@@ -301,6 +301,7 @@ def run(ctx: Context) -> Section:
         "The int8 backend is ONNX Runtime on a graph exported offline from the verified "
         "safetensors (mean pooling and normalisation inside) and dynamically quantised to int8 "
         "per channel; each text runs alone (no padding, same vector whatever its neighbours), "
-        "one single-threaded run per core in parallel (ingest/onnx_export.py, ingest/embed.py)."
+        "one single-threaded run per core in parallel (assistant/models/onnx_export.py, "
+        "assistant/models/embed.py)."
     )
     return section

@@ -38,8 +38,8 @@ def _server(ctx: Context, users: int) -> Iterator[Server]:
             yield server
         return
     from assistant.answering.generator import EchoGenerator
+    from assistant.models.embed import HashEmbedder
     from assistant.resources import Resources
-    from ingest.embed import HashEmbedder
 
     settings = load_settings(
         data_dir=ctx.area_dir("load") / "data", models_dir_override=models_dir(ctx)

@@ -29,11 +29,11 @@ import faiss
 import numpy as np
 
 from assistant.models.catalog import get_spec
+from assistant.models.embed import Embedder, make_embedder
 from assistant.retrieval import lexical
 from assistant.retrieval.retriever import Retriever
-from ingest.embed import Embedder, make_embedder
-from ingest.index import VectorIndex
-from ingest.store import Store
+from assistant.store.documents import Store
+from assistant.store.index import VectorIndex
 from tests.bench import retrieval_corpus as rc
 from tests.bench.core import Context, Figure, Section, Target
 

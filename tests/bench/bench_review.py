@@ -28,9 +28,9 @@ from assistant.audit.keys import generate
 from assistant.audit.monitor import monitor_for
 from assistant.audit.records import format_ts
 from assistant.domain import utcnow
+from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
-from ingest.embed import HashEmbedder
 from tests.bench.core import Context, Figure, Section, Target, timed
 
 USERS = [f"user{n:03d}" for n in range(200)]

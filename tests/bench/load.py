@@ -339,8 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="assistant-load-") as tmp:
         if args.echo:
             from assistant.answering.generator import EchoGenerator
+            from assistant.models.embed import HashEmbedder
             from assistant.resources import Resources
-            from ingest.embed import HashEmbedder
 
             settings = load_settings(data_dir=Path(tmp) / "data", models_dir_override=Path(tmp))
             resources = Resources(settings, embedder=HashEmbedder(), generator=EchoGenerator())

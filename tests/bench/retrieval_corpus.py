@@ -30,8 +30,8 @@ import numpy as np
 import Stemmer
 
 from assistant.domain import vector_id_for
-from assistant.retrieval.analysis import STOPWORDS, index_text
-from ingest.store import Store
+from assistant.store.documents import Store
+from assistant.text.analysis import STOPWORDS, index_text
 
 DIM = 384
 VOCABULARY = 50_000

@@ -1,10 +1,10 @@
 """The text analyser shared by the lexical index and its queries.
 
 One function decides what a word is, for both sides: NFKC and case folding,
-Arabic normalisation (``assistant.retrieval.arabic``), identifiers such as
+Arabic normalisation (``assistant.text.arabic``), identifiers such as
 ``work_mem`` split into their parts (and kept joined), English words reduced
 to their Snowball stem. It lives apart from the search code because
-``ingest.store`` calls ``index_text`` when it writes a chunk's FTS5 row.
+``assistant.store.documents`` calls ``index_text`` when it writes a chunk's FTS5 row.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import Stemmer
 
-from assistant.retrieval.arabic import has_arabic, light_stem, normalize_arabic
+from assistant.text.arabic import has_arabic, light_stem, normalize_arabic
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ASCII_WORD = re.compile(r"[a-z]+")

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from ingest.store import Store
+from assistant.store.documents import Store
 
 #: Above this many vectors the index switches to IVF; below half of it, back to exact.
 DEFAULT_EXACT_MAX = 50_000

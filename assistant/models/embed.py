@@ -86,7 +86,7 @@ class OnnxEmbedder:
     """The same model through ONNX Runtime: int8 weights, a raw session, no torch.
 
     Measured on 2 cores (notes in docs/BENCHMARKS.md), what makes it fast:
-    - int8 weights, quantised per channel (``ingest.onnx_export``);
+    - int8 weights, quantised per channel (``assistant.models.onnx_export``);
     - one text per run: activations stay in cache and nothing is padded;
       batches of 1-8 ran alike, 32 ~25% and 64 ~35% slower. One text per run
       also makes a text's vector independent of its batch-mates (int8
@@ -134,7 +134,7 @@ class OnnxEmbedder:
             if self._session is None:
                 import onnxruntime as ort
 
-                from ingest.onnx_export import tampered
+                from assistant.models.onnx_export import tampered
 
                 data = self.model_file.read_bytes()
                 actual = hashlib.sha256(data).hexdigest()
@@ -239,7 +239,7 @@ def make_embedder(
         path = verify_installed(spec, models_dir)
         return SentenceTransformerEmbedder(path, name=name, batch_size=batch_size or 64)
     if backend == "onnx-int8":
-        from ingest.onnx_export import ensure_onnx_int8
+        from assistant.models.onnx_export import ensure_onnx_int8
 
         onnx = ensure_onnx_int8(spec, models_dir)
         return OnnxEmbedder(

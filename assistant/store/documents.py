@@ -1,17 +1,17 @@
 """The chunk store: SQLite holds documents, their paths, chunks, vectors and the FTS5 index.
 
-SQLite is the source of truth. The FAISS file (``ingest.index``) is derived
+SQLite is the source of truth. The FAISS file (``assistant.store.index``) is derived
 from the vectors kept here and can always be rebuilt from them. A document and
 all its chunks are written or removed in one transaction, so a reader sees a
 document whole or not at all.
 
 Every change to the chunk set bumps ``generation``; the FAISS file records the
-generation it was saved at (ingest/recovery.py), so a crash between a commit
+generation it was saved at (assistant/store/recovery.py), so a crash between a commit
 here and a FAISS save is always detected, even when the counts happen to match.
 FTS rows carry the chunk's vector id as their rowid. Erasing a document deletes
 its chunk rows and queues their ids in ``fts_purge``: from that commit no read
 reaches the FTS rows (``search_text`` leaves queued ids out), and
-ingest/fts_purge.py deletes them right after and merges their terms out of the
+assistant/store/fts_purge.py deletes them right after and merges their terms out of the
 index. ``secure_delete`` overwrites the freed pages: erased text does not linger
 in the file.
 
@@ -37,8 +37,8 @@ import numpy as np
 
 from assistant.domain import Chunk, Document
 from assistant.errors import EmbedderMismatch
-from assistant.retrieval.analysis import index_text
 from assistant.store import sqlite
+from assistant.text.analysis import index_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -372,7 +372,7 @@ class Store:
         The FTS rowid *is* the vector id (schema 2), so no join: joining ``chunks``
         by ``chunk_id`` cost a text-key lookup for every matching row before the
         sort, 3-5x the whole query at 1e5 chunks (tests/bench/bench_retrieval.py).
-        Rows an erasure queued for ingest/fts_purge.py are left out (an integer-key
+        Rows an erasure queued for assistant/store/fts_purge.py are left out (an integer-key
         probe of a table that is empty but for a second after an erasure).
         """
         with self._lock:
@@ -494,7 +494,7 @@ class Store:
 
     @staticmethod
     def delete_document(db: sqlite3.Connection, doc_id: str) -> list[int]:
-        """Delete a document and its chunks; queue their FTS rows (ingest/fts_purge.py).
+        """Delete a document and its chunks; queue their FTS rows (assistant/store/fts_purge.py).
 
         FTS5 re-tokenises a row to delete it; that work leaves the erasure's critical
         path. The rows are unreachable from this commit: ``search_text`` skips them.

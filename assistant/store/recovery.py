@@ -15,8 +15,8 @@ import logging
 import os
 from pathlib import Path
 
-from ingest.index import VectorIndex
-from ingest.store import Store
+from assistant.store.documents import Store
+from assistant.store.index import VectorIndex
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from the file, not only from the results.
 
 from __future__ import annotations
 
-from ingest.store import Store
+from assistant.store.documents import Store
 
 #: FTS5 rows deleted per transaction: readers wait at most for one batch.
 BATCH = 4096

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from assistant.domain import AuditEvent, utcnow
-from ingest.store import Store
+from assistant.store.documents import Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ingest_journal (

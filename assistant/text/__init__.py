@@ -1,0 +1,1 @@
+"""Text analysis shared by both paths: sentences, Arabic normalisation, index words."""
