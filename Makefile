@@ -31,6 +31,7 @@ $(STAMP): pyproject.toml constraints.txt deploy/spacy-shim/pyproject.toml Makefi
 	$(BIN)/pip install -q torch==2.13.0
 	$(MAKE) llama-wheel
 	$(BIN)/pip install -q --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-*.whl
+	$(BIN)/pip install -q -c constraints.txt $(LLAMA_WHEELS)/llama_cpp_python-*.whl  # its deps
 	$(BIN)/pip install -q -c constraints.txt ./deploy/spacy-shim
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	$(BIN)/pip install -q --no-deps -c constraints.txt unstructured-inference
