@@ -10,6 +10,7 @@ own timings and the token events.
 
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Any
 
@@ -95,8 +96,8 @@ def run(ctx: Context) -> Section:
     del local
     base: dict[str, Any] = {}
     for what, values, unit in (("time to first token", ttft, "s"), ("decode", rate, "tok/s")):
-        inproc = sorted(values["in-process"])
-        base[what] = inproc[len(inproc) // 2] if inproc else None
+        inproc = values["in-process"]
+        base[what] = statistics.median(inproc) if inproc else None
         for name in services:
             section.add(
                 Figure(
