@@ -59,7 +59,6 @@ class Supervisor:
         self._closing = False
         self._epoch = 0  # close() starts a new one: a thread of an older one stops
         self._state = "stopped"
-        self._info: dict[str, Any] = {}
         self._probes: list[dict[str, Any]] = []
         self._error: str | None = None
         self._last_exit: str | None = None
@@ -171,7 +170,7 @@ class Supervisor:
                     return
                 if not any(p["mode"] == mode and p["result"] == "passed" for p in self._probes):
                     self._probes.append(probe)
-                self._child, self._info, self._state = child, info, "ready"
+                self._child, self._state = child, "ready"
                 self._retry_at = None
                 self._cond.notify_all()
             self._emit("started", {"cpu_mode": mode, "pid": child.pid, "probe": probe,

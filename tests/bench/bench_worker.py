@@ -15,11 +15,9 @@ import time
 from typing import Any
 
 from assistant.answering.service import AnswerService, DoneEvent, TokenEvent
-from assistant.models.catalog import get_spec
-from assistant.models.install import installed_path
 from assistant.models.llama import LlamaGenerator
 from assistant.models.model_worker import ModelWorker
-from tests.bench.bench_generation import DEFAULT_MODEL, _models_dir, _server_resources
+from tests.bench.bench_generation import DEFAULT_MODEL, _server_resources
 from tests.bench.core import Context, Figure, Section
 from tests.bench.load import QUESTIONS
 
@@ -46,8 +44,6 @@ def _ask(service: AnswerService, question: str) -> tuple[float | None, float | N
 def run(ctx: Context) -> Section:
     section = Section(key="worker", title="The model in its worker process against in-process")
     model = "smollm2-135m" if ctx.quick else DEFAULT_MODEL
-    spec = get_spec(model)
-    path = installed_path(spec, _models_dir(ctx))
     res, _ = _server_resources(ctx, model, ctx.area_dir("worker"), MAX_TOKENS)
     res.ingestor.ingest([ctx.repo / "data" / "sample"], "bench")
     worker = res.generator
@@ -55,19 +51,8 @@ def run(ctx: Context) -> Section:
     worker.load()
     mode = worker.cpu_mode or "plain"
     s = res.settings
-    local = LlamaGenerator(
-        path,
-        name=model,
-        sha256=spec.files[0].sha256,
-        cpu_mode=mode,
-        context_size=s.context_size,
-        threads=s.threads,
-        threads_batch=s.threads_batch,
-        batch_size=s.batch_size,
-        flash_attn=s.flash_attn,
-        temperature=s.temperature,
-        repeat_penalty=s.repeat_penalty,
-    )
+    # the very arguments the worker process builds its generator with, in this process
+    local = LlamaGenerator(cpu_mode=mode, **worker.supervisor.spec.kwargs)
     services = {
         "worker process": res.answers,
         "in-process": AnswerService(
