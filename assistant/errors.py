@@ -75,7 +75,7 @@ class FileTooLarge(IngestError):
     code = "too_large"
 
 
-# -- ingest quarantine reasons (ingest/detect.py, parse.py, isolate.py) ---------
+# -- ingest quarantine reasons (ingest/parsing/detect.py, parse.py, isolate.py) ---------
 class CorruptFile(IngestError):
     """Truncated or malformed: the bytes do not form the format they claim."""
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -94,7 +94,11 @@ class Settings(BaseSettings):
 
     # -- ingest --------------------------------------------------------------
     chunk_size: int = Field(default=800, ge=100, description="Max characters per chunk")
-    chunk_overlap: int = Field(default=0, ge=0)
+    chunk_overlap: int = Field(
+        default=0,
+        ge=0,
+        description="Characters a chunk cut for size repeats from the one before (changes ids)",
+    )
     embed_batch_size: int = Field(
         default=0, ge=0, description="Texts per embedding batch (0: torch 64, onnx-int8 1)"
     )
@@ -109,7 +113,7 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Parallel ONNX embedding workers (0: one per core)"
     )
     max_file_mb: int = Field(default=200, ge=1, description="Files above this size are refused")
-    # Each file is parsed in a child process under these limits (ingest/isolate.py).
+    # Each file is parsed in a child process under these limits (ingest/parsing/isolate.py).
     parse_timeout_s: float = Field(
         default=600.0,
         gt=0,
@@ -126,13 +130,13 @@ class Settings(BaseSettings):
         default=max(1, os.cpu_count() or 1),
         ge=1,
         description="Parser processes parsing the next files (and a long PDF's windows) in "
-        "parallel while the current file is embedded and committed (ingest/pool.py)",
+        "parallel while the current file is embedded and committed (ingest/parsing/pool.py)",
     )
     pdf_window_pages: int = Field(
         default=64,
         ge=0,
         description="PDFs longer than this are parsed in windows of this many pages, each "
-        "under the memory cap and timeout (0: in one piece; ingest/pdf_windows.py)",
+        "under the memory cap and timeout (0: in one piece; ingest/parsing/pdf_windows.py)",
     )
     max_unzipped_mb: int = Field(
         default=1024, ge=1, description="DOCX/PPTX/XLSX whose parts inflate beyond this are bombs"
@@ -302,6 +306,15 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _overlap_below_half(self) -> Settings:
+        if self.chunk_overlap * 2 > self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be at most half of chunk_size "
+                f"({self.chunk_size})"
+            )
+        return self
 
     @field_validator("data_dir", "models_dir_override", mode="after")
     @classmethod

@@ -8,7 +8,7 @@ locks and, unlike multiprocessing's spawn, no re-import of the caller's
 (tesseract, OpenMP threads) along.
 
 The handshake: the parent sends one start-up message; the child answers
-``("ready", info)`` or ``("err", reason)``. Users: ingest/isolate.py (parsers)
+``("ready", info)`` or ``("err", reason)``. Users: ingest/parsing/isolate.py (parsers)
 and assistant/models/worker.py (the generation model).
 """
 

@@ -3,6 +3,9 @@
 A chunk never crosses a heading or a page, so every chunk has exactly one
 section title and one page to cite. Within a section, elements are packed up
 to ``max_chars``; an element longer than that is split at sentence ends.
+With ``overlap``, a chunk cut for size (not at a heading or a page) starts with
+the last ``overlap`` characters of the one before, from a word start, so a fact
+that straddles the cut is whole in one of them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ingest.parse import Element
+from ingest.parsing.parse import Element
 
 _SENTENCE_END = re.compile(r"(?<=[.!?؟。])\s+")
 
@@ -67,7 +70,19 @@ class _Packer:
         self.only_titles = True
 
 
-def chunk_elements(elements: Iterable[Element], max_chars: int) -> list[ChunkDraft]:
+def _tail(text: str, overlap: int) -> str:
+    """The last ``overlap`` characters of ``text``, from the start of a word."""
+    if overlap <= 0 or not text:
+        return ""
+    tail = text[-overlap:]
+    if len(text) > overlap and not text[-overlap - 1].isspace():
+        tail = tail.partition(" ")[2]
+    return tail.strip()
+
+
+def chunk_elements(
+    elements: Iterable[Element], max_chars: int, *, overlap: int = 0
+) -> list[ChunkDraft]:
     packer = _Packer(max_chars)
     out: list[ChunkDraft] = []
     for el in elements:
@@ -83,7 +98,11 @@ def chunk_elements(elements: Iterable[Element], max_chars: int) -> list[ChunkDra
             continue
         for piece in split_long(el.text, max_chars):
             if packer.parts and packer.size + 1 + len(piece) > max_chars:
+                text_before = not packer.only_titles
                 out.extend(packer.flush())
+                carried = _tail(out[-1].text, overlap) if text_before else ""
+                if carried and len(carried) + 1 + len(piece) <= max_chars:
+                    packer.parts.append(carried)
             packer.parts.append(piece)
             packer.only_titles = False
     out.extend(packer.flush())

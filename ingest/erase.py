@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from assistant.domain import utcnow
-from assistant.store.documents import Store
+from assistant.store.erasure import unlink_path
 from assistant.store.journal import ErasureReceipt, Journal
 
 
@@ -76,12 +76,12 @@ def unlink_paths(
     """Unlink ``paths``; each document no other path holds is deleted, with a receipt.
 
     ``retire`` (a replacement, not an erasure): readers may still resolve the old
-    version for a moment (``Store.purge_retired`` removes it).
+    version for a moment (``assistant.store.writes.purge_retired`` removes it).
     """
     done = Erasure()
     at = utcnow().isoformat()
     for path in paths:
-        unlinked = Store.unlink_path(db, path, retire=retire)
+        unlinked = unlink_path(db, path, retire=retire)
         Journal.drop_in(db, path)
         if unlinked is None:
             continue

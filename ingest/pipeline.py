@@ -1,21 +1,18 @@
-"""Ingest files: identify by content hash, skip what is unchanged, parse, chunk, embed, index.
+"""Ingest files: identify by content hash, skip what is unchanged, prepare, commit.
 
 Every file ends in exactly one outcome -- added, changed, duplicate, skipped,
 removed or quarantined (with a reason) -- so nothing is ever silently dropped,
 and after a run over a folder the index holds exactly that folder:
 
 - identity is the SHA-256 of the bytes; an unchanged file costs a ``stat``;
-- a changed file is replaced in one store transaction; new vectors enter FAISS
-  before it and old ones leave after it, so a reader sees one version, never both
-  or neither (a vector without a stored chunk resolves to nothing);
+- *prepare* (ingest/prepare.py: parse, chunk, embed) touches no store; *commit*
+  (ingest/commit.py) is the single writer, and replaces a changed file in one
+  store transaction, so a reader sees one version, never both or neither;
 - a changed file that now fails is quarantined *and* its old version erased;
-- parsing runs in child processes (ingest/isolate.py, ingest/pool.py), ahead of
-  the loop for the next files (ingest/ahead.py), which still checks, embeds and
-  commits one file at a time, in order; the journal records
-  seen -> parsed -> embedded -> committed (assistant/store/journal.py);
-- the FAISS file is saved atomically with the store generation it reflects
-  (assistant/store/recovery.py), after every batch, every 30 s, and by ``tick`` after an
-  erasure, which is committed first and leaves the disk just after (``_erase_paths``).
+- parsing runs in child processes (ingest/parsing/), ahead of the loop for the
+  next files (ingest/parsing/ahead.py), which still checks, prepares and commits
+  one file at a time, in order; the journal records
+  seen -> parsed -> embedded -> committed (assistant/store/journal.py).
 """
 
 from __future__ import annotations
@@ -25,45 +22,29 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from assistant.domain import Chunk, Document, chunk_id_for, utcnow
-from assistant.errors import (
-    EmptyDocument,
-    FileChangedWhileReading,
-    FileTooLarge,
-    IngestError,
-    NotFound,
-)
+from assistant.domain import Document
+from assistant.errors import IngestError, NotFound
 from assistant.models.embed import Embedder
-from assistant.store import fts_purge, recovery
 from assistant.store.documents import PathEntry, Store
 from assistant.store.index import VectorIndex
-from assistant.store.journal import ErasureReceipt, Journal
-from assistant.store.writer_lock import WriterLock
-from ingest.ahead import ParseAhead
-from ingest.chunk import chunk_elements
-from ingest.erase import Erasure, Laps, unlink_paths, who
-from ingest.files import IngestReport, discover, embedding_text, file_sha256, is_ignored
-from ingest.parse import ParsedDocument, ParseOptions
-from ingest.pool import ParserPool, shared_pool
+from ingest.commit import Committer, ErasureListener
+from ingest.erase import Erasure, who
+from ingest.files import IngestReport, discover, file_sha256, is_ignored
+from ingest.parsing.ahead import ParseAhead
+from ingest.parsing.parse import ParseOptions
+from ingest.parsing.parser import ConcurrentParser, Parser
+from ingest.parsing.pool import shared_pool
+from ingest.prepare import Preparer
 from ingest.quarantine import Quarantine, Quarantined
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
 
 Progress = Callable[[Path, str, int], None]
-ErasureListener = Callable[[ErasureReceipt], None]
-SAVE_EVERY_S = 30.0
 
-__all__ = ["IngestReport", "Ingestor", "Quarantined", "discover", "is_ignored"]
-
-
-class Parser(Protocol):
-    def parse(self, path: Path) -> ParsedDocument: ...
-    def close(self) -> None: ...
+__all__ = ["IngestReport", "Ingestor", "Parser", "Quarantined", "discover", "is_ignored"]
 
 
 class Ingestor:
@@ -74,6 +55,7 @@ class Ingestor:
         embedder: Embedder,
         *,
         chunk_size: int,
+        chunk_overlap: int = 0,
         quarantine_dir: Path,
         max_file_bytes: int,
         parser: Parser | None = None,
@@ -81,23 +63,27 @@ class Ingestor:
         self.store = store
         self.index = index
         self.embedder = embedder
-        self.chunk_size = chunk_size
-        self.max_file_bytes = max_file_bytes
         self.quarantine = Quarantine(quarantine_dir)
-        self.journal = Journal(store)
         # Not closed here: a shared parser lives as long as the process; a given one is the giver's.
         self.parser: Parser = parser or shared_pool(
             ParseOptions(), timeout_s=600.0, memory_mb=4096, workers=os.cpu_count() or 1
         )
-        self._ahead: ParseAhead | None = None
-        self.on_erasure: list[ErasureListener] = []
+        self.preparer = Preparer(
+            self.parser,
+            embedder,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            max_file_bytes=max_file_bytes,
+        )
+        self.committer = Committer(store, index)
+        self.journal = self.committer.journal
         self.on_ingest: list[Callable[[Document, str | None, int], None]] = []
+        self._ahead: ParseAhead | None = None
         self._lock = threading.RLock()
-        self._writer = WriterLock(index.path.parent / "writer.lock")
-        self._dirty = False
-        self._saved_at = time.monotonic()
-        recovery.ensure_consistent(index, store)
-        fts_purge.purge(store)  # lexical rows an erasure queued before a crash
+
+    @property
+    def on_erasure(self) -> list[ErasureListener]:
+        return self.committer.on_erasure
 
     @classmethod
     def from_settings(
@@ -129,6 +115,7 @@ class Ingestor:
             index,
             embedder,
             chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
             quarantine_dir=settings.quarantine_dir,
             max_file_bytes=settings.max_file_mb * 1024 * 1024,
             parser=parser,
@@ -136,12 +123,14 @@ class Ingestor:
 
     def close(self) -> None:
         with self._lock:
-            if self._writer.held:
-                if self._dirty:
-                    self._save()
-                self.store.purge_retired(0.0)
-            fts_purge.purge(self.store)  # e.g. `assistant forget`: before the process exits
-            self._writer.release()
+            self.committer.close()
+
+    def tick(self) -> None:
+        """Housekeeping while idle, and the second half of an erasure: drop retired
+        versions, save a pending index, purge the FTS5 rows of erased chunks and
+        checkpoint the WAL (assistant/store/fts_purge.py)."""
+        with self._lock:
+            self.committer.tick()
 
     # -- ingest ------------------------------------------------------------------
     def ingest(
@@ -176,7 +165,7 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         with self._lock:
-            self._writer.acquire()
+            self.committer.acquire()
             self._ahead = self._parse_ahead(retry_quarantined)
             try:
                 for i, (path, collection) in enumerate(items):
@@ -185,8 +174,7 @@ class Ingestor:
                     outcome, n = self._ingest_one(path, collection, report, retry_quarantined)
                     if progress is not None:
                         progress(path, outcome, n)
-                    if self._dirty and time.monotonic() - self._saved_at > SAVE_EVERY_S:
-                        self._save()
+                    self.committer.save_if_due()
             finally:
                 if self._ahead is not None:
                     self._ahead.close()
@@ -194,41 +182,23 @@ class Ingestor:
             if prune_under:
                 present = {str(p) for p, _ in items}
                 self._prune(prune_under, present, report, actor or who("ingest"))
-            if self._dirty:
-                self._save()
-            self.store.purge_retired()
-            fts_purge.purge(self.store)  # lexical rows of what this batch erased or replaced
+            self.committer.finish_batch()
         report.seconds = time.perf_counter() - started
         return report
 
     def _parse_ahead(self, retry_quarantined: bool) -> ParseAhead | None:
-        """Parsing ahead needs a pool; a parser given without one parses in each file's turn."""
-        if not isinstance(self.parser, ParserPool):
+        """A parser that can start parses in the background parses the next files ahead;
+        any other parses in each file's turn."""
+        if not isinstance(self.parser, ConcurrentParser):
             return None
         return ParseAhead(
             self.parser,
             self.store,
             self.quarantine,
-            max_file_bytes=self.max_file_bytes,
+            max_file_bytes=self.preparer.max_file_bytes,
             retry_quarantined=retry_quarantined,
             depth=2 * self.parser.workers,
         )
-
-    def _parse(self, path: Path, digest: str, st: os.stat_result) -> ParsedDocument:
-        """The parse started ahead for exactly these bytes, else one now."""
-        started = self._ahead.take(path, digest, st) if self._ahead is not None else None
-        return started.result() if started is not None else self.parser.parse(path)
-
-    def tick(self) -> None:
-        """Housekeeping while idle, and the second half of an erasure: drop retired
-        versions, save a pending index, purge the FTS5 rows of erased chunks and
-        checkpoint the WAL (assistant/store/fts_purge.py)."""
-        with self._lock:
-            if self._writer.held:
-                self.store.purge_retired()
-                if self._dirty:
-                    self._save()
-            fts_purge.purge(self.store)
 
     def _prune(
         self, folders: Sequence[str], present: set[str], report: IngestReport, actor: str
@@ -248,11 +218,7 @@ class Ingestor:
             if under(q.path) and not Path(q.path).exists():
                 self.quarantine.clear(q.path)
         stale = [e.path for e in self.journal.entries() if under(e.path)]
-        stale = [p for p in stale if not Path(p).exists()]
-        if stale:
-            with self.store.transaction() as db:
-                for p in stale:
-                    Journal.drop_in(db, p)
+        self.committer.forget_journal([p for p in stale if not Path(p).exists()])
 
     def _ingest_one(
         self, path: Path, collection: str, report: IngestReport, retry_quarantined: bool
@@ -280,50 +246,38 @@ class Ingestor:
             return "skipped", 0
         digest = ""
         try:
-            if st.st_size > self.max_file_bytes:
-                raise FileTooLarge(
-                    f"{st.st_size:,} bytes is over the {self.max_file_bytes:,}-byte limit",
-                    hint="raise ASSISTANT_MAX_FILE_MB or split the file",
-                )
-            if st.st_size == 0:
-                raise EmptyDocument("the file is empty (0 bytes)")
+            self.preparer.check(st)
             digest = file_sha256(path)
             new_entry = PathEntry(key, digest, collection, st.st_mtime_ns, st.st_size)
             if entry and entry.doc_id == digest:  # touched, same bytes
-                with self.store.transaction() as db:
-                    Store.upsert_path(db, new_entry)
+                self.committer.touch(new_entry)
                 self.quarantine.clear(key)
                 report.skipped.append(key)
                 return "skipped", 0
             if self.store.has_document(digest):  # same bytes known under another path
-                self._commit(new_entry, replaced=entry is not None)
+                self.committer.commit(new_entry, replaced=entry is not None, prepared=None)
                 self.quarantine.clear(key)
                 report.duplicates.append(key)
                 return "duplicate", 0
-            self.journal.mark(key, "seen", digest, collection)
-            parsed = self._parse(path, digest, st)
-            after = path.stat()
-            if (after.st_mtime_ns, after.st_size) != (st.st_mtime_ns, st.st_size):
-                raise FileChangedWhileReading(
-                    "the file changed while it was read (a copy in progress?); "
-                    "it is read again at its next change",
-                    hint="run `assistant ingest --retry` if it does not change again",
-                )
-            self.journal.mark(key, "parsed", digest, collection)
-            doc, chunks = self._document(path, digest, collection, st.st_size, parsed)
-            vectors = self.embedder.embed([embedding_text(c) for c in chunks])
-            self.journal.mark(key, "embedded", digest, collection)
-            self._commit(
-                new_entry, replaced=entry is not None, doc=doc, chunks=chunks, vectors=vectors
+            self.committer.mark(key, "seen", digest, collection)
+            prepared = self.preparer.prepare(
+                path,
+                digest,
+                collection,
+                st,
+                started=self._ahead.take(path, digest, st) if self._ahead is not None else None,
+                mark=lambda step: self.committer.mark(key, step, digest, collection),
             )
+            self.committer.commit(new_entry, replaced=entry is not None, prepared=prepared)
         except (IngestError, OSError) as exc:
             return self._refuse(key, collection, exc, digest, entry, report, st)
         self.quarantine.clear(key)
+        chunks = len(prepared.chunks)
         for listener in self.on_ingest:  # e.g. the audit log's ingest record
-            listener(doc, entry.doc_id if entry else None, len(chunks))
+            listener(prepared.doc, entry.doc_id if entry else None, chunks)
         (report.changed if entry else report.added).append(key)
-        report.chunks += len(chunks)
-        return ("changed" if entry else "added"), len(chunks)
+        report.chunks += chunks
+        return ("changed" if entry else "added"), chunks
 
     def _refuse(
         self,
@@ -357,58 +311,6 @@ class Ingestor:
         report.quarantined.append(q)
         return "quarantined", 0
 
-    def _document(
-        self, path: Path, doc_id: str, collection: str, size: int, parsed: ParsedDocument
-    ) -> tuple[Document, list[Chunk]]:
-        doc = Document(
-            id=doc_id,
-            path=str(path),
-            title=parsed.title,
-            collection=collection,
-            mime_type=parsed.mime_type,
-            size=size,
-            ingested_at=utcnow().isoformat(),
-        )
-        drafts = chunk_elements(parsed.elements, self.chunk_size)
-        chunks = [
-            Chunk(chunk_id_for(doc_id, i, d.text), doc_id, i, d.text, d.page, d.section)
-            for i, d in enumerate(drafts)
-        ]
-        if not chunks:
-            raise EmptyDocument(f"no text could be extracted from {path.name}")
-        return doc, chunks
-
-    def _commit(
-        self,
-        entry: PathEntry,
-        *,
-        replaced: bool,
-        doc: Document | None = None,
-        chunks: Sequence[Chunk] = (),
-        vectors: np.ndarray | None = None,
-    ) -> None:
-        """Store first for the truth, FAISS around it so readers see one version at a time."""
-        new_ids = np.fromiter((c.vector_id for c in chunks), dtype=np.int64, count=len(chunks))
-        if doc is not None and vectors is not None:
-            self.index.add(new_ids, vectors)
-        try:
-            with self.store.transaction() as db:
-                old = Erasure()
-                if replaced:
-                    old = unlink_paths(
-                        db, [entry.path], actor=who("ingest"), reason="replaced", retire=True
-                    )
-                if doc is not None and vectors is not None:
-                    Store.insert_document(db, doc, chunks, vectors)
-                Store.upsert_path(db, entry)
-                Journal.mark_in(db, entry.path, "committed", entry.doc_id, entry.collection)
-        except BaseException:
-            self.index.remove(new_ids.tolist())
-            raise
-        self.index.remove(old.vids)
-        self._dirty = True
-        self._notify(old.receipts)
-
     # -- erasure -----------------------------------------------------------------
     def forget(self, paths: Sequence[str]) -> list[str]:
         """Remove paths (files or folders) from the index. Returns the paths forgotten."""
@@ -433,41 +335,12 @@ class Ingestor:
             return self._erase_paths(paths, actor or who("cli"), reason)
 
     def _erase_paths(self, paths: Sequence[str], actor: str, reason: str) -> Erasure:
-        """Commit the erasure and take its vectors out of the live index; the disk follows.
-
-        When this returns, no reader finds the documents (chunks gone, FAISS ids removed,
-        FTS5 rows skipped) and a crash cannot bring them back (the store is the truth:
-        the saved index is rebuilt from it when its generation is stale, queued FTS5
-        rows are purged at start). Taking them off the disk -- index save, FTS5 purge
-        and merge, WAL checkpoint -- is ``tick``'s work, run at the end of an ingest
-        batch, when the watcher is next idle, and by ``close`` (``assistant forget``).
-        """
+        """Erase through the writer (ingest/commit.py); refusals of those bytes go too."""
         with self._lock:
-            self._writer.acquire()
-            lap = Laps()
-            with self.store.transaction() as db:
-                done = unlink_paths(db, paths, actor=actor, reason=reason)
-            lap("store_s")  # chunks, paths and receipt, FTS5 rows queued, committed together
-            self.index.remove(done.vids)
-            lap("faiss_remove_s")
-            if done.paths:
-                self._dirty = True
+            done = self.committer.erase_paths(paths, actor, reason)
             for r in done.receipts:
                 self.quarantine.clear_sha256(r.sha256)
-            self._notify(done.receipts)
-            lap("listeners_s")
-            done.timings = lap.seconds
             return done
-
-    def _notify(self, receipts: Sequence[ErasureReceipt]) -> None:
-        for receipt in receipts:
-            for listener in self.on_erasure:
-                listener(receipt)
-
-    def _save(self) -> None:
-        recovery.save(self.index, self.store)
-        self._dirty = False
-        self._saved_at = time.monotonic()
 
 
 def _looks_like_id(text: str) -> bool:

@@ -9,7 +9,7 @@ A new, changed or removed file reaches the index within a few seconds.
 
 The watch starts *before* the reconciling scan, so nothing that lands during
 the scan is missed. A failure in one batch is logged and the watcher goes on:
-a parser crash or hang is already contained by ingest/isolate.py.
+a parser crash or hang is already contained by ingest/parsing/isolate.py.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
+import itertools
+
 from ingest.chunk import chunk_elements, split_long
-from ingest.parse import Element
+from ingest.parsing.parse import Element
 
 
 def test_chunks_never_cross_headings_or_pages() -> None:
@@ -43,3 +45,24 @@ def test_packing_respects_the_limit() -> None:
     assert all(c.section == "Section" for c in chunks)
     joined = "\n".join(c.text for c in chunks)
     assert all(f"Paragraph {i} " in joined for i in range(20))
+
+
+def test_overlap_repeats_the_tail_of_a_chunk_cut_for_size_only() -> None:
+    elements = [
+        Element("Leave", "title", 1),
+        *[Element(f"Rule {i} says staff book leave {i} weeks ahead.", "text", 1) for i in range(8)],
+        Element("Pay", "title", 1),
+        Element("Salaries are paid monthly.", "text", 1),
+    ]
+    plain = chunk_elements(elements, max_chars=150)
+    overlapped = chunk_elements(elements, max_chars=150, overlap=60)
+    assert all(len(c.text) <= 150 for c in overlapped)
+    leave = [c.text for c in overlapped if c.section == "Leave"]
+    for before, after in itertools.pairwise(leave):
+        shared = max(n for n in range(61) if before.endswith(after[:n]))
+        assert shared > 20  # the next chunk starts with the tail of the one before
+        assert before[-shared - 1].isspace()  # from the start of a word
+    # no carry across a heading, and nothing changes without overlap
+    assert overlapped[-1].text == "Pay\nSalaries are paid monthly."
+    assert [c.text for c in plain] == [c.text for c in chunk_elements(elements, 150, overlap=0)]
+    assert len(overlapped) >= len(plain)

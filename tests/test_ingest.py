@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from assistant.resources import Resources
-from ingest.parse import parse_file
+from ingest.parsing.parse import parse_file
 from tests.conftest import SAMPLE
 
 

@@ -21,9 +21,9 @@ from assistant.errors import ParseMemoryLimit, ParseTimeout, ZipBomb
 from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
-from ingest.detect import check_zip_bomb
-from ingest.isolate import IsolatedParser
-from ingest.parse import ParseOptions
+from ingest.parsing.detect import check_zip_bomb
+from ingest.parsing.isolate import IsolatedParser
+from ingest.parsing.parse import ParseOptions
 from tests.conftest import MODELS
 from tests.ingest_corpus import ARABIC, LATIN1, bad_corpus, text_pdf
 

@@ -21,11 +21,11 @@ import pytest
 from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
-from ingest.isolate import IsolatedParser
-from ingest.parse import ParseOptions, parse_file
-from ingest.pdf_windows import windows
+from ingest.parsing.isolate import IsolatedParser
+from ingest.parsing.parse import ParseOptions, parse_file
+from ingest.parsing.pdf_windows import windows
+from ingest.parsing.pool import ParserPool
 from ingest.pipeline import Ingestor
-from ingest.pool import ParserPool
 from tests.conftest import MODELS, SAMPLE
 from tests.ingest_corpus import image_only_pdf
 

@@ -19,7 +19,7 @@ from assistant.resources import Resources
 from assistant.retrieval import lexical
 from assistant.settings import Settings
 from assistant.store import fts_purge
-from assistant.store.documents import FTS_HASHSIZE
+from assistant.store.schema import FTS_HASHSIZE
 from tests.conftest import REPO
 
 SECRET = "Quentin Zabriskie of payroll was granted unpaid leave for the Vexhollow inquiry."

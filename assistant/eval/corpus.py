@@ -1,12 +1,12 @@
 """Light parsers for building the eval corpora quickly through the real Ingestor.
 
-The product parser (unstructured, ``ingest.parse``) classifies every HTML
+The product parser (unstructured, ``ingest.parsing.parse``) classifies every HTML
 block with a spaCy sentence splitter: about 1-3 s a page on this machine, so
 the 1,169-page PostgreSQL manual would take most of an hour to ingest before
 the eval could start. The eval measures retrieval and answering, not parsing,
 so its corpora go through the same Ingestor (hashing, chunking, embedding,
 SQLite + FTS5 + FAISS commit) with these parsers instead: plain text as one
-block, and HTML split into the same element kinds ``ingest.parse`` emits
+block, and HTML split into the same element kinds ``ingest.parsing.parse`` emits
 (headings become ``title`` elements, which become chunk sections).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import lxml.html
 
-from ingest.parse import Element, ParsedDocument
+from ingest.parsing.parse import Element, ParsedDocument
 
 _SPACE = re.compile(r"\s+")
 _BLOCKS = frozenset("h1 h2 h3 h4 h5 h6 p pre li dt dd tr blockquote caption figcaption".split())

@@ -2,13 +2,13 @@
 
 Deleting a row from an FTS5 table makes FTS5 read and tokenise its text again
 to write delete markers: about 0.7 s of CPU for a 10 MB document here, two
-thirds of its whole erasure. So the erasure transaction (``Store.delete_document``)
+thirds of its whole erasure. So the erasure transaction (``erasure.delete_document``)
 deletes the chunk rows and queues their vector ids in ``fts_purge``, and the
 FTS5 rows go in a second step, ``purge``, run right after by the ingestor.
 
 Between the two, nothing reaches those rows: every lexical read joins its hits
 to ``chunks`` (``Store.search_text``), whose rows are gone, and a re-ingest of
-the same document removes its queued rows first (``Store.insert_document``).
+the same document removes its queued rows first (``writes.insert_document``).
 The queue commits with the erasure, so a crash in between leaves it for the
 next ``purge`` (the ingestor runs one when it starts, after each batch, when
 idle and when it closes): nothing comes back.

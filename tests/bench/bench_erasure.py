@@ -48,7 +48,7 @@ from assistant.resources import Resources
 from assistant.retrieval import lexical
 from assistant.settings import Settings
 from assistant.store.journal import ErasureReceipt, iter_receipts
-from ingest.parse import Element, ParsedDocument
+from ingest.parsing.parse import Element, ParsedDocument
 from ingest.pipeline import Ingestor
 from tests.bench.core import Context, Figure, Section, Target, load_average
 

@@ -249,7 +249,7 @@ def run(ctx: Context) -> Section:
         "Synthetic corpus (tests/bench/retrieval_corpus.py): 300-centre clustered unit vectors "
         "and 60-100 Zipf words per chunk (stopwords on top, 50,000 words), 20 chunks per "
         "document. It is written by a bench-only bulk loader into exactly the tables "
-        "`Store.insert_document` fills (one transaction, `executemany`, one FTS5 "
+        "`writes.insert_document` fills (one transaction, `executemany`, one FTS5 "
         "`INSERT ... SELECT`; the words are already analysed, so the Python stemmer is skipped) "
         "-- `insert_document` would take hours at 1e6 -- and cached between runs. Queries: 12 "
         "consecutive words of a stored chunk plus 2 random words, vector = that chunk's plus "

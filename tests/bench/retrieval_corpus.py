@@ -14,7 +14,7 @@ Snowball stemmer leaves alone), so a chunk's text *is* its analysed FTS5 row.
 That lets ``bulk_load`` fill ``chunks_fts`` straight from the text in one
 statement instead of running the Python stemmer over 8e7 words, and
 ``lexical.ensure_lexical_index`` still finds the rows in step with the
-analyser. Everything else is written exactly as ``Store.insert_document``
+analyser. Everything else is written exactly as ``writes.insert_document``
 writes it, in one transaction.
 """
 
@@ -128,7 +128,7 @@ def vector_ids(n: int) -> np.ndarray:
 
 
 def bulk_load(path: Path, x: np.ndarray, corpus: Texts, collections: int = 4) -> Store:
-    """The store ``Store.insert_document`` would build for this corpus, written in one go.
+    """The store ``writes.insert_document`` would build for this corpus, written in one go.
 
     Same tables and rows (documents, doc_paths, chunks with vector BLOBs,
     ``chunks_fts`` with rowid = vid) and the generation bumped once per

@@ -2,9 +2,9 @@
 
 The output is a list of small dataclasses (text, kind, page) so the rest of the
 pipeline never touches unstructured's types, and so parsing can run in a child
-process (ingest/isolate.py) and send its result back.
+process (ingest/parsing/isolate.py) and send its result back.
 
-The parser is chosen from the content (ingest/detect.py), not the extension.
+The parser is chosen from the content (ingest/parsing/detect.py), not the extension.
 Text is decoded here, with the detected encoding, and handed to unstructured
 as a string. A PDF without a text layer and an image go through tesseract
 ("ocr_only": never unstructured's layout model, which would come from a hub);
@@ -31,7 +31,7 @@ from assistant.errors import (
     ParseMemoryLimit,
     TooDeeplyNested,
 )
-from ingest.detect import Detected, decode_text, detect
+from ingest.parsing.detect import Detected, decode_text, detect
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ _FALLBACK_CATEGORIES = frozenset({"Header", "Footer"})
 #: What the parser child sends back per unstructured element: (category, text, page,
 #: sheet name). Small and picklable; the document-wide choices (which categories to keep,
 #: the title) are made once over all of them in :func:`assemble`, so a PDF parsed in page
-#: windows (ingest/pdf_windows.py) ends up exactly as one parsed in one piece.
+#: windows (ingest/parsing/pdf_windows.py) ends up exactly as one parsed in one piece.
 RawElement = tuple[str, str, int | None, str | None]
 
 
@@ -317,7 +317,7 @@ def assemble(path: Path, mime_type: str, raw: Sequence[RawElement], ocr: bool) -
 
 def parse_file(path: Path, options: ParseOptions | None = None) -> ParsedDocument:
     """Detect and parse one file in one piece. Raises an ``IngestError`` subclass with a
-    reason on failure. (The parser child streams long PDFs instead: ingest/pdf_windows.py.)"""
+    reason on failure. (The parser child streams long PDFs instead: pdf_windows.py.)"""
     options = options or ParseOptions()
     detected = detect(path, max_unzipped_bytes=options.max_unzipped_bytes)
     with parser_errors():

@@ -4,11 +4,11 @@ The ingest loop (ingest/pipeline.py) stays strictly sequential: each file is
 checked, parsed, embedded and committed in its turn, with its journal marks, so
 the commit order and crash safety are exactly those of a one-file-at-a-time
 run. Only the parse runs ahead, in the parser pool's child processes
-(ingest/pool.py), and only for files that the loop's own cheap checks say will
-need one: stat, not unchanged since indexed, not refused before and unchanged
-since, within the size cap and not empty, then the content hash, which must be
-neither indexed already nor being parsed for an earlier file (a copy waits for
-its turn and becomes a duplicate then).
+(ingest/parsing/pool.py, or any ``ConcurrentParser``), and only for files that the
+loop's own cheap checks say will need one: stat, not unchanged since indexed, not
+refused before and unchanged since, within the size cap and not empty, then the
+content hash, which must be neither indexed already nor being parsed for an earlier
+file (a copy waits for its turn and becomes a duplicate then).
 
 When a file's turn comes, the loop runs every check again and takes the parse
 only if the file's hash, size and mtime are still those the parse started from;
@@ -27,8 +27,8 @@ from pathlib import Path
 
 from assistant.store.documents import Store
 from ingest.files import file_sha256
-from ingest.parse import ParsedDocument
-from ingest.pool import ParserPool
+from ingest.parsing.parse import ParsedDocument
+from ingest.parsing.parser import ConcurrentParser
 from ingest.quarantine import Quarantine
 
 
@@ -46,7 +46,7 @@ class ParseAhead:
 
     def __init__(
         self,
-        pool: ParserPool,
+        pool: ConcurrentParser,
         store: Store,
         quarantine: Quarantine,
         *,

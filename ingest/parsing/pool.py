@@ -4,9 +4,9 @@ Parsing sets the pace of PDF ingest (unstructured's "fast" pass reads ~5 pages/s
 on one core; small HTML pages cost about as much CPU to parse as to embed), and
 the ingest loop itself stays sequential: each file is checked, embedded and
 committed in order (ingest/pipeline.py). So
-``workers`` child processes (ingest/isolate.py, each under its own memory cap
+``workers`` child processes (ingest/parsing/isolate.py, each under its own memory cap
 and per-request timeout) parse the next files while the loop works
-(ingest/ahead.py), and a long PDF's windows (ingest/pdf_windows.py) are spread
+(ingest/parsing/ahead.py), and a long PDF's windows (ingest/parsing/pdf_windows.py) are spread
 over all of them, so one big manual uses every core.
 
 No task ever waits for another: a PDF's windows are submitted from the callback
@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from assistant import errors
-from ingest.isolate import IsolatedParser
-from ingest.parse import ParsedDocument, ParseOptions, RawElement, any_text
-from ingest.pdf_windows import PagedPdf, assemble_windows, windows
+from ingest.parsing.isolate import IsolatedParser
+from ingest.parsing.parse import ParsedDocument, ParseOptions, RawElement, any_text
+from ingest.parsing.pdf_windows import PagedPdf, assemble_windows, windows
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ per window even on that manual) and partitions that, numbering its pages from
 
 Everything unstructured's fast path does is per page (extraction, sorting), and
 a chunk never crosses a page (ingest/chunk.py), so the windows' elements,
-concatenated and then assembled once (ingest/parse.py: which categories to keep,
+concatenated and then assembled once (ingest/parsing/parse.py: which categories to keep,
 the title, the OCR fallback when no page has text), give the same document as
 one piece. One difference, for the better: unstructured drops a whole PDF when
 one page looks like a CAD drawing (``is_pdf_too_complex``); here only that window.
@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.detect import detect
-from ingest.parse import (
+from ingest.parsing.detect import detect
+from ingest.parsing.parse import (
     ParsedDocument,
     ParseOptions,
     RawElement,

@@ -3,7 +3,7 @@
 Parsers are large C and Python stacks (pdfminer, lxml, libxml2, tesseract)
 fed untrusted bytes. Any of them may hang, blow up memory or crash; none of
 that may take down the watcher or the server. So one worker process, a fresh
-interpreter (``python -m ingest.isolate``: no inherited threads or locks, and
+interpreter (``python -m ingest.parsing.isolate``: no inherited threads or locks, and
 unlike multiprocessing's spawn no re-import of the caller's ``__main__``),
 parses file after file:
 
@@ -18,9 +18,9 @@ otherwise, because importing unstructured's PDF stack (torch included) costs
 seconds, and it is recycled after ``max_files`` requests to bound slow leaks.
 
 A request is a whole file, or one window of pages of a long PDF
-(ingest/pdf_windows.py): for those the cap and the timeout hold per window,
+(ingest/parsing/pdf_windows.py): for those the cap and the timeout hold per window,
 and :meth:`IsolatedParser.parse` asks for the windows one after the other.
-Several workers in parallel: ingest/pool.py.
+Several workers in parallel: ingest/parsing/pool.py.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from typing import Any
 
 from assistant import errors, workers
 from assistant.workers import Child, describe_exit
-from ingest.parse import ParsedDocument, ParseOptions, RawElement
-from ingest.pdf_windows import PagedPdf, parse_paged
+from ingest.parsing.parse import ParsedDocument, ParseOptions, RawElement
+from ingest.parsing.pdf_windows import PagedPdf, parse_paged
 
 #: How long a fresh worker may take to start (its heavy imports come later, per format).
 STARTUP_TIMEOUT_S = 60.0
@@ -75,7 +75,7 @@ def _worker(conn: Connection) -> None:
     # times the pool's workers. thinc treats torch as optional, so it is made unimportable.
     sys.modules["torch"] = None  # type: ignore[assignment]
     import assistant.offline  # noqa: F401  (offline env before unstructured is imported)
-    from ingest.pdf_windows import parse_window, plan
+    from ingest.parsing.pdf_windows import parse_window, plan
 
     options, memory_bytes = conn.recv()
     if memory_bytes:
@@ -130,7 +130,9 @@ class IsolatedParser:
     def _start(self) -> Child:
         try:
             child, _pid = workers.start(
-                "ingest.isolate", (self.options, self.memory_bytes), timeout_s=STARTUP_TIMEOUT_S
+                "ingest.parsing.isolate",
+                (self.options, self.memory_bytes),
+                timeout_s=STARTUP_TIMEOUT_S,
             )
         except workers.StartFailed as exc:
             raise errors.ParserCrashed(

@@ -1,0 +1,110 @@
+"""Prepare: one file's bytes into what the store will hold (detect, parse, chunk, embed).
+
+No store access, no index, no journal: a step is reported through ``mark`` and the
+caller decides what that means (the single writer journals it, ingest/commit.py).
+This is the seam distributed ingestion uses: prepare runs anywhere, commit on the
+one machine that writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.domain import Chunk, Document, chunk_id_for, utcnow
+from assistant.errors import EmptyDocument, FileChangedWhileReading, FileTooLarge
+from assistant.models.embed import Embedder
+from ingest.chunk import chunk_elements
+from ingest.files import embedding_text
+from ingest.parsing.parse import ParsedDocument
+from ingest.parsing.parser import Parser
+
+Mark = Callable[[str], None]
+"""Told each step a file passes ("parsed", "embedded"): the journal, for the writer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A document ready to commit: its record, its chunks and their vectors, in order."""
+
+    doc: Document
+    chunks: list[Chunk]
+    vectors: np.ndarray
+
+
+class Preparer:
+    def __init__(
+        self,
+        parser: Parser,
+        embedder: Embedder,
+        *,
+        chunk_size: int,
+        chunk_overlap: int = 0,
+        max_file_bytes: int,
+    ) -> None:
+        self.parser = parser
+        self.embedder = embedder
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        self.max_file_bytes = max_file_bytes
+
+    def check(self, st: os.stat_result) -> None:
+        """Refuse before reading: over the size cap, or empty."""
+        if st.st_size > self.max_file_bytes:
+            raise FileTooLarge(
+                f"{st.st_size:,} bytes is over the {self.max_file_bytes:,}-byte limit",
+                hint="raise ASSISTANT_MAX_FILE_MB or split the file",
+            )
+        if st.st_size == 0:
+            raise EmptyDocument("the file is empty (0 bytes)")
+
+    def prepare(
+        self,
+        path: Path,
+        digest: str,
+        collection: str,
+        st: os.stat_result,
+        *,
+        started: Future[ParsedDocument] | None = None,
+        mark: Mark = lambda _step: None,
+    ) -> Prepared:
+        """Parse (or take the parse ``started`` ahead for these bytes), chunk and embed."""
+        parsed = started.result() if started is not None else self.parser.parse(path)
+        after = path.stat()
+        if (after.st_mtime_ns, after.st_size) != (st.st_mtime_ns, st.st_size):
+            raise FileChangedWhileReading(
+                "the file changed while it was read (a copy in progress?); "
+                "it is read again at its next change",
+                hint="run `assistant ingest --retry` if it does not change again",
+            )
+        mark("parsed")
+        doc, chunks = self.document(path, digest, collection, st.st_size, parsed)
+        vectors = self.embedder.embed([embedding_text(c) for c in chunks])
+        mark("embedded")
+        return Prepared(doc, chunks, vectors)
+
+    def document(
+        self, path: Path, doc_id: str, collection: str, size: int, parsed: ParsedDocument
+    ) -> tuple[Document, list[Chunk]]:
+        doc = Document(
+            id=doc_id,
+            path=str(path),
+            title=parsed.title,
+            collection=collection,
+            mime_type=parsed.mime_type,
+            size=size,
+            ingested_at=utcnow().isoformat(),
+        )
+        drafts = chunk_elements(parsed.elements, self.chunk_size, overlap=self.chunk_overlap)
+        chunks = [
+            Chunk(chunk_id_for(doc_id, i, d.text), doc_id, i, d.text, d.page, d.section)
+            for i, d in enumerate(drafts)
+        ]
+        if not chunks:
+            raise EmptyDocument(f"no text could be extracted from {path.name}")
+        return doc, chunks
