@@ -5,7 +5,8 @@ record joins a SHA-256 hash chain (``chain``), personal texts go to an
 erasable store referenced by a salted commitment (``payloads``), and signed
 RFC 6962 Merkle checkpoints (``merkle``, ``checkpoint``, ``keys``) make edits,
 deletions, reorders, truncation and forgery visible to ``verify``. Helpers for
-questions, ingests, erasures and start-up settings are in ``events``.
+questions, ingests, erasures and start-up settings are in ``events``; every
+kind of event, with its builder, label and collections, is declared in ``kinds``.
 """
 
 from assistant.audit.log import AuditLog, InclusionProof

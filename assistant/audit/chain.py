@@ -8,7 +8,8 @@ review page query indexed columns instead of scanning 100,000+ lines. Tamper
 evidence does not depend on the container: each row keeps the exact
 canonical bytes it was hashed from, and ``verify`` trusts nothing else.
 ``record_collections`` (collection, seq) is such an index too: derived from
-each record's data at append time, re-derived and compared by ``verify``.
+each record's kind and data at append time (``kinds.collections_of``), re-derived
+and compared by ``verify``.
 
 Triggers refuse UPDATE and DELETE, except DELETE of records already behind the
 retention anchor; they stop mistakes, not an attacker with the file -- that is
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.audit.checkpoint import Checkpoint
+from assistant.audit.kinds import collections_of
 from assistant.audit.merkle import Frontier
 from assistant.audit.records import GENESIS_HASH, AuditRecord
 from assistant.store import sqlite
@@ -130,23 +132,6 @@ Row = tuple[int, str, str, str, str | None, str, bytes]
 COLLECTION_INDEX_KEY = "collection_index"
 
 
-def collections_of(data: Mapping[str, Any]) -> set[str]:
-    """The collections a record is about: ``data.collection`` (ingest, ACL change, erasure)
-    and each passage's ``collection`` (a question). Derived from the hashed data, so the
-    ``record_collections`` index is a pure function of the chain and ``verify`` re-derives it."""
-    found: set[str] = set()
-    own = data.get("collection")
-    if isinstance(own, str) and own:
-        found.add(own)
-    chunks = data.get("chunks")
-    if isinstance(chunks, list):
-        for chunk in chunks:
-            name = chunk.get("collection") if isinstance(chunk, dict) else None
-            if isinstance(name, str) and name:
-                found.add(name)
-    return found
-
-
 class ChainStore:
     """One SQLite file of records, checkpoints and the retention anchor."""
 
@@ -169,13 +154,14 @@ class ChainStore:
         """Fill ``record_collections`` for every stored record, once (inside ``write()``)."""
         for seq, body in db.execute("SELECT seq, body FROM records ORDER BY seq").fetchall():
             try:
-                data = json.loads(body).get("data")
+                obj = json.loads(body)
+                kind, data = obj.get("kind"), obj.get("data")
             except (ValueError, AttributeError):
                 continue  # unreadable bytes: verify reports the record itself
             if isinstance(data, dict):
                 db.executemany(
                     "INSERT OR IGNORE INTO record_collections (collection, seq) VALUES (?, ?)",
-                    [(c, seq) for c in sorted(collections_of(data))],
+                    [(c, seq) for c in sorted(collections_of(str(kind), data))],
                 )
         ChainStore.set_meta(db, COLLECTION_INDEX_KEY, "1")
 
@@ -281,7 +267,7 @@ class ChainStore:
         )
         db.executemany(
             "INSERT INTO record_collections (collection, seq) VALUES (?, ?)",
-            [(c, record.seq) for c in sorted(collections_of(record.data))],
+            [(c, record.seq) for c in sorted(collections_of(record.kind, record.data))],
         )
 
     @staticmethod

@@ -3,7 +3,8 @@ erasures and the settings at start-up.
 
 Each splits its facts into what may be kept for good (ids, hashes, versions,
 flags, timings) and what is personal (question, answer, the passages shown,
-file paths) and so goes to the erasable payload store.
+file paths) and so goes to the erasable payload store. Each kind's entry in
+``kinds.REGISTRY`` names its builder; a new kind starts there.
 """
 
 from __future__ import annotations

@@ -13,11 +13,11 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import rfc8785
 
+from assistant.audit.kinds import EventKind  # declared with its registry entry
 from assistant.audit.merkle import leaf_hash
 from assistant.domain import AuditEvent
 from assistant.errors import AuditError
@@ -28,27 +28,6 @@ GENESIS_HASH = "0" * 64
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TS_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z")
-
-
-class EventKind(StrEnum):
-    """Everything issue 5 asks the log to hold, one value per kind of event."""
-
-    LOGIN = "login"
-    LOGOUT = "logout"
-    LOGIN_FAILED = "login_failed"
-    QUESTION = "question"
-    INGEST = "ingest"
-    REINGEST = "reingest"
-    ERASURE = "erasure"
-    USER_CHANGE = "user_change"
-    ROLE_CHANGE = "role_change"
-    ACL_CHANGE = "acl_change"
-    AUDIT_VIEW = "audit_view"
-    AUDIT_EXPORT = "audit_export"
-    SETTINGS_AT_STARTUP = "settings_at_startup"
-    RETENTION_PURGE = "retention_purge"
-    MODEL_WORKER = "model_worker"  # the model's worker process: started, crashed, refused
-    ANSWER_FAILED = "answer_failed"  # a question that got an error instead of an answer
 
 
 KINDS = frozenset(k.value for k in EventKind)

@@ -20,8 +20,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.audit.chain import collections_of
 from assistant.audit.export import PAYLOADS_SCHEMA, ExportFilter
+from assistant.audit.kinds import collections_of
 from assistant.audit.log import AuditLog
 from assistant.audit.records import AuditRecord, decode_body
 from assistant.errors import AuditError
@@ -42,7 +42,7 @@ class Row:
 
     @property
     def collections(self) -> list[str]:
-        return sorted(collections_of(self.record.data)) if self.record else []
+        return sorted(collections_of(self.record.kind, self.record.data)) if self.record else []
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from assistant.audit.chain import Anchor, ChainStore, collections_of
+from assistant.audit.chain import Anchor, ChainStore
 from assistant.audit.checkpoint import ORIGIN_PREFIX, Checkpoint, read_copies
 from assistant.audit.keys import key_id, load_public
+from assistant.audit.kinds import collections_of
 from assistant.audit.merkle import Frontier, leaf_hash
 from assistant.audit.payloads import PayloadStore, commitment
 from assistant.audit.records import GENESIS_HASH, KINDS, EventKind, decode_body, format_ts
@@ -140,7 +141,7 @@ def verify_log(
                 rec.payload_hash,
             ):
                 report.add("edited", seq, "a searchable column differs from the hashed record")
-            if indexed.pop(seq, set()) != collections_of(rec.data):
+            if indexed.pop(seq, set()) != collections_of(rec.kind, rec.data):
                 report.add("index", seq, "the collection index differs from the hashed record")
             if rec.kind not in KINDS:
                 report.add("edited", seq, f"unknown event kind {rec.kind!r}")

@@ -10,70 +10,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from assistant.audit.kinds import label, when
 from assistant.audit.records import AuditRecord
 from assistant.audit.search import Row
 from assistant.domain import sha256_hex
 
-SUMMARY_CHARS = 160
-
-
-def when(ts: str | None) -> str:
-    """``2025-03-01T09:00:01.123456Z`` -> ``2025-03-01 09:00:01 UTC``."""
-    if not ts:
-        return ""
-    return f"{ts[:10]} {ts[11:19]} UTC" if len(ts) >= 19 and ts[10] == "T" else ts
-
-
-def _clip(text: str, limit: int = SUMMARY_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+__all__ = ["fields", "passages", "summary", "when"]
 
 
 def summary(row: Row) -> str:
-    """One line about a record for the list: the question, the document, the change."""
+    """One line about a record for the list: its kind's label (``audit.kinds``)."""
     rec = row.record
     if rec is None:
         return row.problem or "unreadable record"
-    data, texts = rec.data, row.personal or {}
-    kind = rec.kind
-    if kind == "question":
-        if isinstance(texts.get("question"), str):
-            return _clip(texts["question"])
-        if row.erased:
-            return f"question text erased on {when(row.erased[0])}"
-        return "question (no text kept)"
-    if kind in ("ingest", "reingest"):
-        doc = str(data.get("doc_id") or "")[:12]
-        label = f", {data['label']}" if data.get("label") else ""
-        return _clip(f"document {doc}… into {data.get('collection')}{label}")
-    if kind in ("login", "logout", "login_failed"):
-        how = f"via {data['via']}" if data.get("via") else str(data.get("reason") or "")
-        return f"{kind.replace('_', ' ')} {how}".strip()
-    if kind == "acl_change":
-        groups = ", ".join(data.get("groups") or []) or "no group"
-        return _clip(f"{data.get('collection')}: {groups}, {data.get('label')}")
-    if kind in ("user_change", "role_change"):
-        return _clip(f"{data.get('action', 'change')} {data.get('user', '')}".strip())
-    if kind == "audit_view":
-        if data.get("denied"):
-            return f"refused: {data.get('page', 'review')} page"
-        target = f" record {data['seq']}" if data.get("seq") is not None else ""
-        return f"viewed {data.get('page', 'review')}{target}"
-    if kind == "audit_export":
-        return f"exported {data.get('records')} records as {data.get('format')}"
-    if kind == "settings_at_startup":
-        return f"started, version {data.get('version')}"
-    if kind == "model_worker":
-        mode = f" ({data['cpu_mode']} mode)" if data.get("cpu_mode") else ""
-        why = f": {data['reason']}" if data.get("reason") else ""
-        return _clip(f"model {data.get('model')} {data.get('phase')}{mode}{why}")
-    if kind == "answer_failed":
-        return _clip(f"no answer: {data.get('error')}")
-    return _clip(_compact(data))
+    return label(rec.kind, rec.data, row.personal, row.erased)
 
 
 def fields(data: dict[str, Any]) -> list[tuple[str, str]]:
