@@ -1,3 +1,4 @@
+# Over 300 lines: one typed Settings holds every setting, by design (one object, one README table).
 """One typed settings object, built once at the entry points and passed down.
 
 Values come, highest priority first, from keyword arguments, ``ASSISTANT_*``

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from assistant.domain import utcnow
+from assistant.errors import NotFound
+from assistant.store.documents import Store
 from assistant.store.erasure import unlink_path
 from assistant.store.journal import ErasureReceipt, Journal
 
@@ -98,3 +100,20 @@ def unlink_paths(
             )
             done.receipts.append(Journal.add_receipt(db, receipt))
     return done
+
+
+def resolve_targets(store: Store, targets: Iterable[str]) -> list[str]:
+    """The stored paths ``targets`` name: paths (files or folders) and document ids
+    (or unique id prefixes of 8 or more hex digits). Naming nothing is an error."""
+    paths: list[str] = []
+    for t in targets:
+        found = store.paths_under([t])
+        if not found and 8 <= len(t) <= 64 and all(c in "0123456789abcdefABCDEF" for c in t):
+            ids = store.doc_ids_like(t.lower())
+            if len(ids) > 1:
+                raise NotFound(f"{t} matches {len(ids)} documents: give more of the id")
+            found = store.paths_of(ids[0]) if ids else []
+        if not found:
+            raise NotFound(f"nothing indexed under {t}")
+        paths.extend(p for p in found if p not in paths)
+    return paths

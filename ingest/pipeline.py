@@ -1,3 +1,4 @@
+# Over 300 lines: the one place each file's outcome is decided; prepare and commit are apart.
 """Ingest files: identify by content hash, skip what is unchanged, prepare, commit.
 
 Every file ends in exactly one outcome -- added, changed, duplicate, skipped,
@@ -25,16 +26,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.domain import Document
-from assistant.errors import IngestError, NotFound
+from assistant.errors import IngestError
 from assistant.models.embed import Embedder
 from assistant.store.documents import PathEntry, Store
 from assistant.store.index import VectorIndex
 from ingest.commit import Committer, ErasureListener
-from ingest.erase import Erasure, who
+from ingest.erase import Erasure, resolve_targets, who
 from ingest.files import IngestReport, discover, file_sha256, is_ignored
 from ingest.parsing.ahead import ParseAhead
 from ingest.parsing.parse import ParseOptions
-from ingest.parsing.parser import ConcurrentParser, Parser
+from ingest.parsing.parser import ConcurrentParser, Parser, parser_from_settings
 from ingest.parsing.pool import shared_pool
 from ingest.prepare import Preparer
 from ingest.quarantine import Quarantine, Quarantined
@@ -97,19 +98,6 @@ class Ingestor:
     ) -> Ingestor:
         """The ingestor ``settings`` describe; ``parser`` replaces the isolated parser pool
         (the eval's and the bench's light readers)."""
-        if parser is None:
-            options = ParseOptions(
-                max_unzipped_bytes=settings.max_unzipped_mb * 1024 * 1024,
-                tesseract_cmd=settings.tesseract_cmd,
-                ocr_languages=tuple(settings.ocr_languages.split("+")),
-                pdf_window_pages=settings.pdf_window_pages,
-            )
-            parser = shared_pool(
-                options,
-                timeout_s=settings.parse_timeout_s,
-                memory_mb=settings.parse_memory_mb,
-                workers=settings.parse_workers,
-            )
         return cls(
             store,
             index,
@@ -118,7 +106,7 @@ class Ingestor:
             chunk_overlap=settings.chunk_overlap,
             quarantine_dir=settings.quarantine_dir,
             max_file_bytes=settings.max_file_mb * 1024 * 1024,
-            parser=parser,
+            parser=parser or parser_from_settings(settings),
         )
 
     def close(self) -> None:
@@ -321,17 +309,7 @@ class Ingestor:
     ) -> Erasure:
         """Erase paths (files or folders) and document ids (or unique id prefixes ≥ 8)."""
         with self._lock:
-            paths: list[str] = []
-            for t in targets:
-                found = self.store.paths_under([t])
-                if not found and _looks_like_id(t):
-                    ids = self.store.doc_ids_like(t.lower())
-                    if len(ids) > 1:
-                        raise NotFound(f"{t} matches {len(ids)} documents: give more of the id")
-                    found = self.store.paths_of(ids[0]) if ids else []
-                if not found:
-                    raise NotFound(f"nothing indexed under {t}")
-                paths.extend(p for p in found if p not in paths)
+            paths = resolve_targets(self.store, targets)
             return self._erase_paths(paths, actor or who("cli"), reason)
 
     def _erase_paths(self, paths: Sequence[str], actor: str, reason: str) -> Erasure:
@@ -341,7 +319,3 @@ class Ingestor:
             for r in done.receipts:
                 self.quarantine.clear_sha256(r.sha256)
             return done
-
-
-def _looks_like_id(text: str) -> bool:
-    return 8 <= len(text) <= 64 and all(c in "0123456789abcdefABCDEF" for c in text)

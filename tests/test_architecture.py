@@ -86,3 +86,11 @@ def test_no_import_cycles() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name)
+
+
+def test_no_module_over_300_lines_without_a_reason_at_its_top() -> None:
+    for pkg in PACKAGES:
+        for path in (REPO / pkg).rglob("*.py"):
+            lines = path.read_text(encoding="utf-8").splitlines()
+            if len(lines) > 300:
+                assert lines[0].startswith("# Over 300 lines: "), f"{path}: {len(lines)} lines"

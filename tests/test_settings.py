@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from assistant.settings import Settings
 
@@ -56,3 +57,9 @@ def test_missing_config_file_and_bad_values_are_clear_errors(
     monkeypatch.setenv("ASSISTANT_PORT", "99999")
     with pytest.raises(ConfigError, match="port"):
         load_settings()
+
+
+def test_chunk_overlap_is_at_most_half_a_chunk() -> None:
+    assert Settings(chunk_size=800, chunk_overlap=400).chunk_overlap == 400
+    with pytest.raises(ValidationError, match="chunk_overlap"):
+        Settings(chunk_size=800, chunk_overlap=401)

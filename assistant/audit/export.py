@@ -1,6 +1,7 @@
 """Filtered reads and CSV / JSONL exports of the log; every export is itself audited.
 
-Records come from their hashed bytes, never from the searchable columns, so
+Which records: ``filters.py`` (re-exported here). Records come from their hashed
+bytes, never from the searchable columns, so
 an exported row can be re-hashed by anyone (``AuditRecord.computed_hash``)
 and compared with the hash in the row and in the chain. Personal texts are
 added from the payload store while they exist. CSV cells that a spreadsheet
@@ -15,28 +16,14 @@ import csv
 import hashlib
 import io
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
-from assistant.audit.payloads import (
-    SEARCH_COUNT,
-    SEARCH_HASHES,
-    SEARCH_PROBE,
-    SEARCH_SEEK_MAX,
-    match_expression,
-)
-from assistant.audit.records import (
-    AuditRecord,
-    EventKind,
-    decode_body,
-    event_kind,
-    format_ts,
-    record_from_dict,
-)
+from assistant.audit.filters import PAYLOADS_SCHEMA as PAYLOADS_SCHEMA  # re-exported
+from assistant.audit.filters import ExportFilter as ExportFilter
+from assistant.audit.filters import parse_when as parse_when
+from assistant.audit.records import AuditRecord, EventKind, decode_body, record_from_dict
 from assistant.errors import AuditError, AuditTampered
 
 if TYPE_CHECKING:
@@ -68,104 +55,6 @@ class AuditLog(Protocol):
 Format = Literal["csv", "jsonl"]
 COLUMNS = ("seq", "ts", "kind", "actor", "data", "payload_hash", "prev_hash", "hash", "personal")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
-PAYLOADS_SCHEMA = "p"
-
-
-def parse_when(text: str, *, end: bool = False) -> datetime:
-    """A date (the whole day; ``end`` gives its last microsecond) or an ISO time; UTC if naive."""
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, time.min, tzinfo=UTC)
-            return moment + timedelta(days=1, microseconds=-1) if end else moment
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise AuditError(
-            f"not a date or time: {text!r}", hint="use 2025-01-31 or 2025-01-31T08:00:00Z"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class ExportFilter:
-    start: datetime | None = None
-    end: datetime | None = None  # inclusive
-    actor: str | None = None
-    kinds: tuple[str, ...] = ()
-    collection: str | None = None  # records about this collection (``record_collections``)
-    text: str | None = None  # words in the question or answer; needs the payloads attached
-
-    def where(self, db: sqlite3.Connection) -> tuple[str, list[Any]]:
-        """SQL for the filter. Times become a seq range: ``ts`` never decreases along ``seq``
-        (``append_locked`` ensures it, ``verify`` checks it), so two index look-ups bound
-        the scan and rows come out in seq order without sorting."""
-        clauses: list[str] = []
-        args: list[Any] = []
-        # (``min(seq) … WHERE ts >= ?`` would walk the rowids from one end: ~70 ms at
-        # 100,000 records; ordered by the ts index it is one seek)
-        if self.start is not None:
-            row = db.execute(
-                "SELECT seq FROM records INDEXED BY records_ts WHERE ts >= ? "
-                "ORDER BY ts, seq LIMIT 1",
-                (format_ts(self.start),),
-            ).fetchone()
-            clauses.append("seq >= ?")
-            args.append(row[0] if row else (1 << 62))
-        if self.end is not None:
-            row = db.execute(
-                "SELECT seq FROM records INDEXED BY records_ts WHERE ts <= ? "
-                "ORDER BY ts DESC, seq DESC LIMIT 1",
-                (format_ts(self.end),),
-            ).fetchone()
-            clauses.append("seq <= ?")
-            args.append(row[0] if row else 0)
-        if self.actor is not None:
-            clauses.append("actor = ?")
-            args.append(self.actor)
-        if self.kinds:
-            clauses.append(f"kind IN ({','.join('?' * len(self.kinds))})")
-            args.extend(event_kind(k).value for k in self.kinds)
-        if self.collection is not None:
-            clauses.append("seq IN (SELECT seq FROM record_collections WHERE collection = ?)")
-            args.append(self.collection)
-        if self.text is not None:
-            # the payload store attached as ``p`` (``query``); no word to look for: no match
-            expression = match_expression(self.text)
-            found = 0
-            if expression is not None:
-                count = SEARCH_COUNT.format(s=PAYLOADS_SCHEMA)
-                found = db.execute(count, (expression,)).fetchone()[0]
-            if not found:
-                clauses.append("0")
-            elif found <= SEARCH_SEEK_MAX:
-                clauses.append(f"payload_hash IN ({SEARCH_HASHES.format(s=PAYLOADS_SCHEMA)})")
-                args.append(expression)
-            else:
-                clauses.append(SEARCH_PROBE.format(s=PAYLOADS_SCHEMA))
-                args.append(expression)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
-
-    def to_dict(self) -> dict[str, Any]:
-        """The filter as recorded in the chain. The search words may name a person, so only
-        the fact of a text search is kept; the words go to the payload (``personal``)."""
-        out: dict[str, Any] = {
-            "from": format_ts(self.start) if self.start else None,
-            "to": format_ts(self.end) if self.end else None,
-            "user": self.actor,
-            "events": list(self.kinds),
-        }
-        if self.collection is not None:
-            out["collection"] = self.collection
-        if self.text is not None:
-            out["text_search"] = True
-        return out
-
-    def personal(self) -> dict[str, Any] | None:
-        return {"text": self.text} if self.text is not None else None
-
-    def attach(self, log: AuditLog) -> dict[str, Path]:
-        """The databases a snapshot must attach for ``where``: the payloads, for text."""
-        return {PAYLOADS_SCHEMA: log.payloads.path} if self.text is not None else {}
 
 
 def query(
@@ -175,7 +64,7 @@ def query(
     order = "DESC" if newest_first else "ASC"
     # a user's events: their index, whatever the statistics say (one user is few rows)
     hint = " INDEXED BY records_actor_kind" if flt.actor is not None else ""
-    with log.chain.snapshot(attach=flt.attach(log)) as db:
+    with log.chain.snapshot(attach=flt.attach(log.payloads.path)) as db:
         where, args = flt.where(db)
         sql = f"SELECT seq, hash, body FROM records{hint}{where} ORDER BY seq {order}"
         if limit is not None:

@@ -1,3 +1,4 @@
+# Over 300 lines: the audit log's whole public surface, each method a thin call into a module.
 """``AuditLog``: the one object the rest of the app talks to.
 
 ``record()`` writes the personal part (if any) to the payload store, then

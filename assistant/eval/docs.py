@@ -16,7 +16,7 @@ from assistant.eval.report import (
     markdown_table,
     retrieval_rows,
 )
-from assistant.eval.runner import EvalReport
+from assistant.eval.scores import EvalReport
 
 Answers = Sequence[tuple[str, str, str, EvalReport]]  # (set, model, context, report)
 

@@ -8,13 +8,8 @@ from typing import Any
 
 from rich.table import Table
 
-from assistant.eval.runner import (
-    AnswerScores,
-    EvalReport,
-    GateScores,
-    RetrievalScores,
-    mode_label,
-)
+from assistant.eval.runner import mode_label
+from assistant.eval.scores import AnswerScores, EvalReport, GateScores, RetrievalScores
 from assistant.retrieval.retriever import MODES
 
 

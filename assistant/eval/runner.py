@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.answering.generator import Generator
@@ -23,6 +22,7 @@ from assistant.answering.prompt import build_messages
 from assistant.answering.service import AnswerService, DoneEvent, TokenEvent
 from assistant.eval import metrics as m
 from assistant.eval.dataset import EvalItem, GoldResolver
+from assistant.eval.scores import AnswerScores, EvalReport, GateScores, RetrievalScores
 from assistant.retrieval.coverage import CoverageGate
 from assistant.retrieval.retriever import MODES, Mode, Retriever
 
@@ -41,58 +41,6 @@ COVERAGE_GRID = (
     (0.5, 0.45, 0.7),
     (0.5, 0.5, 0.7),
 )
-
-
-@dataclass(slots=True)
-class RetrievalScores:
-    recall_1: float
-    recall_5: float
-    recall_10: float
-    mrr: float
-    ndcg_10: float
-
-
-@dataclass(slots=True)
-class GateScores:
-    min_score: float
-    refused_unanswerable: float  # share of unanswerable questions the gate refuses
-    refused_answerable: float  # share of answerable questions it wrongly refuses
-    grid: list[tuple[float, float, float]] = field(default_factory=list)
-    #: (min_coverage, weak_score, weak_coverage, unanswerable refused, answerable refused):
-    #: the cosine gate at ``min_score`` and the coverage gate (``retrieval.coverage``) together.
-    coverage_grid: list[tuple[float, float, float, float, float]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class AnswerScores:
-    questions: int
-    answerable: int
-    unanswerable: int
-    accuracy: float  # gold answer contained, over answerable questions
-    token_f1: float
-    citation_precision: float
-    citations: int
-    refusal_rate: float  # over unanswerable questions
-    false_refusals: float  # over answerable questions
-    ttft_median_s: float
-    ttft_p90_s: float
-    tokens_per_s: float
-    prompt_tokens_mean: float
-    seconds: float
-
-
-@dataclass(slots=True)
-class EvalReport:
-    dataset: str
-    questions: int
-    answerable: int
-    unanswerable: int
-    unresolved_gold: int  # answerable questions none of whose gold is indexed
-    retrieval: dict[str, RetrievalScores]
-    gate: GateScores
-    answers: AnswerScores | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    samples: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _noop(phase: str, done: int, total: int) -> None:

@@ -30,7 +30,8 @@ from assistant.eval import build
 from assistant.eval.dataset import load_dataset
 from assistant.eval.docs import write_eval_doc
 from assistant.eval.report import from_dict, to_dict
-from assistant.eval.runner import EvalReport, run_eval
+from assistant.eval.runner import run_eval
+from assistant.eval.scores import EvalReport
 from assistant.models.catalog import CATALOG
 from assistant.models.install import installed_path
 from assistant.resources import Resources

@@ -1,3 +1,4 @@
+# Over 300 lines: every format's unstructured call and the offline set-up they share, in one place.
 """Parse a file into plain elements with unstructured, offline.
 
 The output is a list of small dataclasses (text, kind, page) so the rest of the

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ingest.parsing.parse import ParsedDocument
+from ingest.parsing.parse import ParsedDocument, ParseOptions
+from ingest.parsing.pool import ParserPool, shared_pool
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
 
 
 class Parser(Protocol):
@@ -27,3 +31,19 @@ class ConcurrentParser(Parser, Protocol):
     workers: int
 
     def submit(self, path: Path) -> Future[ParsedDocument]: ...
+
+
+def parser_from_settings(settings: Settings) -> ParserPool:
+    """The isolated parser pool ``settings`` describe (shared by every Ingestor alike)."""
+    options = ParseOptions(
+        max_unzipped_bytes=settings.max_unzipped_mb * 1024 * 1024,
+        tesseract_cmd=settings.tesseract_cmd,
+        ocr_languages=tuple(settings.ocr_languages.split("+")),
+        pdf_window_pages=settings.pdf_window_pages,
+    )
+    return shared_pool(
+        options,
+        timeout_s=settings.parse_timeout_s,
+        memory_mb=settings.parse_memory_mb,
+        workers=settings.parse_workers,
+    )
