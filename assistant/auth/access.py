@@ -162,6 +162,9 @@ class AccessControl:
         )
         return rule
 
+    def collection_rules(self) -> dict[str, CollectionRule]:
+        return self.store.collection_rules()
+
     def visible_collections(self, principal: Principal) -> frozenset[str] | None:
         return self.store.visible_collections(principal)
 
