@@ -105,6 +105,11 @@ class AnswerService:
         self.observers = observers or []  # told of every final answer after the audit: metrics
         self.system_prompt = system_prompt
 
+    def enter_queue(self) -> Ticket:
+        """A place in the model's queue, for ``stream(ticket=...)``; raises ``QueueFull``
+        (a 503) at once when the queue is full, before any streaming starts."""
+        return self.queue.enter()
+
     def warm_up(self) -> None:
         """Load the model and read the system prompt once: later answers reuse its KV cache."""
         for _ in self.generator.stream(
@@ -123,7 +128,7 @@ class AnswerService:
         user: str = "anonymous",
         collections: frozenset[str] | None = None,
     ) -> Iterator[Event]:
-        """Answer ``question``. Pass a ``ticket`` taken with ``queue.enter()`` to learn of a
+        """Answer ``question``. Pass a ``ticket`` taken with ``enter_queue()`` to learn of a
         full queue before streaming starts; otherwise one is taken here. ``history``, when
         given (the OpenAI endpoint sends it), replaces the stored conversation's turns.
         ``collections`` are the ones ``user`` may read (None: all); nothing from any other
@@ -133,7 +138,7 @@ class AnswerService:
         key = f"{user}\x00{cid}"  # one user can never continue another's conversation
         if history is None:
             history = self.conversations.history(key)
-        ticket = ticket or self.queue.enter()
+        ticket = ticket or self.enter_queue()
         with ticket:
             try:
                 for event in self._stream(question, cid, cancel, ticket, history, collections):
