@@ -17,23 +17,16 @@ from typing import Any
 from assistant.answering.generator import EchoGenerator, Generator
 from assistant.answering.prompt import system_prompt
 from assistant.answering.queue import ModelQueue
-from assistant.answering.service import AnswerService, DoneEvent
-from assistant.audit.events import (
-    SYSTEM_ACTOR,
-    record_answer,
-    record_answer_failure,
-    record_ingest,
-    record_model_event,
-    recorder,
-)
+from assistant.answering.service import AnswerService
+from assistant.audit.answers import AnswerAuditor
+from assistant.audit.events import record_model_event, recorder
+from assistant.audit.ingests import IngestAuditor
 from assistant.audit.log import AuditLog
-from assistant.audit.receipts import sync_erasure_receipts
 from assistant.auth.access import AccessControl
 from assistant.auth.ratelimit import RateLimiter
 from assistant.auth.sessions import SessionManager
 from assistant.auth.store import AuthStore
-from assistant.domain import Document
-from assistant.errors import AssistantError, ModelIntegrityError
+from assistant.errors import ModelIntegrityError
 from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.embed import Embedder, HashEmbedder, make_embedder
 from assistant.models.install import verify_file, verify_installed
@@ -171,8 +164,10 @@ class Resources:
             context_tokens=s.context_tokens or None,
             queue=ModelQueue(max_waiting=s.queue_max_waiting, retry_after=s.retry_after_s),
             timeout_s=s.request_timeout_s,
-            observers=[self._audit_answer, observe_done],  # observe_done: server metrics
-            failure_observers=[self._audit_failure],
+            audit=AnswerAuditor(  # every answer, whichever door it left by, is audited
+                lambda: self.audit, lambda: getattr(self._generator, "sha256", None)
+            ),
+            observers=[observe_done],  # server metrics
             system_prompt=self.system_prompt,
         )
 
@@ -182,52 +177,18 @@ class Resources:
         spec = CATALOG.get(self.settings.model)  # "echo" and other stand-ins: the default
         return system_prompt(spec.prompt_examples if spec is not None else True)
 
-    def _audit_answer(self, user: str, done: DoneEvent) -> None:
-        """Every answer, whichever door it left by (page, API, OpenAI, CLI), is audited."""
-        record_answer(
-            self.audit,
-            user=user,
-            answer=done.answer,
-            model_sha256=getattr(self.generator, "sha256", None),
-            hits=done.hits,
-            latency_s=done.answer.timings.get("total_s"),
-        )
-
-    def _audit_failure(self, user: str, question: str, cid: str, exc: AssistantError) -> None:
-        record_answer_failure(
-            self.audit,
-            user=user,
-            question=question,
-            conversation_id=cid,
-            error=exc.code,
-            detail=exc.message,
-            model_sha256=getattr(self._generator, "sha256", None),
-        )
-
     @cached_property
     def ingestor(self) -> Ingestor:
         # parse limits, OCR and quarantine come from settings (ingest/pipeline.py)
         ingestor = Ingestor.from_settings(self.settings, self.store, self.index, self.embedder)
-        ingestor.on_ingest.append(self._audit_ingest)
-        ingestor.on_erasure.append(lambda _receipt: self._audit_erasures())
-        return ingestor
-
-    def _audit_ingest(self, doc: Document, replaces: str | None, chunks: int) -> None:
-        rule = self.access.store.collection_rules().get(doc.collection)
-        record_ingest(
-            self.audit,
-            actor=SYSTEM_ACTOR,
-            doc_id=doc.id,
-            collection=doc.collection,
-            path=doc.path,
-            label=rule.label.name if rule else None,
-            chunks=chunks,
-            replaces=replaces,
+        audit = IngestAuditor(  # every document added, replaced or erased is audited
+            lambda: self.audit,
+            collection_rules=lambda: self.access.collection_rules(),
+            receipts_after=lambda after: iter_receipts(self.store, after),
         )
-
-    def _audit_erasures(self) -> None:
-        """Copy the ingest journal's erasure receipts into the audit log, each once."""
-        sync_erasure_receipts(self.audit, lambda after: iter_receipts(self.store, after))
+        ingestor.on_ingest.append(audit.ingested)
+        ingestor.on_erasure.append(audit.erased)
+        return ingestor
 
     # -- access control (assistant/auth) -----------------------------------------------
     @cached_property

@@ -53,8 +53,10 @@ def _page_csrf(client: TestClient) -> str:  # type: ignore[type-arg]
     return found.group(1)
 
 
-def test_nothing_is_served_without_sign_in(app_client: TestClient) -> None:  # type: ignore[type-arg]
+def test_nothing_is_served_without_sign_in(app_client: TestClient, resources: Resources) -> None:  # type: ignore[type-arg]
     assert app_client.post("/api/ask", json=QUESTION).status_code == 401
+    assert app_client.post("/v1/chat/completions", json={}).status_code == 401
+    assert resources.answers_if_built is None  # a stranger never makes the model load
     r = app_client.get("/", headers={"accept": "text/html"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
     assert app_client.get("/healthz").status_code == 200

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from assistant.answering.citations import as_sources, attribute, is_refusal, resolve
 from assistant.answering.conversations import Conversations, Turn, standalone_question
@@ -56,8 +56,27 @@ class DoneEvent:
 
 Event = SourcesEvent | QueueEvent | TokenEvent | DoneEvent
 Observer = Callable[[str, DoneEvent], None]
-#: Told of a question that ended in an error: (user, question, conversation id, error).
-FailureObserver = Callable[[str, str, str, AssistantError], None]
+
+
+class AnswerAudit(Protocol):
+    """Where every question is recorded, whichever door it came in by (page, API, OpenAI,
+    CLI): the audit log (assistant/audit/answers.py)."""
+
+    def answered(self, user: str, done: DoneEvent) -> None:
+        """A final answer, refusals included, and exactly what it was answered from."""
+
+    def failed(self, user: str, question: str, conversation_id: str, error: AssistantError) -> None:
+        """A question that ended in an error: the model crashed, timed out or is refused."""
+
+
+class NoAudit:
+    """Records nothing: for a service built outside the app (a benchmark, a test)."""
+
+    def answered(self, user: str, done: DoneEvent) -> None:
+        return None
+
+    def failed(self, user: str, question: str, conversation_id: str, error: AssistantError) -> None:
+        return None
 
 
 class AnswerService:
@@ -71,8 +90,8 @@ class AnswerService:
         queue: ModelQueue | None = None,
         conversations: Conversations | None = None,
         timeout_s: float = 120.0,
+        audit: AnswerAudit | None = None,
         observers: list[Observer] | None = None,
-        failure_observers: list[FailureObserver] | None = None,
         system_prompt: str = SYSTEM_PROMPT,
     ) -> None:
         self.retriever = retriever
@@ -82,9 +101,14 @@ class AnswerService:
         self.queue = queue or ModelQueue()
         self.conversations = conversations or Conversations()
         self.timeout_s = timeout_s
-        self.observers = observers or []  # told of every final answer: audit, metrics
-        self.failure_observers = failure_observers or []  # and of every failed one: audit
+        self.audit: AnswerAudit = audit or NoAudit()
+        self.observers = observers or []  # told of every final answer after the audit: metrics
         self.system_prompt = system_prompt
+
+    def enter_queue(self) -> Ticket:
+        """A place in the model's queue, for ``stream(ticket=...)``; raises ``QueueFull``
+        (a 503) at once when the queue is full, before any streaming starts."""
+        return self.queue.enter()
 
     def warm_up(self) -> None:
         """Load the model and read the system prompt once: later answers reuse its KV cache."""
@@ -104,7 +128,7 @@ class AnswerService:
         user: str = "anonymous",
         collections: frozenset[str] | None = None,
     ) -> Iterator[Event]:
-        """Answer ``question``. Pass a ``ticket`` taken with ``queue.enter()`` to learn of a
+        """Answer ``question``. Pass a ``ticket`` taken with ``enter_queue()`` to learn of a
         full queue before streaming starts; otherwise one is taken here. ``history``, when
         given (the OpenAI endpoint sends it), replaces the stored conversation's turns.
         ``collections`` are the ones ``user`` may read (None: all); nothing from any other
@@ -114,7 +138,7 @@ class AnswerService:
         key = f"{user}\x00{cid}"  # one user can never continue another's conversation
         if history is None:
             history = self.conversations.history(key)
-        ticket = ticket or self.queue.enter()
+        ticket = ticket or self.enter_queue()
         with ticket:
             try:
                 for event in self._stream(question, cid, cancel, ticket, history, collections):
@@ -122,12 +146,12 @@ class AnswerService:
                         self.conversations.add(
                             key, Turn(question, event.standalone, event.answer.answer)
                         )
+                        self.audit.answered(user, event)
                         for observe in self.observers:
                             observe(user, event)
                     yield event
             except AssistantError as exc:  # the model crashed, timed out or is refused
-                for fail in self.failure_observers:
-                    fail(user, question, cid, exc)
+                self.audit.failed(user, question, cid, exc)
                 raise
 
     def _stream(

@@ -76,6 +76,10 @@ class AccessControl:
         if session is not None:
             self.record("logout", session.principal.user, {"address": address, "reason": reason})
 
+    def session(self, session_id: str | None) -> Session | None:
+        """The live session of that id (None: unknown, ended or expired)."""
+        return self.sessions.get(session_id)
+
     def from_token(self, token: str) -> Principal | None:
         user = self.store.user_for_token(token)
         return user.principal("token") if user else None
@@ -162,8 +166,23 @@ class AccessControl:
         )
         return rule
 
+    def users(self) -> list[User]:
+        return self.store.users()
+
+    def collection_rules(self) -> dict[str, CollectionRule]:
+        return self.store.collection_rules()
+
     def visible_collections(self, principal: Principal) -> frozenset[str] | None:
         return self.store.visible_collections(principal)
+
+    def admit_question(self, principal: Principal) -> frozenset[str] | None:
+        """Rate-limit the asker and return the collections they may read."""
+        self.question_limiter.hit(principal.user, "questions")
+        return self.visible_collections(principal)
+
+    def admit_export(self, principal: Principal) -> None:
+        """Rate-limit the exporter: exports are heavy and carry personal data."""
+        self.export_limiter.hit(principal.user, "exports")
 
     def require_role(self, principal: Principal, *roles: str) -> None:
         if principal.role not in roles and not principal.unrestricted:

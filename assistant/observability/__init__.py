@@ -4,6 +4,7 @@
 - ``logging.py``: structlog JSON lines on stderr, stdlib and uvicorn included;
 - ``requests.py``: the request-id / access-log / HTTP-metrics wrapper and
   ``observe_done``, the answering service's observer that feeds the answer series.
+- ``readiness.py``: what ``GET /readyz`` checks (the index, the models, the model's worker).
 """
 
 from assistant.observability.logging import configure_logging

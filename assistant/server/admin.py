@@ -14,10 +14,11 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.response import Template
 
-from assistant.auth.access import Forbidden
+from assistant.auth.access import AccessControl, Forbidden
 from assistant.auth.principal import Principal
-from assistant.resources import Resources
+from assistant.library import Library
 from assistant.server.review_pages import NO_STORE, forbidden_page
+from assistant.settings import Settings
 from ingest.quarantine import Quarantine
 
 ADMIN_ROLE = "admin"
@@ -39,10 +40,10 @@ class CollectionRow:
         return f"groups {', '.join(self.groups)} at {self.label} or above"
 
 
-def collection_rows(resources: Resources) -> list[CollectionRow]:
+def collection_rows(library: Library, access: AccessControl) -> list[CollectionRow]:
     """Every collection with documents or a rule, and who may read it."""
-    counts = {c.name: c for c in resources.store.collections()}
-    rules = resources.access.store.collection_rules()
+    counts = {c.name: c for c in library.collections()}
+    rules = access.collection_rules()
     rows = []
     for name in sorted(set(counts) | set(rules)):
         rule, count = rules.get(name), counts.get(name)
@@ -66,21 +67,26 @@ class AdminController(Controller):
 
     @get("/", sync_to_thread=True)
     def admin_page(
-        self, request: Request[Any, Any, Any], resources: Resources, principal: Principal
+        self,
+        request: Request[Any, Any, Any],
+        access: AccessControl,
+        library: Library,
+        settings: Settings,
+        principal: Principal,
     ) -> Template:
         try:
-            resources.access.require_role(principal, ADMIN_ROLE)
+            access.require_role(principal, ADMIN_ROLE)
         except Forbidden as exc:
             return forbidden_page(request, principal, exc)
-        quarantined = Quarantine(resources.settings.quarantine_dir).entries()
+        quarantined = Quarantine(settings.quarantine_dir).entries()
         return Template(
             template_name="admin.html",
             context={
                 "title": "Administration",
                 "user": principal,
                 "csrf": str(getattr(request.state, "csrf", "") or ""),
-                "users": resources.access.store.users(),
-                "collections": collection_rows(resources),
+                "users": access.users(),
+                "collections": collection_rows(library, access),
                 "quarantined": quarantined,
             },
             headers=NO_STORE,

@@ -13,6 +13,7 @@ from litestar.response.sse import ServerSentEventMessage
 
 from assistant.answering.queue import Ticket
 from assistant.answering.service import (
+    AnswerService,
     DoneEvent,
     Event,
     QueueEvent,
@@ -20,24 +21,19 @@ from assistant.answering.service import (
     TokenEvent,
     validate_question,
 )
+from assistant.auth.access import AccessControl
 from assistant.auth.principal import Principal
-from assistant.errors import AssistantError
-from assistant.resources import Resources
+from assistant.observability.readiness import Readiness
 from assistant.server.coalesce import coalesce_tokens
 from assistant.server.errors import stream_error
 from assistant.server.relay import relay
+from assistant.settings import Settings
 
 
 @dataclass
 class AskRequest:
     question: str
     conversation_id: str | None = None
-
-
-def admit_question(resources: Resources, principal: Principal) -> frozenset[str] | None:
-    """Rate-limit the asker and return the collections they may read."""
-    resources.access.question_limiter.hit(principal.user, "questions")
-    return resources.access.visible_collections(principal)
 
 
 class AskController(Controller):
@@ -50,9 +46,15 @@ class AskController(Controller):
         sync_to_thread=True,
         summary="Ask a question; get a grounded, cited answer",
     )
-    def ask(self, data: AskRequest, resources: Resources, principal: Principal) -> dict[str, Any]:
-        collections = admit_question(resources, principal)
-        answer = resources.answers.answer(
+    def ask(
+        self,
+        data: AskRequest,
+        answers: AnswerService,
+        access: AccessControl,
+        principal: Principal,
+    ) -> dict[str, Any]:
+        collections = access.admit_question(principal)
+        answer = answers.answer(
             data.question,
             conversation_id=data.conversation_id,
             user=principal.user,
@@ -66,13 +68,18 @@ class AskController(Controller):
         summary="Ask, streamed as server-sent events: sources, tokens, done",
     )
     async def ask_stream(
-        self, data: AskRequest, resources: Resources, principal: Principal
+        self,
+        data: AskRequest,
+        answers: AnswerService,
+        access: AccessControl,
+        settings: Settings,
+        principal: Principal,
     ) -> ServerSentEvent:
         question = validate_question(data.question)
-        collections = admit_question(resources, principal)
-        ticket = resources.answers.queue.enter()  # a full queue is a 503 before streaming starts
-        stream = resources.answers.stream
-        interval_s = resources.settings.stream_interval_ms / 1000
+        collections = access.admit_question(principal)
+        ticket = answers.enter_queue()  # a full queue is a 503 before streaming starts
+        stream = answers.stream
+        interval_s = settings.stream_interval_ms / 1000
         events = relay(
             lambda cancel: coalesce_tokens(
                 stream(
@@ -136,20 +143,6 @@ class HealthController(Controller):
         sync_to_thread=True,
         summary="Readiness: index open, models verified, the model's worker and CPU mode",
     )
-    def readyz(self, resources: Resources) -> Response[dict[str, Any]]:
-        checks: dict[str, Any] = {}
-        ready = True
-        try:
-            checks["index"] = resources.store.counts()
-            _ = resources.embedder
-            checks["embedder"] = "ok"
-            checks["model"] = resources.settings.model
-            status = getattr(resources.generator, "status", None)  # the model's worker
-            if status is not None:
-                worker = checks["model_worker"] = status()
-                if worker["state"] == "failed":
-                    ready, checks["error"] = False, worker.get("error", "the model failed")
-        except AssistantError as exc:
-            ready = False
-            checks["error"] = exc.message
+    def readyz(self, readiness: Readiness) -> Response[dict[str, Any]]:
+        ready, checks = readiness.check()
         return Response({"ready": ready, "checks": checks}, status_code=200 if ready else 503)

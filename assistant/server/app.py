@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 from litestar import Litestar
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
@@ -15,8 +16,12 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from assistant import __version__
+from assistant.answering.service import AnswerService
 from assistant.audit.events import record_settings
+from assistant.auth.principal import Principal
+from assistant.library import Library
 from assistant.observability.metrics import Metrics
+from assistant.observability.readiness import Readiness
 from assistant.observability.requests import AppObserver, RequestObservability
 from assistant.resources import Resources
 from assistant.server.admin import AdminController
@@ -54,6 +59,38 @@ def _warm_up(resources: Resources) -> None:
         log.info("models loaded")
     except Exception:  # readiness reports it; the page still serves
         log.exception("warm-up failed")
+
+
+def _services(resources: Resources) -> dict[str, Provide]:
+    """Each handler is given the services it declares, each built on the first request that
+    needs it (the model and the index load in the background, never at app build). What
+    reads content waits for ``principal``: a stranger never makes the model or the store load.
+    """
+
+    async def answers(principal: Principal) -> AnswerService:
+        built = resources.answers_if_built
+        if built is not None:
+            return built
+        # the first question loads the index and verifies the model: off the event loop
+        return await anyio.to_thread.run_sync(lambda: resources.answers)
+
+    def library(principal: Principal) -> Library:
+        return Library(resources.store)
+
+    readiness = Readiness(
+        counts=lambda: resources.store.counts(),
+        embedder=lambda: resources.embedder,
+        model=resources.settings.model,
+        generator=lambda: resources.generator,
+    )
+    return {
+        "settings": Provide(lambda: resources.settings, sync_to_thread=False, use_cache=True),
+        "access": Provide(lambda: resources.access, sync_to_thread=False),
+        "audit": Provide(lambda: resources.audit, sync_to_thread=False),
+        "answers": Provide(answers),
+        "library": Provide(library, sync_to_thread=False),
+        "readiness": Provide(lambda: readiness, sync_to_thread=False, use_cache=True),
+    }
 
 
 def create_app(
@@ -102,7 +139,7 @@ def create_app(
             *([MetricsController] if metrics is not None else []),
         ],
         dependencies={
-            "resources": Provide(lambda: resources, sync_to_thread=False, use_cache=True),
+            **_services(resources),
             "metrics": Provide(lambda: metrics, sync_to_thread=False, use_cache=True),
             # sign-in (assistant/server/auth.py): every content handler needs a principal
             "principal": Provide(provide_principal, sync_to_thread=False),

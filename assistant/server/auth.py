@@ -17,9 +17,9 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
-from assistant.auth.access import Forbidden, NotAuthenticated
+from assistant.auth.access import AccessControl, Forbidden, NotAuthenticated
 from assistant.auth.principal import Principal
-from assistant.resources import Resources
+from assistant.settings import Settings
 
 SESSION_COOKIE = "assistant_session"
 LOGIN_CSRF_COOKIE = "assistant_login_csrf"
@@ -35,11 +35,11 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "-"
 
 
-def is_tls(request: Request[Any, Any, Any], resources: Resources) -> bool:
+def is_tls(request: Request[Any, Any, Any], access: AccessControl) -> bool:
     if request.url.scheme == "https":
         return True
     forwarded = request.headers.get("x-forwarded-proto", "")
-    return forwarded == "https" and resources.access.is_trusted_proxy(client_address(request))
+    return forwarded == "https" and access.is_trusted_proxy(client_address(request))
 
 
 def _same_origin(request: Request[Any, Any, Any]) -> bool:
@@ -49,9 +49,10 @@ def _same_origin(request: Request[Any, Any, Any]) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
-def provide_principal(request: Request[Any, Any, Any], resources: Resources) -> Principal:
+def provide_principal(
+    request: Request[Any, Any, Any], access: AccessControl, settings: Settings
+) -> Principal:
     """Resolve the caller, or raise ``NotAuthenticated``; enforce CSRF on writes."""
-    access = resources.access
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         principal = access.from_token(auth[7:].strip())
@@ -59,7 +60,7 @@ def provide_principal(request: Request[Any, Any, Any], resources: Resources) -> 
             raise NotAuthenticated("invalid or revoked API token")
         return principal  # no cookie, so no cross-site request can carry it
 
-    session = access.sessions.get(request.cookies.get(SESSION_COOKIE))
+    session = access.session(request.cookies.get(SESSION_COOKIE))
     if session is not None:
         if request.method in UNSAFE:
             sent = request.headers.get(CSRF_HEADER, "")
@@ -69,11 +70,11 @@ def provide_principal(request: Request[Any, Any, Any], resources: Resources) -> 
         return session.principal
 
     address = client_address(request)
-    user = request.headers.get(resources.settings.proxy_user_header.lower(), "").strip()
+    user = request.headers.get(settings.proxy_user_header.lower(), "").strip()
     if user and access.is_trusted_proxy(address):
         if request.method in UNSAFE and not _same_origin(request):
             raise CsrfRejected("cross-origin write refused")
-        groups = request.headers.get(resources.settings.proxy_groups_header.lower(), "")
+        groups = request.headers.get(settings.proxy_groups_header.lower(), "")
         principal = access.proxy_principal(user, groups, address=address)
         request.state.csrf = ""
         return principal
@@ -107,7 +108,8 @@ class AuthController(Controller):
     def login(
         self,
         request: Request[Any, Any, Any],
-        resources: Resources,
+        access: AccessControl,
+        settings: Settings,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
@@ -115,7 +117,7 @@ class AuthController(Controller):
             raise CsrfRejected("the sign-in form expired; reload the page")
         address = client_address(request)
         try:
-            session = resources.access.login(
+            session = access.login(
                 data.get("username", ""), data.get("password", ""), address=address
             )
         except NotAuthenticated as exc:
@@ -136,14 +138,14 @@ class AuthController(Controller):
             )
             return page
         response = Redirect(_safe_next(data.get("next")), status_code=303)
-        secure = resources.settings.cookie_secure
+        secure = settings.cookie_secure
         response.cookies.append(
             Cookie(
                 key=SESSION_COOKIE,
                 value=session.id,
                 httponly=True,
                 samesite="strict",
-                secure=is_tls(request, resources) if secure is None else secure,
+                secure=is_tls(request, access) if secure is None else secure,
                 path="/",
             )
         )
@@ -151,11 +153,9 @@ class AuthController(Controller):
 
     @post("/logout", sync_to_thread=False, status_code=303)
     def logout(
-        self, request: Request[Any, Any, Any], resources: Resources, principal: Principal
+        self, request: Request[Any, Any, Any], access: AccessControl, principal: Principal
     ) -> Redirect:
-        resources.access.logout(
-            request.cookies.get(SESSION_COOKIE), address=client_address(request)
-        )
+        access.logout(request.cookies.get(SESSION_COOKIE), address=client_address(request))
         response = Redirect("/login", status_code=303)
         response.cookies.append(
             Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/", httponly=True)

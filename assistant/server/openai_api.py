@@ -22,13 +22,19 @@ from litestar.response.sse import ServerSentEventMessage
 
 from assistant.answering.conversations import Turn
 from assistant.answering.queue import Ticket
-from assistant.answering.service import DoneEvent, Event, TokenEvent, validate_question
+from assistant.answering.service import (
+    AnswerService,
+    DoneEvent,
+    Event,
+    TokenEvent,
+    validate_question,
+)
+from assistant.auth.access import AccessControl
 from assistant.auth.principal import Principal
 from assistant.errors import InvalidQuestion
-from assistant.resources import Resources
-from assistant.server.api import admit_question
 from assistant.server.errors import stream_error
 from assistant.server.relay import relay
+from assistant.settings import Settings
 
 
 def _text(content: Any) -> str:
@@ -68,12 +74,12 @@ class OpenAIController(Controller):
     tags = ["openai"]
 
     @get("/models", summary="The model that answers (OpenAI-compatible)")
-    async def models(self, resources: Resources, principal: Principal) -> dict[str, Any]:
+    async def models(self, settings: Settings, principal: Principal) -> dict[str, Any]:
         return {
             "object": "list",
             "data": [
                 {
-                    "id": resources.settings.model,
+                    "id": settings.model,
                     "object": "model",
                     "created": 0,
                     "owned_by": "local",
@@ -85,20 +91,25 @@ class OpenAIController(Controller):
         "/chat/completions", status_code=200, summary="Grounded chat completion (OpenAI-compatible)"
     )
     async def chat_completions(
-        self, data: dict[str, Any], resources: Resources, principal: Principal
+        self,
+        data: dict[str, Any],
+        answers: AnswerService,
+        access: AccessControl,
+        settings: Settings,
+        principal: Principal,
     ) -> Any:
         question, history = parse_messages(data.get("messages"))
-        collections = admit_question(resources, principal)
-        ticket = resources.answers.queue.enter()
+        collections = access.admit_question(principal)
+        ticket = answers.enter_queue()
         ask = partial(
-            resources.answers.stream,
+            answers.stream,
             question,
             ticket=ticket,
             history=history,
             user=principal.user,
             collections=collections,
         )
-        model = resources.settings.model
+        model = settings.model
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if data.get("stream"):
             return ServerSentEvent(_stream(ask, ticket, model, completion_id))

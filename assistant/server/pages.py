@@ -8,7 +8,8 @@ from litestar import Controller, Request, get
 from litestar.response import Template
 
 from assistant.auth.principal import Principal
-from assistant.resources import Resources
+from assistant.library import Library
+from assistant.settings import Settings
 
 
 class PagesController(Controller):
@@ -16,13 +17,17 @@ class PagesController(Controller):
 
     @get("/", sync_to_thread=False)
     def chat(
-        self, request: Request[Any, Any, Any], resources: Resources, principal: Principal
+        self,
+        request: Request[Any, Any, Any],
+        library: Library,
+        settings: Settings,
+        principal: Principal,
     ) -> Template:
         return Template(
             template_name="chat.html",
             context={
-                "model": resources.settings.model,
-                "counts": resources.store.counts(),
+                "model": settings.model,
+                "counts": library.counts(),
                 "user": principal,
                 "csrf": getattr(request.state, "csrf", ""),
             },

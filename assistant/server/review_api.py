@@ -26,11 +26,12 @@ from litestar.response import Stream
 from assistant.audit.export import ExportFilter, Format
 from assistant.audit.log import AuditLog
 from assistant.audit.records import format_ts
+from assistant.auth.access import AccessControl
 from assistant.auth.principal import Principal
 from assistant.domain import utcnow
-from assistant.resources import Resources
 from assistant.server.review_pages import NO_STORE, REVIEW_ROLE, InvalidFilter, parse_filter
 from assistant.server.review_pages import verify_status as current_status
+from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -114,18 +115,19 @@ class ReviewApiController(Controller):
     def export(
         self,
         request: Request[Any, Any, Any],
-        resources: Resources,
+        access: AccessControl,
+        audit: AuditLog,
         principal: Principal,
         format: Literal["csv", "jsonl"] = "csv",
     ) -> Stream:
         """The records the page's filter matches, with their texts, as CSV or JSONL."""
-        resources.access.require_role(principal, REVIEW_ROLE)
+        access.require_role(principal, REVIEW_ROLE)
         flt, _ = parse_filter(request.query_params)
-        resources.access.export_limiter.hit(principal.user, "exports")
+        access.admit_export(principal)
         pipe = _Pipe()
         worker = threading.Thread(
             target=_run_export,
-            args=(resources.audit, pipe, format, flt, principal.user),
+            args=(audit, pipe, format, flt, principal.user),
             name="audit-export",
             daemon=True,
         )
@@ -142,16 +144,20 @@ class ReviewApiController(Controller):
         )
 
     @post("/verify", sync_to_thread=False, status_code=202)
-    def verify(self, resources: Resources, principal: Principal) -> dict[str, object]:
+    def verify(
+        self, access: AccessControl, audit: AuditLog, settings: Settings, principal: Principal
+    ) -> dict[str, object]:
         """Start verifying the whole log now, in the background."""
-        resources.access.require_role(principal, REVIEW_ROLE)
-        return current_status(resources, force=True).to_dict()
+        access.require_role(principal, REVIEW_ROLE)
+        return current_status(audit, settings, force=True).to_dict()
 
     @get("/status", sync_to_thread=False)
-    def status(self, resources: Resources, principal: Principal) -> dict[str, object]:
+    def status(
+        self, access: AccessControl, audit: AuditLog, settings: Settings, principal: Principal
+    ) -> dict[str, object]:
         """The last verification result (the page polls it while a check runs)."""
-        resources.access.require_role(principal, REVIEW_ROLE)
-        return current_status(resources).to_dict()
+        access.require_role(principal, REVIEW_ROLE)
+        return current_status(audit, settings).to_dict()
 
 
 __all__ = ["InvalidFilter", "ReviewApiController"]

@@ -20,14 +20,16 @@ from litestar import Controller, Request, get
 from litestar.response import Template
 
 from assistant.audit.export import ExportFilter, parse_when
+from assistant.audit.log import AuditLog
 from assistant.audit.monitor import VerifyStatus, monitor_for
 from assistant.audit.records import KINDS, EventKind, event_kind
 from assistant.audit.search import Page, one, page
-from assistant.auth.access import Forbidden
+from assistant.auth.access import AccessControl, Forbidden
 from assistant.auth.principal import Principal
 from assistant.errors import AssistantError, AuditError
-from assistant.resources import Resources
+from assistant.library import Library
 from assistant.server import review_view as view
+from assistant.settings import Settings
 
 REVIEW_ROLE = "compliance"
 NO_STORE = {"Cache-Control": "no-store"}  # personal data: never kept by the browser
@@ -71,10 +73,10 @@ def _cursor(query: Any, name: str) -> int | None:
     return int(raw)
 
 
-def verify_status(resources: Resources, *, force: bool = False) -> VerifyStatus:
+def verify_status(audit: AuditLog, settings: Settings, *, force: bool = False) -> VerifyStatus:
     """The last verification, starting a background run if it is stale."""
-    minutes = resources.settings.review_verify_minutes
-    monitor = monitor_for(resources.audit, max_age=timedelta(minutes=minutes))
+    minutes = settings.review_verify_minutes
+    monitor = monitor_for(audit, max_age=timedelta(minutes=minutes))
     return monitor.refresh(force=force)
 
 
@@ -83,15 +85,13 @@ def forbidden_page(
     principal: Principal,
     exc: Forbidden,
     *,
-    record: Resources | None = None,
+    record: AuditLog | None = None,
     page_name: str = "review",
 ) -> Template:
-    """A 403 page (not a JSON error, not a crash). With ``record``, the attempt to read
-    the audit log is itself recorded."""
+    """A 403 page (not a JSON error, not a crash). With ``record`` (the audit log), the
+    attempt to read the audit log is itself recorded."""
     if record is not None:
-        record.audit.record(
-            EventKind.AUDIT_VIEW, principal.user, {"page": page_name, "denied": True}
-        )
+        record.record(EventKind.AUDIT_VIEW, principal.user, {"page": page_name, "denied": True})
     return Template(
         template_name="review.html",
         context={
@@ -109,9 +109,9 @@ def _csrf(request: Request[Any, Any, Any]) -> str:
     return str(getattr(request.state, "csrf", "") or "")
 
 
-def _known_collections(resources: Resources) -> list[str]:
-    names = {c.name for c in resources.store.collections()}
-    names |= set(resources.access.store.collection_rules())
+def _known_collections(library: Library, access: AccessControl) -> list[str]:
+    names = {c.name for c in library.collections()}
+    names |= set(access.collection_rules())
     return sorted(names)
 
 
@@ -127,12 +127,18 @@ class ReviewController(Controller):
 
     @get("/", sync_to_thread=True)
     def list_page(
-        self, request: Request[Any, Any, Any], resources: Resources, principal: Principal
+        self,
+        request: Request[Any, Any, Any],
+        access: AccessControl,
+        audit: AuditLog,
+        library: Library,
+        settings: Settings,
+        principal: Principal,
     ) -> Template:
         try:
-            resources.access.require_role(principal, REVIEW_ROLE)
+            access.require_role(principal, REVIEW_ROLE)
         except Forbidden as exc:
-            return forbidden_page(request, principal, exc, record=resources)
+            return forbidden_page(request, principal, exc, record=audit)
         query = request.query_params
         error: str | None = None
         result: Page | None = None
@@ -144,9 +150,9 @@ class ReviewController(Controller):
             flt, form = ExportFilter(), {k: str(query.get(k) or "") for k in FILTER_FIELDS}
             before = after = None
         if error is None:
-            size = resources.settings.review_page_size
-            result = page(resources.audit, flt, before=before, after=after, size=size)
-            resources.audit.record(
+            size = settings.review_page_size
+            result = page(audit, flt, before=before, after=after, size=size)
+            audit.record(
                 EventKind.AUDIT_VIEW,
                 principal.user,
                 {
@@ -178,11 +184,11 @@ class ReviewController(Controller):
                 "title": "Audit review",
                 "user": principal,
                 "csrf": _csrf(request),
-                "status": verify_status(resources),
+                "status": verify_status(audit, settings),
                 "form": form,
                 "kinds": sorted(KINDS),
-                "collections": _known_collections(resources),
-                "users": [u.name for u in resources.access.store.users()],
+                "collections": _known_collections(library, access),
+                "users": [u.name for u in access.users()],
                 "rows": rows,
                 "page": result,
                 "newer": _link(form, after=result.newer) if result and result.newer else None,
@@ -200,25 +206,27 @@ class ReviewController(Controller):
     def record_page(
         self,
         request: Request[Any, Any, Any],
-        resources: Resources,
+        access: AccessControl,
+        audit: AuditLog,
+        settings: Settings,
         principal: Principal,
         seq: int,
     ) -> Template:
         try:
-            resources.access.require_role(principal, REVIEW_ROLE)
+            access.require_role(principal, REVIEW_ROLE)
         except Forbidden as exc:
-            return forbidden_page(request, principal, exc, record=resources, page_name="record")
-        row = one(resources.audit, seq)
+            return forbidden_page(request, principal, exc, record=audit, page_name="record")
+        row = one(audit, seq)
         record = row.record if row else None
         data: dict[str, Any] = {"page": "record", "seq": seq, "found": row is not None}
         if row is not None and record is not None and record.payload_hash:
             data["texts"] = "shown" if row.personal is not None else "erased"
-        resources.audit.record(EventKind.AUDIT_VIEW, principal.user, data)
+        audit.record(EventKind.AUDIT_VIEW, principal.user, data)
         context: dict[str, Any] = {
             "title": f"Record {seq}",
             "user": principal,
             "csrf": _csrf(request),
-            "status": verify_status(resources),
+            "status": verify_status(audit, settings),
             "seq": seq,
             "row": row,
             "record": record,
