@@ -416,7 +416,7 @@ def _files_hold(root: Path, needle: str) -> list[str]:
 def test_both_text_search_plans_find_the_same_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from assistant.audit import export
+    from assistant.audit import filters as audit_filters
 
     log = make_log(tmp_path, every=1000)
     for i in range(60):
@@ -430,7 +430,7 @@ def test_both_text_search_plans_find_the_same_records(
         ExportFilter(text="nothing-like-this"),
     ]
     seek = [[r.seq for r in log.records(f, newest_first=True)] for f in filters]
-    monkeypatch.setattr(export, "SEARCH_SEEK_MAX", 0)  # every search takes the probe plan
+    monkeypatch.setattr(audit_filters, "SEARCH_SEEK_MAX", 0)  # every search takes the probe plan
     probe = [[r.seq for r in log.records(f, newest_first=True)] for f in filters]
     assert seek == probe and len(seek[0]) == 20 and len(seek[1]) == 5 and seek[3] == []
     log.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -182,6 +182,13 @@ def check_pdf(path: Path) -> int:
         raise CorruptFile(f"a damaged PDF: {type(exc).__name__}: {exc}") from exc
 
 
+def _ocr(partition: Callable[..., list[Any]], path: Path, options: ParseOptions) -> list[Any]:
+    """Elements by OCR only (tesseract, in ``options.ocr_languages``)."""
+    return list(
+        partition(filename=str(path), strategy="ocr_only", languages=list(options.ocr_languages))
+    )
+
+
 def _partition(path: Path, detected: Detected, options: ParseOptions) -> tuple[list[Any], bool]:
     """unstructured's elements for ``path``, and whether OCR produced them."""
     kind = detected.kind
@@ -194,20 +201,12 @@ def _partition(path: Path, detected: Detected, options: ParseOptions) -> tuple[l
         if any((getattr(e, "text", "") or "").strip() for e in raw):
             return raw, False
         require_ocr(options, "this PDF has no text layer (a scan?) and")
-        return list(
-            partition_pdf(
-                filename=str(path), strategy="ocr_only", languages=list(options.ocr_languages)
-            )
-        ), True
+        return _ocr(partition_pdf, path, options), True
     if kind == "image":
         require_ocr(options, "an image")
         from unstructured.partition.image import partition_image
 
-        return list(
-            partition_image(
-                filename=str(path), strategy="ocr_only", languages=list(options.ocr_languages)
-            )
-        ), True
+        return _ocr(partition_image, path, options), True
     if kind == "docx":
         from unstructured.partition.docx import partition_docx
 
