@@ -78,6 +78,7 @@ class Citation:
     section: str | None
     quote: str
     score: float
+    evidence: str | None = None  # the sentence of ``quote`` that backs the answer
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,12 +93,17 @@ class Answer:
     sources: list[Citation] = field(default_factory=list)
     conversation_id: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    evidence: list[str] = field(default_factory=list)  # span ids "chunk_id:sentence"
+    #: an answer withheld because a fact in it is not in its passages: its text and those facts
+    withheld: str | None = None
+    unsupported: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape shared by the API and ``assistant ask --json``."""
         return {
             "answer": self.answer,
             "refused": self.refused,
+            "withheld": self.withheld is not None,
             "citations": [c.to_dict() for c in self.citations],
             "conversation_id": self.conversation_id,
         }

@@ -169,6 +169,7 @@ class Resources:
             ),
             observers=[observe_done],  # server metrics
             system_prompt=self.system_prompt,
+            verify_grounding=s.verify_grounding,  # answering/grounding.py
         )
 
     @property

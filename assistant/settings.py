@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     model_start_timeout_s: float = Field(
         default=300.0, gt=0, description="Longest the model's worker may take to load and probe"
     )
+    verify_grounding: bool = Field(
+        default=True,
+        description="Withhold an answer stating a number, code or name its passages do not hold",
+    )
     max_tokens: int = Field(default=256, ge=1, description="Answer length cap in tokens")
     temperature: float = Field(default=0.0, ge=0.0)
     repeat_penalty: float = Field(

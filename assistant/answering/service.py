@@ -8,15 +8,17 @@ it is generated, then the final answer with its resolved citations.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from assistant.answering.citations import as_sources, attribute, is_refusal, resolve
 from assistant.answering.conversations import Conversations, Turn, standalone_question
 from assistant.answering.generator import Generator
+from assistant.answering.grounding import check
 from assistant.answering.guard import leaks_prompt, strip_injections
 from assistant.answering.prompt import REFUSAL, SYSTEM_PROMPT, build_messages
 from assistant.answering.queue import ModelQueue, QueueTimeout, Ticket
@@ -93,6 +95,7 @@ class AnswerService:
         audit: AnswerAudit | None = None,
         observers: list[Observer] | None = None,
         system_prompt: str = SYSTEM_PROMPT,
+        verify_grounding: bool = True,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -104,6 +107,7 @@ class AnswerService:
         self.audit: AnswerAudit = audit or NoAudit()
         self.observers = observers or []  # told of every final answer after the audit: metrics
         self.system_prompt = system_prompt
+        self.verify_grounding = verify_grounding  # withhold answers their passages do not back
 
     def enter_queue(self) -> Ticket:
         """A place in the model's queue, for ``stream(ticket=...)``; raises ``QueueFull``
@@ -176,9 +180,9 @@ class AnswerService:
         sources = as_sources(hits)
         yield SourcesEvent(sources)
 
-        def done(text: str, refused: bool, cited: list[Citation]) -> DoneEvent:
+        def done(text: str, refused: bool, cited: list[Citation], **more: Any) -> DoneEvent:
             timings["total_s"] = time.perf_counter() - t0
-            answer = Answer(question, text, refused, cited, sources, cid, timings)
+            answer = Answer(question, text, refused, cited, sources, cid, timings, **more)
             return DoneEvent(answer, hits, standalone)
 
         if not hits:  # nothing relevant: refuse without spending the model's time
@@ -217,8 +221,18 @@ class AnswerService:
         timings["generate_s"] = time.perf_counter() - t1
         timings["tokens"] = float(len(pieces))
         text, cited = resolve(attribute("".join(pieces), sources), sources)
-        refused = is_refusal(text) or leaks_prompt(text)  # never hand out the system prompt
-        yield done(REFUSAL if refused else text, refused, [] if refused else cited)
+        if is_refusal(text) or leaks_prompt(text):  # never hand out the system prompt
+            yield done(REFUSAL, True, [])
+            return
+        if not self.verify_grounding:
+            yield done(text, False, cited)
+            return
+        grounding = check(text, sources, question=standalone)  # answering/grounding.py
+        if not grounding.supported:  # a fact its passages do not hold: withheld
+            yield done(REFUSAL, True, [], withheld=text, unsupported=grounding.unsupported)
+            return
+        cited = [dataclasses.replace(c, evidence=grounding.evidence.get(c.n)) for c in cited]
+        yield done(text, False, cited, evidence=grounding.spans)
 
     def answer(
         self,

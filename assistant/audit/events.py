@@ -88,7 +88,10 @@ def record_answer(
         "prompt_version": PROMPT_VERSION,
         "refused": answer.refused,
         "latency_ms": round(latency_s * 1000) if latency_s is not None else None,
+        "evidence": answer.evidence,  # "chunk_id:sentence": the spans that back the answer
     }
+    if answer.withheld is not None:  # the check found a fact no passage holds
+        data["withheld"] = True
     personal = {
         "question": answer.question,
         "answer": answer.answer,
@@ -105,6 +108,9 @@ def record_answer(
             for s in answer.sources
         ],
     }
+    if answer.withheld is not None:  # what the model wrote, and the facts no passage held
+        personal["withheld_answer"] = answer.withheld
+        personal["unsupported"] = answer.unsupported
     return audit.record(EventKind.QUESTION, user, data, personal, subject=user)
 
 

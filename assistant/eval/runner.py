@@ -174,6 +174,8 @@ def evaluate_answers(
                     "refused": answer.refused,
                     "citations": [c.n for c in answer.citations],
                     "first_token_s": answer.timings.get("first_token_s"),
+                    "withheld": answer.withheld,  # the text the grounding check held back
+                    "unsupported": answer.unsupported,
                 }
             )
         progress("answers", n, len(items))

@@ -233,7 +233,23 @@
     );
     card.dataset.title = title;
     card._badge = badge;
+    card._quote = quote;
+    card._details = details;
     return card;
+  }
+
+  /** Mark the sentence of a source that backs the answer (the server's grounding check),
+   *  and open its quote so the user sees the evidence. Text nodes only: no HTML. */
+  function showEvidence(card, evidence) {
+    const text = card._quote.textContent;
+    const at = evidence ? text.indexOf(evidence) : -1;
+    if (at < 0) return;
+    card._quote.replaceChildren(
+      document.createTextNode(text.slice(0, at)),
+      h("mark", { class: "evidence", title: "The sentence that backs the answer" }, evidence),
+      document.createTextNode(text.slice(at + evidence.length)),
+    );
+    card._details.open = true;
   }
 
   function showSources(turn, list) {
@@ -261,6 +277,9 @@
         turn.cards.append(card);
       }
     }
+    for (const c of citations) {
+      if (c.evidence) showEvidence(turn.byN.get(toInt(c.n)), str(c.evidence));
+    }
     const cited = new Set(citations.map((c) => toInt(c.n)));
     for (const [n, card] of turn.byN) {
       const isCited = cited.has(n);
@@ -270,7 +289,9 @@
     }
     const total = turn.byN.size;
     if (total === 0) return;
-    if (answer.refused) {
+    if (answer.withheld) {
+      turn.sourcesNote.textContent = "The model's answer stated facts these passages do not hold.";
+    } else if (answer.refused) {
       turn.sourcesNote.textContent = "None of these passages answers the question.";
     } else {
       turn.sourcesNote.textContent = `${cited.size} of ${total} cited in the answer.`;
@@ -326,7 +347,9 @@
     const text = str(answer.answer);
     if (answer.refused) {
       turn.answer.classList.add("is-refused");
-      turn.answerLabel.textContent = "Not found in the documents";
+      turn.answerLabel.textContent = answer.withheld
+        ? "Withheld: not backed by the documents"
+        : "Not found in the documents";
       turn.answerText.replaceChildren(document.createTextNode(text));
     } else {
       renderAnswerText(turn, text);

@@ -1,0 +1,152 @@
+"""Is what an answer asserts backed by the passages it cites? Checked before it is shown.
+
+A small model that is given passages *near* the question -- annual leave for a question
+about paternity leave, the travel allowance for the housing allowance -- answers from
+them anyway, and the figure it gives is one it read or one it made up. Two cheap checks
+against the passages catch most of that without a second model:
+
+- **facts**: every number (dates and amounts included), code (``ISO-27001``, ``HR12``)
+  and mid-sentence name in the answer must occur in the passages it cites (all passages
+  given, for a sentence that cites none). Numbers compare by value: ``1,000`` is
+  ``1000``, ``٢٥`` is ``25``, and a number written out (``twenty-five``) counts too.
+- **evidence**: each answer sentence is matched to the passage sentence that shares
+  most of its words; those sentences are the *evidence spans*, shown highlighted in the
+  source cards and kept, by id (``chunk_id:sentence``), in the audit record.
+
+An answer with an unsupported fact is withheld (answering/service.py): the user gets
+the refusal, and the audit record names the facts that failed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from assistant.domain import Citation
+from assistant.text.sentences import split_sentences
+
+_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
+#: Letters and digits mixed, or joined by a hyphen to a number: codes and models.
+_CODE = re.compile(r"\b(?=\w*\d)(?=\w*[A-Za-z])\w+(?:-\w+)*\b|\b[A-Za-z]+-\d[\w-]*\b")
+_CAPITAL = re.compile(r"(?<![\w'’])[A-Z][\w'’\-]+")
+_WORD = re.compile(r"\w+", re.UNICODE)
+_LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])(?:\s+|$)")
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+#: Capitalised for reasons other than being a name (sentence starts are skipped anyway).
+_COMMON = frozenset(
+    "i i'm i've the a an this that these those it its they you we he she there here yes no "
+    "source sources note however also please according".split()
+)
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_STOPWORDS = frozenset(
+    "a an the of to in on at by for from with and or is are was were be been it its this "
+    "that as not no do does can may must will shall per".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Grounding:
+    """The verdict on one answer: facts not found in their passages, and the evidence."""
+
+    unsupported: list[str] = field(default_factory=list)
+    evidence: dict[int, str] = field(default_factory=dict)  # source n -> its best sentence
+    spans: list[str] = field(default_factory=list)  # "chunk_id:sentence index", in order
+
+    @property
+    def supported(self) -> bool:
+        return not self.unsupported
+
+
+def _number_words() -> dict[str, str]:
+    words = {w: str(i) for i, w in enumerate(_UNITS)}
+    for t, tens in enumerate(_TENS, start=2):
+        words[tens] = str(10 * t)
+        for u in range(1, 10):
+            words[f"{tens}-{_UNITS[u]}"] = words[f"{tens} {_UNITS[u]}"] = str(10 * t + u)
+    return words
+
+
+_NUMBER_WORDS = _number_words()
+_SPELLED = re.compile(r"\b(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b")
+
+
+def _value(number: str) -> str:
+    """``1,000`` and ``1000`` alike; a trailing ``.0`` dropped; decimals kept."""
+    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", number):
+        number = number.replace(",", "")
+    number = number.replace(",", ".")
+    if "." in number:
+        number = number.rstrip("0").rstrip(".")
+    return number.lstrip("0") or "0"
+
+
+def numbers(text: str) -> set[str]:
+    text = text.translate(_DIGITS)
+    found = {_value(n) for n in _NUMBER.findall(text)}
+    found.update(_NUMBER_WORDS[w] for w in _SPELLED.findall(text.lower()))
+    return found
+
+
+def facts(sentence: str) -> tuple[set[str], set[str]]:
+    """(numbers, words) the sentence asserts: numbers by value; codes and names lower-cased."""
+    text = _LIST_ITEM.sub("", _MARKER.sub(" ", sentence)).translate(_DIGITS)
+    words = {c.lower() for c in _CODE.findall(text) if not c.isdigit()}
+    stripped = text.lstrip(" \"'(“")
+    start = len(text) - len(stripped)
+    for match in _CAPITAL.finditer(text):
+        word = re.sub(r"['’]s$", "", match.group(0)).lower()
+        if match.start() > start and word not in _COMMON and len(word) > 1:
+            words.add(word)
+    return numbers(text), words
+
+
+def _content(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
+
+
+def check(answer: str, sources: Sequence[Citation], *, question: str = "") -> Grounding:
+    """Which facts of ``answer`` its cited passages do not contain, and its evidence spans.
+    A fact the question itself states (a year, a name) is the user's, not the model's."""
+    asked_nums, asked_words = numbers(question), question.translate(_DIGITS).lower()
+    by_n = {s.n: s for s in sources}
+    everything = list(by_n)
+    unsupported: list[str] = []
+    evidence: dict[int, str] = {}
+    spans: list[str] = []
+    for sentence in split_sentences(answer):
+        cited = [int(n) for m in _MARKER.findall(sentence) for n in re.split(r"[,;]", m)]
+        ns = [n for n in cited if n in by_n] or everything
+        passage = " ".join(by_n[n].quote for n in ns)
+        nums, words = facts(sentence)
+        have_nums, have_text = numbers(passage), passage.translate(_DIGITS).lower()
+        missing = sorted(nums - have_nums - asked_nums)
+        missing += sorted(w for w in words if w not in have_text and w not in asked_words)
+        unsupported += [f for f in missing if f not in unsupported]
+        best = _best_sentence(sentence, [by_n[n] for n in ns])
+        if best is not None:
+            n, index, text = best
+            evidence.setdefault(n, text)
+            span = f"{by_n[n].chunk_id}:{index}"
+            if span not in spans:
+                spans.append(span)
+    return Grounding(unsupported, evidence, spans)
+
+
+def _best_sentence(sentence: str, sources: Sequence[Citation]) -> tuple[int, int, str] | None:
+    """The passage sentence sharing most of ``sentence``'s words: (source n, index, text)."""
+    own = _content(_MARKER.sub(" ", sentence))
+    if not own:
+        return None
+    best: tuple[float, int, int, str] | None = None
+    for source in sources:
+        for index, candidate in enumerate(split_sentences(source.quote)):
+            share = len(own & _content(candidate)) / len(own)
+            if share > 0 and (best is None or share > best[0]):
+                best = (share, source.n, index, candidate)
+    return None if best is None else best[1:]

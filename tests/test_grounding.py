@@ -1,0 +1,58 @@
+"""The grounding check: an answer's facts must be in the passages it cites."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.answering.grounding import check, numbers
+from assistant.domain import Citation
+
+
+def source(n: int, text: str) -> Citation:
+    return Citation(n, f"chunk{n}", "Policy", "/docs/policy.pdf", 1, "Leave", text, 0.5)
+
+
+SOURCES = [
+    source(1, "Employees get 25 days of annual leave per year. Book it 2 weeks ahead."),
+    source(2, "The travel allowance is 1,200 SAR per month for staff based in Riyadh."),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "question"),
+    [
+        ("Employees get 25 days of annual leave [1].", "How much annual leave?"),
+        ("The travel allowance is 1200 SAR a month [2].", "Travel allowance?"),
+        ("Staff get twenty-five days [1].", "How many days?"),
+        ("In 2024 employees get 25 days [1].", "Annual leave in 2024?"),
+        ("1. Book leave 2 weeks ahead [1].\n2. Take your 25 days [1].", "How do I book?"),
+        ("Employees get ٢٥ days [1].", "Leave?"),
+    ],
+)
+def test_facts_found_in_the_cited_passages_pass(answer: str, question: str) -> None:
+    result = check(answer, SOURCES, question=question)
+    assert result.supported, result.unsupported
+    assert result.spans and result.evidence
+
+
+@pytest.mark.parametrize(
+    ("answer", "missing"),
+    [
+        ("Maternity leave is 98 days [1].", ["98"]),  # a figure no passage states
+        ("Staff in Jeddah get 1,200 SAR [2].", ["jeddah"]),  # a name no passage holds
+        ("Employees get 25 days [2].", ["25"]),  # cited the wrong passage
+        ("The form is HR-17 [1].", ["17", "hr-17"]),
+    ],
+)
+def test_a_fact_the_cited_passages_lack_is_unsupported(answer: str, missing: list[str]) -> None:
+    assert check(answer, SOURCES, question="What applies?").unsupported == missing
+
+
+def test_evidence_is_the_best_matching_sentence_with_its_span_id() -> None:
+    result = check("Book leave 2 weeks ahead [1].", SOURCES)
+    assert result.evidence == {1: "Book it 2 weeks ahead."}
+    assert result.spans == ["chunk1:1"]
+
+
+def test_numbers_compare_by_value() -> None:
+    assert numbers("1,000 and 2.50 and 007") == {"1000", "2.5", "7"}

@@ -1,0 +1,78 @@
+"""Through the real service, store and audit log: an answer whose figure no passage
+holds is withheld, and the audit record says so; a backed one shows its evidence."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+
+from assistant.answering.prompt import REFUSAL
+from assistant.audit.export import ExportFilter
+from assistant.domain import Answer
+from assistant.models.embed import HashEmbedder
+from assistant.resources import Resources
+from assistant.settings import Settings
+from tests.conftest import SAMPLE
+
+
+class FixedGenerator:
+    """Answers every question with ``reply``: a model that says what it says."""
+
+    name = "fixed"
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        yield from (word + " " for word in self.reply.split(" "))
+
+
+QUESTION = "What is the hotel cap per night in capital cities?"
+
+
+def _ask(settings: Settings, reply: str) -> tuple[Resources, Answer]:
+    res = Resources(settings, embedder=HashEmbedder(), generator=FixedGenerator(reply))
+    res.ingestor.ingest([SAMPLE], "sample")
+    return res, res.answers.answer(QUESTION, user="alice")
+
+
+def test_an_invented_figure_is_withheld_and_audited(settings: Settings) -> None:
+    res, answer = _ask(settings, "The cap is 480 EUR per night in capital cities [1].")
+    try:
+        assert answer.refused and answer.answer == REFUSAL
+        assert (answer.withheld or "").startswith("The cap is 480 EUR")
+        assert answer.unsupported == ["480"]
+        assert answer.to_dict()["withheld"] is True
+        (record,) = res.audit.records(ExportFilter(kinds=("question",)))
+        assert record.data["withheld"] is True and record.data["refused"] is True
+        personal = res.audit.payload(record)
+        assert personal is not None and personal["unsupported"] == ["480"]
+    finally:
+        res.close()
+
+
+def test_a_backed_answer_carries_its_evidence(settings: Settings) -> None:
+    res, answer = _ask(settings, "In capital cities the cap is 220 EUR per night [1].")
+    try:
+        assert not answer.refused, answer
+        (cited,) = answer.citations
+        assert cited.evidence == "In capital cities the cap is 220 EUR per night."
+        (record,) = res.audit.records(ExportFilter(kinds=("question",)))
+        assert [span.rpartition(":")[0] for span in record.data["evidence"]] == [cited.chunk_id]
+    finally:
+        res.close()
+
+
+def test_the_check_can_be_switched_off(settings: Settings) -> None:
+    off = settings.model_copy(update={"verify_grounding": False})
+    res, answer = _ask(off, "The cap is 480 EUR per night in capital cities [1].")
+    try:
+        assert not answer.refused and "480" in answer.answer
+    finally:
+        res.close()
