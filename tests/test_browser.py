@@ -242,7 +242,11 @@ def test_ask_shows_streamed_answer_and_source_cards(
     expect(first.locator("blockquote")).to_be_visible()
     expect(first).to_be_focused()
     quote = first.locator("blockquote").inner_text()
+    # the sentence that backs the answer (answering/grounding.py) is marked in the quote
+    evidence = first.locator("blockquote mark.evidence")
+    expect(evidence).to_have_count(1)
     answer = turn.locator(".answer-text").inner_text()
+    assert evidence.inner_text() in quote and evidence.inner_text().split()[0] in answer
     assert "[1]" in answer
     assert answer.split()[:4] == quote.split()[:4]  # the echo answer quotes source [1]
 
@@ -279,6 +283,24 @@ def test_ask_shows_streamed_answer_and_source_cards(
         assert pl.requests, "no requests recorded"
         assert not pl.foreign_hosts(), f"the page contacted other hosts: {pl.foreign_hosts()}"
         assert not pl.problems(), pl.problems()
+
+
+def test_an_answer_its_sources_do_not_back_is_withheld(
+    browser: Any, serve: Callable[..., Live], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.test_grounding_service import FixedGenerator
+
+    live = serve(generator=FixedGenerator("Hotels in capital cities are paid up to 480 EUR [1]."))
+    page, log = open_page(browser, live.url)
+    turn = ask(page, "How much hotel cost per night is reimbursed in capital cities?")
+    wait_done(page, turn)
+    expect(turn.locator(".answer-label")).to_have_text("Withheld: not backed by the documents")
+    expect(turn.locator(".answer-text")).not_to_contain_text("480")
+    expect(turn.locator(".sources-note")).to_contain_text("do not hold")
+    page.screenshot(path=str(tmp_path / "chat-withheld.png"), full_page=True)
+    assert not log.problems(), log.problems()
 
 
 XSS_DOC = """# Zanzibar gadget audit

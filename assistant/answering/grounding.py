@@ -5,10 +5,13 @@ about paternity leave, the travel allowance for the housing allowance -- answers
 them anyway, and the figure it gives is one it read or one it made up. Two cheap checks
 against the passages catch most of that without a second model:
 
-- **facts**: every number (dates and amounts included), code (``ISO-27001``, ``HR12``)
-  and mid-sentence name in the answer must occur in the passages it cites (all passages
-  given, for a sentence that cites none). Numbers compare by value: ``1,000`` is
-  ``1000``, ``٢٥`` is ``25``, and a number written out (``twenty-five``) counts too.
+- **facts**: every number of two or more digits (dates and amounts included), code
+  (``ISO-27001``, ``HR12``) and name (a run of capitalised words) in the answer must occur
+  in the passages it cites (all passages given, for a sentence that cites none). Numbers
+  compare by value: ``1,000`` is ``1000``, ``٢٥`` is ``25``, and a number written out
+  (``twenty-five``) counts too. Code the model writes to illustrate (backticks) is not
+  judged. Measured on the eval sets (docs/EVAL.md): single capitalised words
+  (``PostgreSQL``, ``SELECT``) and lone digits (list numbers) withheld right answers.
 - **evidence**: each answer sentence is matched to the passage sentence that shares
   most of its words; those sentences are the *evidence spans*, shown highlighted in the
   source cards and kept, by id (``chunk_id:sentence``), in the audit record.
@@ -30,7 +33,10 @@ _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 #: Letters and digits mixed, or joined by a hyphen to a number: codes and models.
 _CODE = re.compile(r"\b(?=\w*\d)(?=\w*[A-Za-z])\w+(?:-\w+)*\b|\b[A-Za-z]+-\d[\w-]*\b")
-_CAPITAL = re.compile(r"(?<![\w'’])[A-Z][\w'’\-]+")
+#: Two or more capitalised words in a row: a person, place or organisation.
+_NAME_RUN = re.compile(r"(?<![\w'’])[A-Z][\w'’\-]*(?:\s+[A-Z][\w'’\-]*)+")
+#: Code the model writes to illustrate (``LIMIT 10``, ```sql ...```): not a claim.
+_CODE_SPAN = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])(?:\s+|$)")
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
@@ -94,16 +100,19 @@ def numbers(text: str) -> set[str]:
 
 
 def facts(sentence: str) -> tuple[set[str], set[str]]:
-    """(numbers, words) the sentence asserts: numbers by value; codes and names lower-cased."""
+    """(numbers, words) the sentence asserts: numbers by value (a lone digit is too often an
+    enumeration to judge), codes, and the words of names (runs of capitalised words)."""
     text = _LIST_ITEM.sub("", _MARKER.sub(" ", sentence)).translate(_DIGITS)
     words = {c.lower() for c in _CODE.findall(text) if not c.isdigit()}
     stripped = text.lstrip(" \"'(“")
     start = len(text) - len(stripped)
-    for match in _CAPITAL.finditer(text):
-        word = re.sub(r"['’]s$", "", match.group(0)).lower()
-        if match.start() > start and word not in _COMMON and len(word) > 1:
-            words.add(word)
-    return numbers(text), words
+    for match in _NAME_RUN.finditer(text):
+        run = match.group(0).split()[1:] if match.start() <= start else match.group(0).split()
+        for word in run:
+            word = re.sub(r"['’]s$", "", word).lower()
+            if word not in _COMMON and len(word) > 1:
+                words.add(word)
+    return {n for n in numbers(text) if len(n) > 1 or not n.isdigit()}, words
 
 
 def _content(text: str) -> set[str]:
@@ -119,7 +128,7 @@ def check(answer: str, sources: Sequence[Citation], *, question: str = "") -> Gr
     unsupported: list[str] = []
     evidence: dict[int, str] = {}
     spans: list[str] = []
-    for sentence in split_sentences(answer):
+    for sentence in split_sentences(_CODE_SPAN.sub(" ", answer)):
         cited = [int(n) for m in _MARKER.findall(sentence) for n in re.split(r"[,;]", m)]
         ns = [n for n in cited if n in by_n] or everything
         passage = " ".join(by_n[n].quote for n in ns)

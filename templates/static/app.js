@@ -234,12 +234,11 @@
     card.dataset.title = title;
     card._badge = badge;
     card._quote = quote;
-    card._details = details;
     return card;
   }
 
-  /** Mark the sentence of a source that backs the answer (the server's grounding check),
-   *  and open its quote so the user sees the evidence. Text nodes only: no HTML. */
+  /** Mark the sentence of a source that backs the answer (the server's grounding check):
+   *  highlighted when the quote is opened. Text nodes only: no HTML. */
   function showEvidence(card, evidence) {
     const text = card._quote.textContent;
     const at = evidence ? text.indexOf(evidence) : -1;
@@ -249,7 +248,6 @@
       h("mark", { class: "evidence", title: "The sentence that backs the answer" }, evidence),
       document.createTextNode(text.slice(at + evidence.length)),
     );
-    card._details.open = true;
   }
 
   function showSources(turn, list) {
