@@ -10,7 +10,7 @@ against the passages catch most of that without a second model:
   in the passages it cites (all passages given, for a sentence that cites none). Numbers
   compare by value: ``1,000`` is ``1000``, ``٢٥`` is ``25``, and a number written out
   (``twenty-five``) counts too. Code the model writes to illustrate (backticks) is not
-  judged. Measured on the eval sets (docs/EVAL.md): single capitalised words
+  judged. Measured on the eval sets (CHANGELOG.md): single capitalised words
   (``PostgreSQL``, ``SELECT``) and lone digits (list numbers) withheld right answers.
 - **evidence**: each answer sentence is matched to the passage sentence that shares
   most of its words; those sentences are the *evidence spans*, shown highlighted in the
