@@ -65,6 +65,7 @@ def test_nothing_relevant_is_refused_without_the_model(client: TestClient) -> No
     assert r.json() == {
         "answer": REFUSAL,
         "refused": True,
+        "withheld": False,
         "citations": [],
         "conversation_id": r.json()["conversation_id"],
     }

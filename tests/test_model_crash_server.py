@@ -34,6 +34,7 @@ def served(settings: Settings) -> Iterator[tuple[TestClient, Resources, ModelWor
     spec = WorkerSpec("step", "ab" * 32, "extra", "tests.worker_generators:StepGenerator",
                       {"tokens": 60, "delay": 0.05})  # fmt: skip
     worker = ModelWorker(Supervisor(spec, modes=["extra"], backoff_s=0.05, start_timeout_s=30))
+    settings = settings.model_copy(update={"verify_grounding": False})  # synthetic text
     res = Resources(settings, embedder=HashEmbedder(), generator=worker)
     res.ingestor.ingest([SAMPLE], "sample")
     open_collection(res)
