@@ -71,7 +71,8 @@ _STOPWORDS = frozenset(
 )
 
 
-def _content_words(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
+    """Lower-cased words other than stopwords: what two texts share when they say the same."""
     return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
 
 
@@ -84,13 +85,13 @@ def attribute(text: str, sources: Sequence[Citation], *, min_overlap: float = 0.
     """
     if not sources:
         return text
-    words = [(s.n, _content_words(s.quote)) for s in sources]
+    words = [(s.n, content_words(s.quote)) for s in sources]
     out: list[str] = []
     for sentence in split_sentences(text):
         if not sentence.strip() or _MARKER.search(sentence):
             out.append(sentence)
             continue
-        own = _content_words(sentence)
+        own = content_words(sentence)
         best_n, best = 0, 0.0
         for n, src in words:
             share = len(own & src) / len(own) if own else 0.0

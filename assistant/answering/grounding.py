@@ -26,6 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from assistant.answering.citations import content_words
 from assistant.domain import Citation
 from assistant.text.sentences import split_sentences
 
@@ -37,7 +38,6 @@ _CODE = re.compile(r"\b(?=\w*\d)(?=\w*[A-Za-z])\w+(?:-\w+)*\b|\b[A-Za-z]+-\d[\w-
 _NAME_RUN = re.compile(r"(?<![\w'’])[A-Z][\w'’\-]*(?:\s+[A-Z][\w'’\-]*)+")
 #: Code the model writes to illustrate (``LIMIT 10``, ```sql ...```): not a claim.
 _CODE_SPAN = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
-_WORD = re.compile(r"\w+", re.UNICODE)
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])(?:\s+|$)")
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 #: Capitalised for reasons other than being a name (sentence starts are skipped anyway).
@@ -50,10 +50,6 @@ _UNITS = (
     "fifteen sixteen seventeen eighteen nineteen"
 ).split()
 _TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
-_STOPWORDS = frozenset(
-    "a an the of to in on at by for from with and or is are was were be been it its this "
-    "that as not no do does can may must will shall per".split()
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,47 +111,53 @@ def facts(sentence: str) -> tuple[set[str], set[str]]:
     return {n for n in numbers(text) if len(n) > 1 or not n.isdigit()}, words
 
 
-def _content(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
-
-
 def check(answer: str, sources: Sequence[Citation], *, question: str = "") -> Grounding:
     """Which facts of ``answer`` its cited passages do not contain, and its evidence spans.
     A fact the question itself states (a year, a name) is the user's, not the model's."""
     asked_nums, asked_words = numbers(question), question.translate(_DIGITS).lower()
-    by_n = {s.n: s for s in sources}
-    everything = list(by_n)
+    passages = {s.n: _Passage(s) for s in sources}  # each source read once per answer
     unsupported: list[str] = []
     evidence: dict[int, str] = {}
     spans: list[str] = []
     for sentence in split_sentences(_CODE_SPAN.sub(" ", answer)):
         cited = [int(n) for m in _MARKER.findall(sentence) for n in re.split(r"[,;]", m)]
-        ns = [n for n in cited if n in by_n] or everything
-        passage = " ".join(by_n[n].quote for n in ns)
+        backing = [passages[n] for n in cited if n in passages] or list(passages.values())
+        have_nums = set().union(*(p.numbers for p in backing))
         nums, words = facts(sentence)
-        have_nums, have_text = numbers(passage), passage.translate(_DIGITS).lower()
         missing = sorted(nums - have_nums - asked_nums)
-        missing += sorted(w for w in words if w not in have_text and w not in asked_words)
+        missing += sorted(
+            w for w in words if not any(w in p.text for p in backing) and w not in asked_words
+        )
         unsupported += [f for f in missing if f not in unsupported]
-        best = _best_sentence(sentence, [by_n[n] for n in ns])
+        best = _best_sentence(sentence, backing)
         if best is not None:
-            n, index, text = best
-            evidence.setdefault(n, text)
-            span = f"{by_n[n].chunk_id}:{index}"
+            source, index = best
+            evidence.setdefault(source.n, source.sentences[index][0])
+            span = f"{source.chunk_id}:{index}"
             if span not in spans:
                 spans.append(span)
     return Grounding(unsupported, evidence, spans)
 
 
-def _best_sentence(sentence: str, sources: Sequence[Citation]) -> tuple[int, int, str] | None:
-    """The passage sentence sharing most of ``sentence``'s words: (source n, index, text)."""
-    own = _content(_MARKER.sub(" ", sentence))
+class _Passage:
+    """One source as the check reads it: numbers, lower-cased text, sentences and words."""
+
+    def __init__(self, source: Citation) -> None:
+        self.n, self.chunk_id = source.n, source.chunk_id
+        self.numbers = numbers(source.quote)
+        self.text = source.quote.translate(_DIGITS).lower()
+        self.sentences = [(s, content_words(s)) for s in split_sentences(source.quote)]
+
+
+def _best_sentence(sentence: str, backing: Sequence[_Passage]) -> tuple[_Passage, int] | None:
+    """The passage sentence sharing most of ``sentence``'s words: (its passage, its index)."""
+    own = content_words(_MARKER.sub(" ", sentence))
     if not own:
         return None
-    best: tuple[float, int, int, str] | None = None
-    for source in sources:
-        for index, candidate in enumerate(split_sentences(source.quote)):
-            share = len(own & _content(candidate)) / len(own)
+    best: tuple[float, _Passage, int] | None = None
+    for passage in backing:
+        for index, (_, words) in enumerate(passage.sentences):
+            share = len(own & words) / len(own)
             if share > 0 and (best is None or share > best[0]):
-                best = (share, source.n, index, candidate)
+                best = (share, passage, index)
     return None if best is None else best[1:]
