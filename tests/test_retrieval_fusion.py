@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.retrieval.fusion import rrf, standardise, zscore
+from assistant.retrieval.fusion import by_document, rrf, standardise, zscore
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
@@ -70,3 +70,19 @@ def test_zscore_candidates_are_the_union_of_both_lists() -> None:
     lexical = [(3, 8.0), (1, 2.0)]
     fused = zscore(dense, lexical, {1: 0.6, 2: 0.5, 3: 0.3})
     assert sorted(v for v, _ in fused) == [1, 2, 3]
+
+
+def test_a_document_matching_in_several_places_outranks_one_lucky_chunk() -> None:
+    hits = [(1, 3.0), (2, 2.6), (3, 2.5), (4, 2.4), (5, 0.0)]
+    doc_of = {1: "lucky", 2: "page", 3: "page", 4: "page", 5: "other"}
+    # page: 2.6 + 0.5·2.5 + 0.25·2.4 = 4.45; lucky: 3.0 + 0.5·0 + 0.25·0 = 3.0
+    assert [vid for vid, _ in by_document(hits, doc_of)] == [2, 3, 4, 1, 5]
+    # each hit keeps its own score: gates and cuts read the chunk's
+    assert dict(by_document(hits, doc_of)) == dict(hits)
+
+
+def test_by_document_keeps_single_chunk_documents_in_score_order() -> None:
+    hits = [(7, 1.0), (8, 0.5), (9, 0.2)]
+    assert by_document(hits, {7: "a", 8: "b", 9: "c"}) == hits
+    assert by_document(hits, {}) == hits  # unknown documents: each hit its own
+    assert by_document([], {}) == []

@@ -60,6 +60,13 @@ paraphrase) casts a large vote; one whose best hits sit inside its usual spread 
 ones. The weights are equal and the depth is the same for every corpus: nothing is tuned per
 set. Dense scores are exact cosines for every candidate (lexical-only hits have their vectors
 read back from the index); a chunk BM25 did not return gets the lowest BM25 score of the list.
+
+The fused chunks are then grouped by document (`fusion.by_document`): a document scores its
+best chunk's fused score plus half its second's plus a quarter of its third's (a place with no
+chunk counts as the list's lowest score), documents are ranked on that, and each keeps its own
+chunks in order. A manual page that matches the question in several places outranks a page
+with one lucky sentence; a passage corpus with one chunk per document is ranked as before.
+The same grouping applies to the dense-only and BM25-only rankings in the tables.
 """
 
 

@@ -83,3 +83,35 @@ def zscore(dense: Hits, lexical: Hits, cosine: Mapping[int, float]) -> Hits:
         z_lex = (lex.get(vid, l_floor) - l_mu) / l_sigma if lexical else 0.0
         fused[vid] = z_dense + z_lex
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+#: A document's score is its best chunk's plus DECAY times its second's plus DECAY² times its
+#: third's (``by_document``): a page that matches in several places outranks one lucky chunk.
+DOC_DECAY = 0.5
+DOC_DEPTH = 3
+
+
+def by_document(
+    hits: Hits, doc_of: Mapping[int, str], *, decay: float = DOC_DECAY, depth: int = DOC_DEPTH
+) -> Hits:
+    """``hits`` grouped by document: documents best first, each one's chunks best first.
+
+    A document scores ``s1 + decay·s2 + decay²·s3`` over its ``depth`` best chunks in
+    ``hits``; a place it has no chunk for counts as the list's lowest score (the most such a
+    chunk could have scored, as in ``zscore``). Each hit keeps its own score, so gates
+    and cuts that read scores see the chunk's, not the document's. Hits whose document
+    is unknown (not in ``doc_of``) are their own document.
+    """
+    if not hits:
+        return []
+    floor = min(s for _, s in hits)
+    per_doc: dict[str, list[tuple[int, float]]] = {}
+    for vid, score in sorted(hits, key=lambda kv: (-kv[1], kv[0])):
+        per_doc.setdefault(doc_of.get(vid, f"\x00{vid}"), []).append((vid, score))
+
+    def doc_score(chunks: list[tuple[int, float]]) -> float:
+        scores = [s for _, s in chunks[:depth]] + [floor] * (depth - len(chunks[:depth]))
+        return sum(s * decay**i for i, s in enumerate(scores))
+
+    ranked = sorted(per_doc.values(), key=lambda cs: (-doc_score(cs), cs[0][0]))
+    return [hit for chunks in ranked for hit in chunks]

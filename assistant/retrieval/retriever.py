@@ -3,7 +3,11 @@
 Dense search (FAISS, MiniLM) finds paraphrases; lexical search (BM25 over
 FTS5, Arabic-normalised and stemmed) finds exact names, codes and words the
 English-only embedder does not know. ``fusion.zscore`` merges the two lists
-with per-query weights taken from each list's own score spread.
+with per-query weights taken from each list's own score spread, and
+``fusion.by_document`` groups the result by document: a page whose best few
+chunks all match outranks a page with one lucky chunk (on the PostgreSQL manual
+recall@5 0.853 -> 0.899, MRR 0.682 -> 0.740; HaluEval, one chunk per passage,
+unchanged; docs/EVAL.md).
 
 The relevance gate works on the whole question, not per chunk: when even the
 best candidate's cosine similarity is below ``min_score`` nothing is relevant,
@@ -52,11 +56,13 @@ class Search:
     lexical: fusion.Hits
     fused: fusion.Hits
     cosine: dict[int, float] = field(default_factory=dict)
+    documents: dict[int, str] = field(default_factory=dict)  # vector id -> document id
 
     def ranked(self, mode: Mode) -> list[int]:
-        """Vector ids, best first, as ``mode`` ranks them."""
+        """Vector ids, best first, as ``mode`` ranks them: grouped by document, documents
+        ranked on their best few chunks (``fusion.by_document``)."""
         hits = {"hybrid": self.fused, "dense": self.dense, "lexical": self.lexical}[mode]
-        return [vid for vid, _ in hits]
+        return [vid for vid, _ in fusion.by_document(hits, self.documents)]
 
     @property
     def best_cosine(self) -> float:
@@ -110,7 +116,8 @@ class Retriever:
         for vid, vec in self.index.vectors(missing).items():
             cosine[vid] = float(vec @ q)
         fused = fusion.zscore(dense, lex, cosine) if lex else list(dense)
-        return Search(dense=dense, lexical=lex, fused=fused, cosine=cosine)
+        documents = self.store.documents_for_vids(list(cosine))
+        return Search(dense=dense, lexical=lex, fused=fused, cosine=cosine, documents=documents)
 
     def retrieve(
         self,
@@ -167,7 +174,7 @@ class Retriever:
         if self.mode != "hybrid" or self.min_relative <= 0.0 or not top:
             return top
         fused = dict(found.fused)
-        best = fused.get(top[0], 0.0)
+        best = max(fused.get(v, 0.0) for v in top)
         if best <= 0.0:  # nothing stands out: no share of it means anything
             return top
-        return [top[0]] + [v for v in top[1:] if fused.get(v, 0.0) >= self.min_relative * best]
+        return [v for v in top if fused.get(v, 0.0) >= self.min_relative * best]

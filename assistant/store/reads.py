@@ -42,6 +42,23 @@ class RetrievalReads:
                 out.update(self._retired(missing, {d.id for _, d in out.values()}))
         return out
 
+    def documents_for_vids(self, vids: Sequence[int]) -> dict[int, str]:
+        """The document id of each of ``vids`` that has one (live, or retired a moment ago)."""
+        if not vids:
+            return {}
+        marks = ",".join("?" * len(vids))
+        ids = [int(v) for v in vids]
+        with self._lock:
+            out = dict(
+                self._db.execute(
+                    f"SELECT vid, doc_id FROM chunks WHERE vid IN ({marks})", ids
+                ).fetchall()
+            )
+            missing = [v for v in ids if v not in out]
+            if missing:
+                out.update((v, d.id) for v, (_, d) in self._retired(missing, set()).items())
+        return out
+
     def _retired(self, vids: list[int], live_docs: set[str]) -> dict[int, tuple[Chunk, Document]]:
         """Old versions of replaced files, unless their newer version is among the hits."""
         marks = ",".join("?" * len(vids))
