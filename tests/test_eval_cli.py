@@ -47,15 +47,17 @@ def test_eval_reports_every_measure(tmp_path: Path) -> None:
     assert report["unresolved_gold"] == 0
     assert set(report["retrieval"]) == {"hybrid", "dense", "lexical"}
     for scores in report["retrieval"].values():
+        assert scores.pop("n") == 4  # the answerable questions: each recall share's n
         assert set(scores) == {"recall_1", "recall_5", "recall_10", "mrr", "ndcg_10"}
         assert all(_unit(v) for v in scores.values()), scores
     gate = report["gate"]
     assert _unit(gate["refused_unanswerable"]) and _unit(gate["refused_answerable"])
     answers = report["answers"]
     assert answers["questions"] == 5
-    for key in ("accuracy", "token_f1", "refusal_rate", "false_refusals"):
+    for key in ("accuracy", "token_f1", "refusal_rate", "unanswerable_answered", "false_refusals"):
         assert _unit(answers[key]), (key, answers)
     assert answers["citation_precision"] is None or _unit(answers["citation_precision"])
+    assert answers["refusal_rate"] + answers["unanswerable_answered"] == 1.0
     assert answers["ttft_median_s"] > 0 and answers["ttft_p90_s"] >= answers["ttft_median_s"]
     assert answers["tokens_per_s"] is None or answers["tokens_per_s"] > 0
     assert answers["prompt_tokens_mean"] > 0 and not math.isnan(answers["seconds"])

@@ -80,20 +80,29 @@ def _answers_section(answers: Answers) -> str:
     ]
     return (
         "## Answers, per model\n\n"
-        "Each model answers the same evenly spread samples (`python -m assistant.eval.standard "
-        "--help` gives their sizes): answerable and held-out unanswerable HaluEval questions, "
-        "answerable PostgreSQL ones; the default model also answers the PostgreSQL sample from "
-        "whole chunks, for the compact-context comparison. Samples are samples: the 1.5B model "
-        "needs 5-10 s a question here, so each set gets a few dozen; with n questions a share "
-        "is good to about ±1/√n (±0.13 at 60, ±0.2 at 24). The model reads the top `top_k` "
+        "The default model answers every question of every set: answerable and held-out "
+        "unanswerable HaluEval questions, answerable PostgreSQL ones, and the PostgreSQL ones "
+        "again from whole chunks, for the compact-context comparison. With `--sample-models` "
+        "(as `make eval` runs it) the other models answer evenly spread samples instead "
+        "(`python -m assistant.eval.standard --help` gives their sizes): the questions column "
+        "tells a whole set from a sample. Each share is followed by its Wilson score 95% "
+        "interval [low, high] over the questions it counts: the answerable ones for accuracy "
+        "and false refusal, the unanswerable ones for refusal and unanswerable answered. "
+        "Citation precision's n is the number of cited passages judged (in parentheses); the "
+        "passages one answer cites are not independent, so its interval is somewhat too narrow. "
+        "Token F1, TTFT, tokens/s and prompt tokens are means or medians, without intervals. "
+        "The model reads the top `top_k` "
         "passages less those whose fused score is below `min_relative_score` of the best one's "
         "(`assistant/retrieval/retriever.py`). accuracy = the "
         "normalised gold answer is contained in the answer, a final plural or possessive s and "
         "the order of a date folded alike on both sides (refusals count as wrong); "
         "citation precision = share of cited "
         "passages that come from a gold document or contain the gold answer; refusal = share of "
-        "unanswerable questions refused (gate or model); false refusal = share of answerable "
-        "ones refused. TTFT is measured from the question to the first token inside the answer "
+        "unanswerable questions refused (gate or model); unanswerable answered = share of "
+        "unanswerable questions that got an answer instead of a refusal, an invented fact since "
+        "their passages are held out of the index (the complement of refusal; target ≤ 0.05); "
+        "false refusal = share of answerable ones refused. "
+        "TTFT is measured from the question to the first token inside the answer "
         "service (embedding, retrieval and context included; no HTTP); tokens/s is the decode "
         "rate after the first token.\n\n"
         + markdown_table(["set", "model", "context", *ANSWER_HEAD], rows)
@@ -114,7 +123,8 @@ def recommend(answers: Answers) -> tuple[str | None, list[list[str]]]:
     neighbours than about the model.
 
     Targets (issue): accuracy ≥ 0.70, citation precision ≥ 0.90, refusal ≥ 0.90 with false
-    refusal ≤ 0.10, TTFT median ≤ 3 s. Compact-context runs only.
+    refusal ≤ 0.10, TTFT median ≤ 3 s. Compact-context runs only. Each set counts once,
+    whether its model answered all of it or a sample (``--sample-models``).
     """
     by_model: dict[str, list[Any]] = {}
     for _, model, context, r in answers:
@@ -144,7 +154,10 @@ def recommend(answers: Answers) -> tuple[str | None, list[list[str]]]:
                 model,
             )
         )
-        rows.append([model, f3(acc), f3(cit), f3(ref), f3(false), f"{ttft:.2f}", f"{met} of 4"])
+        asked = f"{sum(a.answerable for a in scores)} + {sum(a.unanswerable for a in scores)}"
+        rows.append(
+            [model, asked, f3(acc), f3(cit), f3(ref), f3(false), f"{ttft:.2f}", f"{met} of 4"]
+        )
     if not ranked:
         return None, rows
     return max(ranked)[3], rows
@@ -165,7 +178,12 @@ def write_eval_doc(
         f"load average at the end {load[0]:.1f} on {os.cpu_count()} cores (the machine is shared: "
         "timings are pessimistic).\n"
     )
-    parts.append("## Retrieval\n")
+    parts.append(
+        "## Retrieval\n\n"
+        "Every answerable question of each set. Each recall@k is followed by its Wilson score "
+        "95% interval [low, high] over those questions (a question scores 0 or 1); MRR and "
+        "nDCG@10 are means of graded scores and have none.\n"
+    )
     targets = {
         "halueval": "targets: recall@5 ≥ 0.99, nDCG@10 ≥ 0.975, fused above the best single",
         "postgres-docs": "targets: recall@5 ≥ 0.92 and above dense alone",
@@ -233,11 +251,15 @@ def write_eval_doc(
     if rows:
         parts.append(
             "## Which model should be the default\n\n"
-            "Compact-context runs, averaged over the sets; targets: accuracy ≥ 0.70, citation "
+            "Compact-context runs, averaged over the sets (each set counts once, whole or "
+            "sampled; questions = answerable + unanswerable ones the model answered). An average "
+            "over sets has no Wilson interval of its own: each set's is in the table above. "
+            "Targets: accuracy ≥ 0.70, citation "
             "precision ≥ 0.90, refusal ≥ 0.90 with false refusal ≤ 0.10, TTFT median ≤ 3 s.\n\n"
             + markdown_table(
                 [
                     "model",
+                    "questions",
                     "accuracy",
                     "citation precision",
                     "refusal",

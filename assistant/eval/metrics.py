@@ -9,7 +9,8 @@ normalised as in SQuAD (case, punctuation, articles, spaces) before the
 containment and token-F1 checks. Containment also folds what only spells the
 same answer differently, on both sides alike: a final plural or possessive
 "s" ("rhythm guitarists" contains "rhythm guitarist") and the order of a date
-("January 24, 1953" is "24 January 1953").
+("January 24, 1953" is "24 January 1953"). A share (k of n) is reported with
+its Wilson score 95% interval; means of ranks (MRR, nDCG) have none.
 """
 
 from __future__ import annotations
@@ -103,3 +104,25 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
+
+
+#: The normal quantile of a two-sided 95% interval.
+Z95 = 1.959963984540054
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The Wilson score interval of ``successes`` out of ``n`` (95% by default); None for n=0.
+
+    Unlike p ± z·√(p(1-p)/n) it stays inside [0, 1] and does not shrink to a point at
+    0 of n or n of n, which are the shares a good system reports most.
+    """
+    if n <= 0:
+        return None
+    if not 0 <= successes <= n:
+        raise ValueError(f"{successes} successes out of {n}")
+    p, z2 = successes / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    low = 0.0 if successes == 0 else centre - half  # exact ends, not 1e-17 off them
+    high = 1.0 if successes == n else centre + half
+    return low, high

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
+from assistant.eval.metrics import wilson
 from assistant.eval.runner import mode_label
 from assistant.eval.scores import AnswerScores, EvalReport, GateScores, RetrievalScores
 from assistant.retrieval.retriever import MODES
@@ -37,12 +38,23 @@ def f1(x: float | None) -> str:
     return "–" if x is None or math.isnan(x) else f"{x:.1f}"
 
 
+def share_ci(x: float | None, n: int | None) -> str:
+    """A share of ``n`` 0/1 outcomes with its Wilson 95% interval: "0.853 [0.78, 0.90]".
+
+    Without ``n`` (a results.json from before it was kept) the share stands alone.
+    """
+    if x is None or math.isnan(x) or not n:
+        return f3(x)
+    ci = wilson(round(x * n), n)  # the share is k/n: k comes back exactly
+    return f3(x) if ci is None else f"{x:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
 def retrieval_rows(report: EvalReport) -> list[list[str]]:
     rows = []
     for mode in MODES:
         r = report.retrieval[mode]
-        values = (r.recall_1, r.recall_5, r.recall_10, r.mrr, r.ndcg_10)
-        rows.append([mode_label(mode), *(f3(v) for v in values)])
+        recalls = (share_ci(v, r.n) for v in (r.recall_1, r.recall_5, r.recall_10))
+        rows.append([mode_label(mode), *recalls, f3(r.mrr), f3(r.ndcg_10)])
     return rows
 
 
@@ -53,6 +65,7 @@ ANSWER_HEAD = [
     "token F1",
     "citation precision",
     "refusal (unanswerable)",
+    "unanswerable answered",
     "false refusal",
     "TTFT median s",
     "TTFT p90 s",
@@ -64,11 +77,12 @@ ANSWER_HEAD = [
 def answer_row(a: AnswerScores) -> list[str]:
     return [
         f"{a.answerable} + {a.unanswerable} unanswerable",
-        f3(a.accuracy),
+        share_ci(a.accuracy, a.answerable),
         f3(a.token_f1),
-        f"{f3(a.citation_precision)} ({a.citations})",
-        f3(a.refusal_rate),
-        f3(a.false_refusals),
+        f"{share_ci(a.citation_precision, a.citations)} ({a.citations})",
+        share_ci(a.refusal_rate, a.unanswerable),
+        share_ci(a.unanswerable_answered, a.unanswerable),
+        share_ci(a.false_refusals, a.answerable),
         f"{a.ttft_median_s:.2f}",
         f"{a.ttft_p90_s:.2f}",
         f1(a.tokens_per_s),
@@ -117,6 +131,9 @@ def from_dict(data: dict[str, Any]) -> EvalReport:
         return float("nan") if x is None else x
 
     answers = data.get("answers")
+    if answers and "unanswerable_answered" not in answers:  # written before it was kept
+        refused = answers["refusal_rate"]  # every unanswerable question is one or the other
+        answers = {**answers, "unanswerable_answered": None if refused is None else 1 - refused}
     gate = data["gate"]
     return EvalReport(
         dataset=data["dataset"],
@@ -125,7 +142,7 @@ def from_dict(data: dict[str, Any]) -> EvalReport:
         unanswerable=data["unanswerable"],
         unresolved_gold=data["unresolved_gold"],
         retrieval={
-            k: RetrievalScores(**{f: num(v) for f, v in s.items()})
+            k: RetrievalScores(**{f: v if f == "n" else num(v) for f, v in s.items()})
             for k, s in data["retrieval"].items()
         },
         gate=GateScores(

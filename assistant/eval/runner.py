@@ -86,10 +86,10 @@ def evaluate_retrieval(
                     ]
                 )
         progress("retrieval", n, len(items))
-    scores = {
-        mode: RetrievalScores(*(m.mean([row[i] for row in rows]) for i in range(5)))
-        for mode, rows in per_mode.items()
-    }
+    scores: dict[str, RetrievalScores] = {}
+    for name, per_question in per_mode.items():
+        r1, r5, r10, mrr, ndcg = (m.mean([row[i] for row in per_question]) for i in range(5))
+        scores[name] = RetrievalScores(r1, r5, r10, mrr, ndcg, n=len(per_question))
 
     def share_below(values: list[float], t: float) -> float:
         return m.mean([1.0 if v < t else 0.0 for v in values])
@@ -188,6 +188,7 @@ def evaluate_answers(
         citation_precision=m.mean(cited_ok),
         citations=len(cited_ok),
         refusal_rate=m.mean(refused_unans),
+        unanswerable_answered=m.mean([1.0 - r for r in refused_unans]),
         false_refusals=m.mean(refused_ans),
         ttft_median_s=m.percentile(ttft, 50),
         ttft_p90_s=m.percentile(ttft, 90),

@@ -13,6 +13,9 @@ class RetrievalScores:
     recall_10: float
     mrr: float
     ndcg_10: float
+    #: questions scored (the answerable ones): the n of each recall share, which is a
+    #: share of 0/1 outcomes; None when unknown (a results.json written before it was kept)
+    n: int | None = None
 
 
 @dataclass(slots=True)
@@ -28,6 +31,10 @@ class GateScores:
 
 @dataclass(slots=True)
 class AnswerScores:
+    """Shares with their n: ``answerable`` for accuracy and false refusals, ``unanswerable``
+    for refusal and unanswerable answered, ``citations`` (passages judged) for citation
+    precision."""
+
     questions: int
     answerable: int
     unanswerable: int
@@ -36,6 +43,7 @@ class AnswerScores:
     citation_precision: float
     citations: int
     refusal_rate: float  # over unanswerable questions
+    unanswerable_answered: float  # over unanswerable questions: answered, not refused
     false_refusals: float  # over answerable questions
     ttft_median_s: float
     ttft_p90_s: float

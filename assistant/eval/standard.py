@@ -2,18 +2,24 @@
 
     python -m assistant.eval.standard [--work build/eval] [--doc docs/EVAL.md]
                                       [--models smollm2-135m qwen2.5-0.5b qwen2.5-1.5b]
-                                      [--answers-halueval 40] [--unanswerable-halueval 20]
-                                      [--answers-postgres 24] [--max-tokens 64]
+                                      [--sample-models]
+                                      [--answers-halueval N] [--unanswerable-halueval N]
+                                      [--answers-postgres N] [--max-tokens 64]
                                       [--retrieval-only]
 
 Retrieval runs on every question of both sets (hybrid, BM25 and dense in one
-pass). Answers run on evenly spread samples per set and per model (the CPU is
-the limit: a 1.5B model takes 5-10 s a question on this machine): 40
-answerable and 20 unanswerable HaluEval questions, 24 PostgreSQL ones, answers
-capped at 64 tokens (one to three sentences, as the prompt asks). The default model also
-answers the PostgreSQL sample with whole chunks instead of the compact context,
-so the two can be compared where chunks are long (HaluEval's short passages
-fit the budget whole, so compaction leaves them as they are).
+pass). Answers run on every question too: 300 answerable and 100 unanswerable
+HaluEval questions, all 129 PostgreSQL ones, answers capped at 64 tokens (one
+to three sentences, as the prompt asks), so each share comes with a Wilson 95%
+interval over whole sets. The CPU is the limit (a 1.5B model takes 5-10 s a
+question on this machine): with ``--sample-models`` only the configured default
+model answers every question and the others answer evenly spread samples
+(``SAMPLES``: 40 answerable and 20 unanswerable HaluEval questions, 24
+PostgreSQL ones). ``--answers-*`` N answers an evenly spread N instead of
+every question (0: none). The default model also answers the PostgreSQL
+questions with whole chunks instead of the compact context, so the two can be
+compared where chunks are long (HaluEval's short passages fit the budget whole,
+so compaction leaves them as they are).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 
 import assistant.offline  # noqa: F401  (offline before any model library loads)
 from assistant.eval import build
-from assistant.eval.dataset import load_dataset
+from assistant.eval.dataset import EvalItem, load_dataset
 from assistant.eval.docs import write_eval_doc
 from assistant.eval.report import from_dict, to_dict
 from assistant.eval.runner import run_eval
@@ -38,6 +44,9 @@ from assistant.resources import Resources
 from assistant.settings import load_settings
 
 CANDIDATES = tuple(name for name, spec in CATALOG.items() if spec.kind == "llm")
+#: (answerable, unanswerable) questions per set that models other than the default answer
+#: with ``--sample-models`` (evenly spread); a set not named here is answered whole.
+SAMPLES = {"halueval": (40, 20), "postgres-docs": (24, 0)}
 
 
 def _log(message: str) -> None:
@@ -49,6 +58,19 @@ def _progress(phase: str, done: int, total: int) -> None:
         _log(f"  {phase} {done}/{total}")
 
 
+def answer_sizes(
+    items: Sequence[EvalItem], sizes: tuple[int | None, int | None]
+) -> tuple[int, int]:
+    """(answerable, unanswerable) questions to answer, None being every one of that kind.
+
+    Always both counts, so the two kinds are spread apart (``run_eval``'s stratified
+    sample), and a sample at least as large as the set is the whole set (``spread``).
+    """
+    whole = (sum(i.answerable for i in items), sum(not i.answerable for i in items))
+    n_ans, n_unans = (w if n is None else n for n, w in zip(sizes, whole, strict=True))
+    return n_ans, n_unans
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     base = load_settings()
     sets = [build.build_halueval(args.work / "halueval", args.cache_dir)]
@@ -56,7 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         sets.append(build.postgres_set())
     else:
         _log(f"{build.POSTGRES_HTML} missing (apt-get install postgresql-doc-15): set skipped")
-    sample = {  # (answerable, unanswerable) questions answered per model
+    sample = {  # (answerable, unanswerable) questions answered per model; None: all
         "halueval": (args.answers_halueval, args.unanswerable_halueval),
         "postgres-docs": (args.answers_postgres, 0),
     }
@@ -88,6 +110,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         if args.retrieval_only:
             continue
         for model in models:
+            sizes = sample[es.name]
+            if args.sample_models and model != base.model:
+                sizes = SAMPLES.get(es.name, sizes)
+            n_ans, n_unans = answer_sizes(items, sizes)
             compare = model == base.model and es.name == "postgres-docs"
             contexts = [settings.context_tokens, 0] if compare else [settings.context_tokens]
             for ctx_tokens in contexts:
@@ -106,8 +132,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                         resources,
                         items,
                         dataset=es.name,
-                        answer_sample=sample[es.name][0],
-                        unanswerable_sample=sample[es.name][1],
+                        answer_sample=n_ans,
+                        unanswerable_sample=n_unans,
                         progress=_progress,
                         keep_samples=True,
                     )
@@ -149,9 +175,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cache-dir", type=Path, default=Path.home() / ".cache" / "onprem-assistant-eval"
     )
     parser.add_argument("--models", nargs="*", default=list(CANDIDATES))
-    parser.add_argument("--answers-halueval", type=int, default=40)
-    parser.add_argument("--unanswerable-halueval", type=int, default=20)
-    parser.add_argument("--answers-postgres", type=int, default=24)
+    every = "default: every question; N: N evenly spread (0: none)"
+    parser.add_argument("--answers-halueval", type=int, default=None, help=every)
+    parser.add_argument("--unanswerable-halueval", type=int, default=None, help=every)
+    parser.add_argument("--answers-postgres", type=int, default=None, help=every)
+    parser.add_argument(
+        "--sample-models",
+        action="store_true",
+        help="models other than the configured default answer evenly spread samples "
+        f"(answerable, unanswerable per set: {SAMPLES})",
+    )
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--retrieval-only", action="store_true")
     parser.add_argument(
