@@ -17,8 +17,8 @@ model answers every question and the others answer evenly spread samples
 (``SAMPLES``: 40 answerable and 20 unanswerable HaluEval questions, 24
 PostgreSQL ones). ``--answers-*`` N answers an evenly spread N instead of
 every question (0: none). The default model also answers the PostgreSQL
-questions with whole chunks instead of the compact context, so the two can be
-compared where chunks are long (HaluEval's short passages fit the budget whole,
+questions (its ``SAMPLES`` share, with ``--sample-models``) with whole chunks
+instead of the compact context, so the two can be compared where chunks are long (HaluEval's short passages fit the budget whole,
 so compaction leaves them as they are).
 """
 
@@ -118,6 +118,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             contexts = [settings.context_tokens, 0] if compare else [settings.context_tokens]
             for ctx_tokens in contexts:
                 label = "compact" if ctx_tokens else "whole chunks"
+                if not ctx_tokens and args.sample_models:  # a comparison: its sample will do
+                    n_ans, n_unans = answer_sizes(items, SAMPLES.get(es.name, sizes))
                 _log(f"{es.name}: answers with {model}, {label}")
                 run_settings = settings.model_copy(
                     update={
