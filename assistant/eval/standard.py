@@ -18,8 +18,9 @@ model answers every question and the others answer evenly spread samples
 PostgreSQL ones). ``--answers-*`` N answers an evenly spread N instead of
 every question (0: none). The default model also answers the PostgreSQL
 questions (its ``SAMPLES`` share, with ``--sample-models``) with whole chunks
-instead of the compact context, so the two can be compared where chunks are long (HaluEval's short passages fit the budget whole,
-so compaction leaves them as they are).
+instead of the compact context, so the two can be compared where chunks are
+long (HaluEval's short passages fit the budget whole, so compaction leaves them
+as they are).
 """
 
 from __future__ import annotations
