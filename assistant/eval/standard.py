@@ -4,7 +4,7 @@
                                       [--models smollm2-135m qwen2.5-0.5b qwen2.5-1.5b]
                                       [--answers-halueval 40] [--unanswerable-halueval 20]
                                       [--answers-postgres 24] [--max-tokens 64]
-                                      [--retrieval-only]
+                                      [--draft-model qwen2.5-0.5b] [--retrieval-only]
 
 Retrieval runs on every question of both sets (hybrid, BM25 and dense in one
 pass). Answers run on evenly spread samples per set and per model (the CPU is
@@ -14,6 +14,10 @@ capped at 64 tokens (one to three sentences, as the prompt asks). The default mo
 answers the PostgreSQL sample with whole chunks instead of the compact context,
 so the two can be compared where chunks are long (HaluEval's short passages
 fit the budget whole, so compaction leaves them as they are).
+
+With a draft model (``--draft-model`` or the ``draft_model`` setting) every model
+still answers alone, and the chain ``draft → model`` (answering/router.py) answers
+the same samples too, as one more row: its samples name the model that answered.
 """
 
 from __future__ import annotations
@@ -60,9 +64,16 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "halueval": (args.answers_halueval, args.unanswerable_halueval),
         "postgres-docs": (args.answers_postgres, 0),
     }
-    models = [m for m in args.models if installed_path(CATALOG[m], base.models_dir).exists()]
+    installed = {m for m in CATALOG if installed_path(CATALOG[m], base.models_dir).exists()}
+    models = [m for m in args.models if m in installed]
     for missing in sorted(set(args.models) - set(models)):
         _log(f"model {missing} is not installed in {base.models_dir}: skipped")
+    draft = args.draft_model or base.draft_model
+    runs: list[tuple[str, str | None]] = [(m, None) for m in models]  # each model alone
+    if draft and draft != base.model and {draft, base.model} <= installed:
+        runs.append((base.model, draft))  # and the chain
+    elif draft and draft != base.model:
+        _log(f"the chain {draft} → {base.model} needs both installed: skipped")
     results: dict[str, object] = {"sets": {}, "answers": [], "started": time.strftime("%F %T")}
     reports: dict[str, EvalReport] = {}
     answers: list[tuple[str, str, str, EvalReport]] = []  # (set, model, context, report)
@@ -87,15 +98,17 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             resources.close()
         if args.retrieval_only:
             continue
-        for model in models:
-            compare = model == base.model and es.name == "postgres-docs"
+        for model, draft_model in runs:
+            name = f"{draft_model} → {model}" if draft_model else model
+            compare = name == base.model and es.name == "postgres-docs"
             contexts = [settings.context_tokens, 0] if compare else [settings.context_tokens]
             for ctx_tokens in contexts:
                 label = "compact" if ctx_tokens else "whole chunks"
-                _log(f"{es.name}: answers with {model}, {label}")
+                _log(f"{es.name}: answers with {name}, {label}")
                 run_settings = settings.model_copy(
                     update={
                         "model": model,
+                        "draft_model": draft_model,
                         "context_tokens": ctx_tokens,
                         "max_tokens": args.max_tokens,
                     }
@@ -113,7 +126,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     )
                 finally:
                     resources.close()
-                answers.append((es.name, model, label, report))
+                answers.append((es.name, name, label, report))
     results["sets"] = {k: to_dict(v) for k, v in reports.items()}
     results["answers"] = [
         {"set": s, "model": m, "context": c, **to_dict(r)} for s, m, c, r in answers
@@ -153,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--unanswerable-halueval", type=int, default=20)
     parser.add_argument("--answers-postgres", type=int, default=24)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--draft-model", default=None, help="also run the chain DRAFT → MODEL (default setting)"
+    )
     parser.add_argument("--retrieval-only", action="store_true")
     parser.add_argument(
         "--render-only", action="store_true", help="rewrite the doc from WORK/results.json"
