@@ -84,6 +84,16 @@ class Citation:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An answer a model of the chain gave first and the next model replaced
+    (assistant/answering/router.py): it refused, or the grounding check withheld it."""
+
+    model: str
+    outcome: str  # "refused" | "withheld"
+    text: str  # what the model wrote, as streamed to the reader before it was discarded
+
+
 @dataclass(slots=True)
 class Answer:
     question: str
@@ -97,6 +107,15 @@ class Answer:
     #: an answer withheld because a fact in it is not in its passages: its text and those facts
     withheld: str | None = None
     unsupported: list[str] = field(default_factory=list)
+    #: the model whose answer (or refusal) this is; None: refused before any model (the gates)
+    model: str | None = None
+    #: the earlier models' answers this one replaced, in the order they were given
+    drafts: list[Draft] = field(default_factory=list)
+
+    @property
+    def tried(self) -> list[str]:
+        """The models asked, in order: the drafts' and then the one that answered."""
+        return [d.model for d in self.drafts] + ([self.model] if self.model else [])
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape shared by the API and ``assistant ask --json``."""
@@ -104,6 +123,8 @@ class Answer:
             "answer": self.answer,
             "refused": self.refused,
             "withheld": self.withheld is not None,
+            "model": self.model,
+            "tried": self.tried,
             "citations": [c.to_dict() for c in self.citations],
             "conversation_id": self.conversation_id,
         }

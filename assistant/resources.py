@@ -17,6 +17,7 @@ from typing import Any
 from assistant.answering.generator import EchoGenerator, Generator
 from assistant.answering.prompt import system_prompt
 from assistant.answering.queue import ModelQueue
+from assistant.answering.router import ChainModel
 from assistant.answering.service import AnswerService
 from assistant.audit.answers import AnswerAuditor
 from assistant.audit.events import record_model_event, recorder
@@ -51,13 +52,17 @@ class Resources:
         *,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        draft_generator: Generator | None = None,
     ) -> None:
         self.settings = settings
         self._embedder = embedder
         self._generator = generator
+        self._draft = draft_generator  # answers first (settings.draft_model)
+        self._injected = (generator is not None, draft_generator is not None)
         self._lock = threading.RLock()
-        if isinstance(generator, ModelWorker) and generator.on_event is None:
-            generator.on_event = self._model_event  # an injected worker is audited too
+        for worker in (generator, draft_generator):
+            if isinstance(worker, ModelWorker) and worker.on_event is None:
+                worker.on_event = self._model_event  # an injected worker is audited too
 
     # -- models ----------------------------------------------------------------
     @property
@@ -67,22 +72,23 @@ class Resources:
                 self._embedder = HashEmbedder()  # the model-free stand-in, for tests and demos
             if self._embedder is None:
                 s = self.settings
-                self._embedder = (
-                    make_embedder(  # torch or the int8 ONNX export (assistant/models/embed.py)
-                        get_spec(s.embedding_model),
-                        s.models_dir,
-                        backend=s.embedding_backend,
-                        batch_size=s.embed_batch_size,
-                        threads=s.embed_threads,
-                    )
+                # torch or the int8 ONNX export (assistant/models/embed.py)
+                self._embedder = make_embedder(
+                    get_spec(s.embedding_model),
+                    s.models_dir,
+                    backend=s.embedding_backend,
+                    batch_size=s.embed_batch_size,
+                    threads=s.embed_threads,
                 )
             return self._embedder
 
-    def model_file(self) -> tuple[Path, str]:
-        """The GGUF to load and its pinned SHA-256, verified before anything reads it."""
-        spec = get_spec(self.settings.model)
+    def model_file(self, name: str | None = None) -> tuple[Path, str]:
+        """The GGUF of ``name`` (default: MODEL) and its pinned SHA-256, verified before
+        anything reads it. MODEL_PATH names MODEL's file, never the draft model's."""
+        name = name or self.settings.model
+        spec = get_spec(name)
         pinned = spec.files[0].sha256
-        if self.settings.model_path is not None:
+        if self.settings.model_path is not None and name == self.settings.model:
             path = self.settings.model_path
             try:
                 verify_file(path, pinned)
@@ -91,16 +97,62 @@ class Resources:
             return path, pinned
         return verify_installed(spec, self.settings.models_dir), pinned
 
+    def _build(self, name: str) -> Generator:
+        if name == "echo":
+            return EchoGenerator()  # the model-free stand-in, for tests and demos
+        path, sha = self.model_file(name)
+        # the model runs in its own process: a native crash there costs one answer
+        named = self.settings.model_copy(update={"model": name})
+        return model_worker(named, path, sha, self._model_event)
+
     @property
     def generator(self) -> Generator:
+        """MODEL, built on first use."""
         with self._lock:
-            if self._generator is None and self.settings.model == "echo":
-                self._generator = EchoGenerator()  # the model-free stand-in, for tests and demos
             if self._generator is None:
-                path, sha = self.model_file()
-                # the model runs in its own process: a native crash there costs one answer
-                self._generator = model_worker(self.settings, path, sha, self._model_event)
+                self._generator = self._build(self.settings.model)
             return self._generator
+
+    @property
+    def draft_generator(self) -> Generator | None:
+        """The model that answers first (``draft_model``; None: none), built on first use."""
+        with self._lock:
+            if self._draft is None and self.draft_name is not None:
+                self._draft = self._build(self.draft_name)
+            return self._draft
+
+    @property
+    def model_name(self) -> str:
+        injected = self._generator if self._injected[0] else None
+        return injected.name if injected is not None else self.settings.model
+
+    @property
+    def draft_name(self) -> str | None:
+        if self._injected[1]:
+            return getattr(self._draft, "name", None)
+        models = self.settings.chat_models
+        return models[0] if len(models) > 1 else None
+
+    @property
+    def chain(self) -> list[ChainModel]:
+        """The models that answer, in order (answering/router.py): the draft model when one is
+        set, then MODEL. Each is built (and hash-checked) when it is first asked."""
+        main = ChainModel(self.model_name, lambda: self.generator, self.system_prompt)
+        draft = self.draft_name
+        if draft is None:
+            return [main]
+        return [ChainModel(draft, self._load_draft, self.system_prompt_for(draft)), main]
+
+    def _load_draft(self) -> Generator:
+        draft = self.draft_generator
+        assert draft is not None, "the chain has a draft only when draft_name is set"
+        return draft
+
+    def _sha256_of(self, model: str | None) -> str | None:
+        """The SHA-256 of the model that gave an answer (None: a stand-in); for an answer no
+        model gave (the gates refused), MODEL's."""
+        built = self._draft if model is not None and model == self.draft_name else self._generator
+        return getattr(built, "sha256", None)
 
     def _model_event(self, phase: str, data: dict[str, Any]) -> None:
         """The model's worker started, crashed, fell back or was refused: log and audit."""
@@ -157,25 +209,30 @@ class Resources:
     @cached_property
     def answers(self) -> AnswerService:
         s = self.settings
+        first, *fallbacks = self.chain  # the draft model first, when one is set
         return AnswerService(
             self.retriever,
-            self.generator,
+            first.load(),
             max_tokens=s.max_tokens,
             context_tokens=s.context_tokens or None,
             queue=ModelQueue(max_waiting=s.queue_max_waiting, retry_after=s.retry_after_s),
             timeout_s=s.request_timeout_s,
-            audit=AnswerAuditor(  # every answer, whichever door it left by, is audited
-                lambda: self.audit, lambda: getattr(self._generator, "sha256", None)
-            ),
+            # every answer, whichever door it left by, is audited
+            audit=AnswerAuditor(lambda: self.audit, self._sha256_of),
             observers=[observe_done],  # server metrics
-            system_prompt=self.system_prompt,
+            system_prompt=first.system_prompt,
             verify_grounding=s.verify_grounding,  # answering/grounding.py
+            fallbacks=fallbacks,  # take over when the draft refuses or is withheld
         )
 
     @property
     def system_prompt(self) -> str:
-        """The configured model's system prompt: with worked examples unless they confuse it."""
-        spec = CATALOG.get(self.settings.model)  # "echo" and other stand-ins: the default
+        """MODEL's system prompt: with worked examples unless they confuse it."""
+        return self.system_prompt_for(self.settings.model)
+
+    @staticmethod
+    def system_prompt_for(model: str) -> str:
+        spec = CATALOG.get(model)  # "echo" and other stand-ins: the default
         return system_prompt(spec.prompt_examples if spec is not None else True)
 
     @cached_property
@@ -224,9 +281,10 @@ class Resources:
             return log
 
     def close(self) -> None:
-        close_model = getattr(self._generator, "close", None)
-        if close_model is not None:  # stops the model's worker process
-            close_model()
+        for model in (self._draft, self._generator):
+            close_model = getattr(model, "close", None)
+            if close_model is not None:  # stops the model's worker process
+                close_model()
         audit: AuditLog | None = getattr(self, "_audit", None)
         if audit is not None:
             del self._audit

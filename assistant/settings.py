@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(
         default=None, description="Explicit GGUF path; its SHA-256 must match the catalogue entry"
     )
+    draft_model: str | None = Field(
+        default=None,
+        description="Catalogue name of a smaller model that answers first; MODEL takes over, "
+        "with the same passages, when it refuses or the grounding check withholds its answer "
+        "(assistant/answering/router.py). None: MODEL alone",
+    )
     embedding_model: str = Field(default="all-minilm-l6-v2")
     context_size: int = Field(default=4096, ge=512)
     threads: int = Field(default=max(1, os.cpu_count() or 1), ge=1)
@@ -311,6 +317,24 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
+
+    @field_validator("draft_model", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @model_validator(mode="after")
+    def _draft_is_another_model(self) -> Settings:
+        if self.draft_model is not None and self.draft_model == self.model:
+            raise ValueError(f"draft_model is the model itself ({self.model}): unset it")
+        return self
+
+    @property
+    def chat_models(self) -> list[str]:
+        """The models that answer, in the order they are asked: the draft model, then MODEL."""
+        if self.draft_model is None or self.draft_model == self.model:  # model_copy skips checks
+            return [self.model]
+        return [self.draft_model, self.model]
 
     @model_validator(mode="after")
     def _overlap_below_half(self) -> Settings:

@@ -143,12 +143,17 @@ def serve(settings: Settings, sample_copy: Path) -> Iterator[Callable[..., Live]
     running: list[tuple[Any, threading.Thread]] = []
 
     def start(
-        extra_files: dict[str, str] | None = None, generator: Generator | None = None
+        extra_files: dict[str, str] | None = None,
+        generator: Generator | None = None,
+        draft: Generator | None = None,
     ) -> Live:
         for name, text in (extra_files or {}).items():
             (sample_copy / name).write_text(text, encoding="utf-8")
         resources = Resources(
-            settings, embedder=HashEmbedder(), generator=generator or EchoGenerator()
+            settings,
+            embedder=HashEmbedder(),
+            generator=generator or EchoGenerator(),
+            draft_generator=draft,
         )
         report = resources.ingestor.ingest([sample_copy], "sample")
         assert not report.quarantined, report.quarantined
@@ -300,6 +305,36 @@ def test_an_answer_its_sources_do_not_back_is_withheld(
     expect(turn.locator(".answer-text")).not_to_contain_text("480")
     expect(turn.locator(".sources-note")).to_contain_text("do not hold")
     page.screenshot(path=str(tmp_path / "chat-withheld.png"), full_page=True)
+    assert not log.problems(), log.problems()
+
+
+def test_a_replaced_draft_is_cleared_and_the_answering_model_named(
+    browser: Any, serve: Callable[..., Live]
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.test_router import BACKED, QUESTION, Scripted
+
+    class Gated(Scripted):
+        """Waits for the test before answering: the page's state in between can be seen."""
+
+        go = threading.Event()
+
+        def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
+            self.go.wait(WAIT_MS / 1000)
+            yield from super().stream(messages, **kw)
+
+    large = Gated("large", BACKED)
+    live = serve(generator=large, draft=Scripted("small", "Hotels cost up to 480 EUR [1]."))
+    page, log = open_page(browser, live.url)
+    turn = ask(page, QUESTION)
+    text = turn.locator(".answer-text")
+    expect(text).to_have_text("Checking with a larger model (large)…")  # the draft is gone
+    large.go.set()
+    wait_done(page, turn)
+    expect(text).to_contain_text("220 EUR")
+    expect(text).not_to_contain_text("480")
+    expect(turn.locator(".answer-model")).to_have_text("Model: large (after small)")
     assert not log.problems(), log.problems()
 
 

@@ -1,62 +1,52 @@
 """The answering service: rewrite follow-ups, retrieve, gate, prompt, queue, generate, cite.
 
-``stream`` yields events in the order the page shows them -- the sources
-first, the queue position while waiting for the model, the answer's text as
-it is generated, then the final answer with its resolved citations.
+``stream`` yields events in the order the page shows them (answering/events.py) --
+the sources first, the queue position while waiting for the model, the answer's
+text as it is generated, then the final answer with its resolved citations.
+The models answer in a chain (answering/router.py): when one refuses or its
+answer is withheld, a ``RetryEvent`` precedes the next one's text.
 ``answer`` is the same pipeline, collected.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
 
-from assistant.answering.citations import as_sources, attribute, is_refusal, resolve
+from assistant.answering.citations import as_sources
 from assistant.answering.conversations import Conversations, Turn, standalone_question
+from assistant.answering.events import (
+    DoneEvent,
+    Event,
+    QueueEvent,
+    RetryEvent,
+    SourcesEvent,
+    TokenEvent,
+)
 from assistant.answering.generator import Generator
-from assistant.answering.grounding import check
-from assistant.answering.guard import leaks_prompt, strip_injections
+from assistant.answering.guard import strip_injections
 from assistant.answering.prompt import REFUSAL, SYSTEM_PROMPT, build_messages
 from assistant.answering.queue import ModelQueue, QueueTimeout, Ticket
-from assistant.domain import Answer, Citation, RetrievedChunk
+from assistant.answering.router import ChainModel, Router
+from assistant.domain import Answer, Citation
 from assistant.errors import AssistantError, InvalidQuestion
 from assistant.retrieval.context import compact
 from assistant.retrieval.retriever import Retriever
 
+__all__ = [
+    "AnswerService",
+    "DoneEvent",
+    "Event",
+    "QueueEvent",
+    "RetryEvent",
+    "SourcesEvent",
+    "TokenEvent",
+    "validate_question",
+]
+
 MAX_QUESTION_CHARS = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class SourcesEvent:
-    sources: list[Citation]
-    kind: Literal["sources"] = "sources"
-
-
-@dataclass(frozen=True, slots=True)
-class QueueEvent:
-    position: int
-    kind: Literal["queue"] = "queue"
-
-
-@dataclass(frozen=True, slots=True)
-class TokenEvent:
-    text: str
-    kind: Literal["token"] = "token"
-
-
-@dataclass(frozen=True, slots=True)
-class DoneEvent:
-    answer: Answer
-    hits: list[RetrievedChunk]
-    standalone: str = ""
-    kind: Literal["done"] = "done"
-
-
-Event = SourcesEvent | QueueEvent | TokenEvent | DoneEvent
 Observer = Callable[[str, DoneEvent], None]
 
 
@@ -67,8 +57,15 @@ class AnswerAudit(Protocol):
     def answered(self, user: str, done: DoneEvent) -> None:
         """A final answer, refusals included, and exactly what it was answered from."""
 
-    def failed(self, user: str, question: str, conversation_id: str, error: AssistantError) -> None:
-        """A question that ended in an error: the model crashed, timed out or is refused."""
+    def failed(
+        self,
+        user: str,
+        question: str,
+        conversation_id: str,
+        error: AssistantError,
+        model: str | None = None,
+    ) -> None:
+        """A question that ended in an error: ``model`` crashed, timed out or is refused."""
 
 
 class NoAudit:
@@ -77,11 +74,22 @@ class NoAudit:
     def answered(self, user: str, done: DoneEvent) -> None:
         return None
 
-    def failed(self, user: str, question: str, conversation_id: str, error: AssistantError) -> None:
+    def failed(
+        self,
+        user: str,
+        question: str,
+        conversation_id: str,
+        error: AssistantError,
+        model: str | None = None,
+    ) -> None:
         return None
 
 
 class AnswerService:
+    """The pipeline. ``generator`` answers first, with ``system_prompt``; each of
+    ``fallbacks`` in turn takes over when the answer before it is refused or withheld
+    (answering/router.py). No fallbacks: ``generator`` alone."""
+
     def __init__(
         self,
         retriever: Retriever,
@@ -96,10 +104,10 @@ class AnswerService:
         observers: list[Observer] | None = None,
         system_prompt: str = SYSTEM_PROMPT,
         verify_grounding: bool = True,
+        fallbacks: Sequence[ChainModel] = (),
     ) -> None:
         self.retriever = retriever
         self.generator = generator
-        self.max_tokens = max_tokens
         self.context_tokens = context_tokens
         self.queue = queue or ModelQueue()
         self.conversations = conversations or Conversations()
@@ -107,19 +115,32 @@ class AnswerService:
         self.audit: AnswerAudit = audit or NoAudit()
         self.observers = observers or []  # told of every final answer after the audit: metrics
         self.system_prompt = system_prompt
-        self.verify_grounding = verify_grounding  # withhold answers their passages do not back
+        first = ChainModel(generator.name, lambda: generator, system_prompt)
+        self.router = Router(
+            [first, *fallbacks],
+            max_tokens=max_tokens,
+            timeout_s=timeout_s,
+            verify_grounding=verify_grounding,  # withhold answers their passages do not back
+        )
+
+    @property
+    def models(self) -> list[str]:
+        """The models that may answer, in the order they are asked."""
+        return self.router.names
 
     def enter_queue(self) -> Ticket:
         """A place in the model's queue, for ``stream(ticket=...)``; raises ``QueueFull``
         (a 503) at once when the queue is full, before any streaming starts."""
         return self.queue.enter()
 
-    def warm_up(self) -> None:
-        """Load the model and read the system prompt once: later answers reuse its KV cache."""
-        for _ in self.generator.stream(
-            build_messages("warm-up", [], self.system_prompt), max_tokens=1
-        ):
-            pass
+    def warm_up(self, *, every_model: bool = False) -> None:
+        """Load the first model and read its system prompt once: later answers reuse its KV
+        cache. The models after it load when first needed, or here with ``every_model`` (an
+        eval, whose timings should not include a model's start)."""
+        for model in self.router.chain if every_model else self.router.chain[:1]:
+            messages = build_messages("warm-up", [], model.system_prompt)
+            for _ in model.load().stream(messages, max_tokens=1):
+                pass
 
     def stream(
         self,
@@ -143,9 +164,12 @@ class AnswerService:
         if history is None:
             history = self.conversations.history(key)
         ticket = ticket or self.enter_queue()
+        tried: list[str] = []  # the models asked so far: an error names the last one
         with ticket:
             try:
-                for event in self._stream(question, cid, cancel, ticket, history, collections):
+                for event in self._stream(
+                    question, cid, cancel, ticket, history, collections, tried
+                ):
                     if isinstance(event, DoneEvent):
                         self.conversations.add(
                             key, Turn(question, event.standalone, event.answer.answer)
@@ -155,7 +179,7 @@ class AnswerService:
                             observe(user, event)
                     yield event
             except AssistantError as exc:  # the model crashed, timed out or is refused
-                self.audit.failed(user, question, cid, exc)
+                self.audit.failed(user, question, cid, exc, tried[-1] if tried else None)
                 raise
 
     def _stream(
@@ -166,6 +190,7 @@ class AnswerService:
         ticket: Ticket,
         history: list[Turn],
         collections: frozenset[str] | None,
+        tried: list[str],
     ) -> Iterator[Event]:
         t0 = time.perf_counter()
         standalone = standalone_question(question, history)
@@ -203,36 +228,21 @@ class AnswerService:
                 raise QueueTimeout(f"waited {self.timeout_s:.0f} s for the model without a turn")
         timings["queue_s"] = time.perf_counter() - t0 - sum(timings.values())
 
-        deadline = time.monotonic() + self.timeout_s
-        pieces: list[str] = []
-        t1 = time.perf_counter()
-        messages = build_messages(standalone, hits, self.system_prompt)
-        for piece in self.generator.stream(messages, max_tokens=self.max_tokens, cancel=cancel):
-            if not pieces:
-                timings["first_token_s"] = time.perf_counter() - t0
-                usage = getattr(self.generator, "last_prompt", None)  # llama.cpp only
-                if usage is not None:
-                    timings["prompt_tokens"], timings["prompt_reused"] = map(float, usage)
-            pieces.append(piece)
-            yield TokenEvent(piece)
-            if time.monotonic() > deadline:
-                raise QueueTimeout(f"the answer took longer than {self.timeout_s:.0f} s")
-        ticket.release()  # the model is free for the next in line
-        timings["generate_s"] = time.perf_counter() - t1
-        timings["tokens"] = float(len(pieces))
-        text, cited = resolve(attribute("".join(pieces), sources), sources)
-        if is_refusal(text) or leaks_prompt(text):  # never hand out the system prompt
-            yield done(REFUSAL, True, [])
-            return
-        if not self.verify_grounding:
-            yield done(text, False, cited)
-            return
-        grounding = check(text, sources, question=standalone)  # answering/grounding.py
-        if not grounding.supported:  # a fact its passages do not hold: withheld
-            yield done(REFUSAL, True, [], withheld=text, unsupported=grounding.unsupported)
-            return
-        cited = [dataclasses.replace(c, evidence=grounding.evidence.get(c.n)) for c in cited]
-        yield done(text, False, cited, evidence=grounding.spans)
+        # the models answer in turn until one is neither refused nor withheld (router.py)
+        v = yield from self.router.answer(
+            standalone, hits, sources, t0=t0, timings=timings, cancel=cancel, tried=tried
+        )
+        ticket.release()  # the last model asked is done: the next in line may go
+        yield done(
+            v.text,
+            v.refused,
+            v.cited,
+            evidence=v.evidence,
+            withheld=v.withheld,
+            unsupported=v.unsupported,
+            model=v.model,
+            drafts=v.drafts,
+        )
 
     def answer(
         self,

@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 
 class AnswerAuditor:
     """Records answers in ``log()`` (opened on the first record), each with the SHA-256 of
-    the model that wrote it as ``model_sha256()`` tells it (None: a stand-in)."""
+    the model that wrote it as ``model_sha256(name)`` tells it (None: a stand-in)."""
 
-    def __init__(self, log: Callable[[], AuditLog], model_sha256: Callable[[], str | None]) -> None:
+    def __init__(
+        self, log: Callable[[], AuditLog], model_sha256: Callable[[str | None], str | None]
+    ) -> None:
         self.log = log
         self.model_sha256 = model_sha256
 
@@ -32,12 +34,19 @@ class AnswerAuditor:
             self.log(),
             user=user,
             answer=done.answer,
-            model_sha256=self.model_sha256(),
+            model_sha256=self.model_sha256(done.answer.model),
             hits=done.hits,
             latency_s=done.answer.timings.get("total_s"),
         )
 
-    def failed(self, user: str, question: str, conversation_id: str, error: AssistantError) -> None:
+    def failed(
+        self,
+        user: str,
+        question: str,
+        conversation_id: str,
+        error: AssistantError,
+        model: str | None = None,
+    ) -> None:
         record_answer_failure(
             self.log(),
             user=user,
@@ -45,5 +54,6 @@ class AnswerAuditor:
             conversation_id=conversation_id,
             error=error.code,
             detail=error.message,
-            model_sha256=self.model_sha256(),
+            model=model,
+            model_sha256=self.model_sha256(model),
         )

@@ -84,6 +84,7 @@ def record_answer(
     data = {
         "conversation_id": answer.conversation_id,
         "chunks": chunks,
+        "model": answer.model,  # None: refused by the gates, before any model
         "model_sha256": model_sha256,
         "prompt_version": PROMPT_VERSION,
         "refused": answer.refused,
@@ -92,6 +93,9 @@ def record_answer(
     }
     if answer.withheld is not None:  # the check found a fact no passage holds
         data["withheld"] = True
+    if answer.drafts:  # a smaller model answered first and was replaced (answering/router.py)
+        data["escalated_from"] = answer.drafts[-1].model
+        data["escalation"] = answer.drafts[-1].outcome  # "refused" or "withheld"
     personal = {
         "question": answer.question,
         "answer": answer.answer,
@@ -111,6 +115,10 @@ def record_answer(
     if answer.withheld is not None:  # what the model wrote, and the facts no passage held
         personal["withheld_answer"] = answer.withheld
         personal["unsupported"] = answer.unsupported
+    if answer.drafts:  # what the reader was shown before the next model took over
+        personal["drafts"] = [
+            {"model": d.model, "outcome": d.outcome, "text": d.text} for d in answer.drafts
+        ]
     return audit.record(EventKind.QUESTION, user, data, personal, subject=user)
 
 
@@ -187,12 +195,14 @@ def record_answer_failure(
     error: str,
     detail: str,
     model_sha256: str | None,
+    model: str | None = None,
 ) -> AuditRecord:
-    """A question that ended in an error (the model crashed, timed out, was refused)."""
+    """A question that ended in an error (``model`` crashed, timed out, was refused)."""
     data = {
         "conversation_id": conversation_id,
         "error": error,
         "detail": detail,
+        "model": model,
         "model_sha256": model_sha256,
     }
     return audit.record(EventKind.ANSWER_FAILED, user, data, {"question": question}, subject=user)

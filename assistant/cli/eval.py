@@ -39,6 +39,12 @@ from assistant.settings import Settings
     help="Answer only this many questions, evenly spread (retrieval still uses all)",
 )
 @click.option("--model", default=None, help="Catalogue name of the GGUF model to answer with")
+@click.option(
+    "--draft-model",
+    default=None,
+    help="A smaller model that answers first, MODEL taking over when it refuses or is "
+    "withheld ('none': MODEL alone)",
+)
 @click.option("--context-tokens", type=int, default=None, help="Context budget (0: whole chunks)")
 @click.option("--max-tokens", type=int, default=None, help="Answer length cap")
 @click.option("--samples", is_flag=True, help="Include each question's answer in the JSON")
@@ -52,6 +58,7 @@ def eval_command(
     corpus: Path | None,
     answer_sample: int | None,
     model: str | None,
+    draft_model: str | None,
     context_tokens: int | None,
     max_tokens: int | None,
     samples: bool,
@@ -69,15 +76,18 @@ def eval_command(
 
     settings = ctx.find_root().obj
     assert isinstance(settings, Settings)
-    overrides = {
+    overrides: dict[str, object] = {
         k: v
         for k, v in (
             ("model", model),
+            ("draft_model", draft_model),
             ("context_tokens", context_tokens),
             ("max_tokens", max_tokens),
         )
         if v is not None
     }
+    if draft_model is not None and draft_model.lower() in ("", "none"):
+        overrides["draft_model"] = None  # MODEL alone, whatever the settings say
     if overrides:
         settings = settings.model_copy(update=overrides)
     items = load_dataset(dataset)

@@ -172,7 +172,8 @@ def models_list(ctx: click.Context) -> None:
         present = installed_path(spec, settings.models_dir).exists()
         table.add_row(spec.name, spec.kind, "yes" if present else "no", spec.description)
     console.print(table)
-    console.print(f"default model: {settings.model}; embeddings: {settings.embedding_model}")
+    chain = " -> ".join(settings.chat_models)  # with draft_model: the draft answers first
+    console.print(f"default model: {chain}; embeddings: {settings.embedding_model}")
 
 
 @models.command("install")
@@ -181,9 +182,9 @@ def models_list(ctx: click.Context) -> None:
 @click.pass_context
 @cli_errors
 def models_install(ctx: click.Context, names: tuple[str, ...], force: bool) -> None:
-    """Install models (default: the configured model and embedder), verifying each SHA-256."""
+    """Install models (default: the configured models and embedder), verifying each SHA-256."""
     settings = _settings(ctx.find_root())
-    for name in names or (settings.model, settings.embedding_model):
+    for name in names or (*settings.chat_models, settings.embedding_model):
         spec = get_spec(name)
         with bytes_progress() as bar:
             task = bar.add_task(name, total=None)
@@ -211,7 +212,7 @@ def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> No
     settings = _settings(ctx.find_root())
     cpu = describe_cpu()
     console.print(f"cpu: {cpu['model']} ({', '.join(cpu['flags']) or 'no AVX2'})")
-    for name in names or (settings.model, settings.embedding_model):
+    for name in names or (*settings.chat_models, settings.embedding_model):
         spec = get_spec(name)
         path = verify_installed(spec, settings.models_dir)
         console.print(f"[green]ok[/green] {name} {path}")

@@ -112,10 +112,20 @@ def tables(report: EvalReport) -> list[Table]:
         )
     out.append(gate)
     if report.answers is not None:
-        a = Table(*ANSWER_HEAD, title=f"answers · {report.settings.get('model', '')}")
+        a = Table(*ANSWER_HEAD, title=f"answers · {models_label(report)}")
         a.add_row(*answer_row(report.answers))
         out.append(a)
     return out
+
+
+def models_label(report: EvalReport) -> str:
+    """The model, or the chain ``draft → model`` with each one's share of the answers."""
+    model = str(report.settings.get("model", ""))
+    draft = report.settings.get("draft_model")
+    if not draft:
+        return model
+    shares = report.answers.by_model if report.answers is not None else {}
+    return f"{draft} → {model} (" + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()) + ")"
 
 
 def markdown_table(head: list[str], rows: list[list[str]]) -> str:

@@ -6,9 +6,10 @@ identical candidates in one run. Ranking metrics ignore the relevance gate;
 the gate is reported on its own (how many unanswerable questions it stops,
 how many answerable ones it wrongly stops).
 
-Answers: the real ``AnswerService`` (gate, compact context, prompt, model,
-citation resolution, refusal detection) runs on each question, and the
-stream's own clock gives time to first token and the decode rate.
+Answers: the real ``AnswerService`` (gate, compact context, prompt, model --
+or the chain of models with ``draft_model`` --, citation resolution, refusal
+detection, grounding) runs on each question, and the stream's own clock gives
+time to first token and the decode rate of the answer shown.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from assistant.answering.generator import Generator
 from assistant.answering.prompt import build_messages
-from assistant.answering.service import AnswerService, DoneEvent, TokenEvent
+from assistant.answering.service import AnswerService, DoneEvent, RetryEvent, TokenEvent
 from assistant.eval import metrics as m
 from assistant.eval.dataset import EvalItem, GoldResolver
 from assistant.eval.scores import AnswerScores, EvalReport, GateScores, RetrievalScores
@@ -126,7 +127,7 @@ def evaluate_answers(
     progress: Progress = _noop,
     samples: list[dict[str, Any]] | None = None,
 ) -> AnswerScores:
-    service.warm_up()  # load the model and cache the system prompt, as a server's warm-up does
+    service.warm_up(every_model=True)  # load the models, cache their system prompts
     started = time.perf_counter()
     acc: list[float] = []
     f1: list[float] = []
@@ -136,6 +137,8 @@ def evaluate_answers(
     ttft: list[float] = []
     rates: list[float] = []
     prompt_tokens: list[float] = []
+    answered_by: list[str] = []  # per question a model answered: the one with the last word
+    escalated: list[float] = []
     for n, item in enumerate(items, start=1):
         gold_docs = resolver.resolve(item.gold)
         token_times: list[float] = []
@@ -143,6 +146,8 @@ def evaluate_answers(
         for event in service.stream(item.question):
             if isinstance(event, TokenEvent):
                 token_times.append(time.perf_counter())
+            elif isinstance(event, RetryEvent):  # a draft replaced: time the next model's answer
+                token_times.clear()
             elif isinstance(event, DoneEvent):
                 done = event
         assert done is not None, "the answer stream ended without a final answer"
@@ -150,6 +155,9 @@ def evaluate_answers(
         if done.hits and not (answer.refused and "first_token_s" not in answer.timings):
             user = build_messages(done.standalone or item.question, done.hits)[-1]["content"]
             prompt_tokens.append(_prompt_tokens(service.generator, service.system_prompt + user))
+        if answer.model is not None:
+            answered_by.append(answer.model)
+            escalated.append(float(bool(answer.drafts)))
         if "first_token_s" in answer.timings:
             ttft.append(answer.timings["first_token_s"])
             if len(token_times) > 2:
@@ -174,6 +182,9 @@ def evaluate_answers(
                     "refused": answer.refused,
                     "citations": [c.n for c in answer.citations],
                     "first_token_s": answer.timings.get("first_token_s"),
+                    "model": answer.model,  # None: refused by the gates, before any model
+                    "tried": answer.tried,
+                    "draft_s": answer.timings.get("draft_s"),
                     "withheld": answer.withheld,  # the text the grounding check held back
                     "unsupported": answer.unsupported,
                 }
@@ -195,6 +206,8 @@ def evaluate_answers(
         tokens_per_s=m.percentile(rates, 50),
         prompt_tokens_mean=m.mean(prompt_tokens),
         seconds=time.perf_counter() - started,
+        by_model={k: answered_by.count(k) / len(answered_by) for k in sorted(set(answered_by))},
+        escalated=m.mean(escalated),
     )
 
 
@@ -254,15 +267,20 @@ def run_eval(
     )
     if retrieval_only:
         return report
+    first, *fallbacks = resources.chain  # with draft_model: the draft, then the model
     service = AnswerService(
         retriever,
-        resources.generator,
+        first.load(),
         max_tokens=s.max_tokens,
         context_tokens=s.context_tokens or None,
         timeout_s=ANSWER_TIMEOUT_S,
-        system_prompt=resources.system_prompt,
+        system_prompt=first.system_prompt,
+        verify_grounding=s.verify_grounding,
+        fallbacks=fallbacks,
     )
     report.settings.update(model=s.model, max_tokens=s.max_tokens)
+    if fallbacks:
+        report.settings["draft_model"] = first.name
     samples: list[dict[str, Any]] | None = [] if keep_samples else None
     if unanswerable_sample is None:
         chosen = spread(items, answer_sample)

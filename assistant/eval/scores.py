@@ -50,6 +50,10 @@ class AnswerScores:
     tokens_per_s: float
     prompt_tokens_mean: float
     seconds: float
+    #: of the questions a model answered (the gates refuse the others), the share each model
+    #: had the last word on; and the share where a draft model was replaced (draft_model)
+    by_model: dict[str, float] = field(default_factory=dict)
+    escalated: float = float("nan")
 
 
 @dataclass(slots=True)

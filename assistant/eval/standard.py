@@ -5,7 +5,7 @@
                                       [--sample-models]
                                       [--answers-halueval N] [--unanswerable-halueval N]
                                       [--answers-postgres N] [--max-tokens 64]
-                                      [--retrieval-only]
+                                      [--draft-model qwen2.5-0.5b] [--retrieval-only]
 
 Retrieval runs on every question of both sets (hybrid, BM25 and dense in one
 pass). Answers run on every question too: 300 answerable and 100 unanswerable
@@ -21,6 +21,12 @@ questions (its ``SAMPLES`` share, with ``--sample-models``) with whole chunks
 instead of the compact context, so the two can be compared where chunks are
 long (HaluEval's short passages fit the budget whole, so compaction leaves them
 as they are).
+
+With a draft model (``--draft-model`` or the ``draft_model`` setting) every model
+still answers alone, and the chain ``draft → model`` (answering/router.py) answers
+too, as one more row: its samples name the model that answered. The configured
+default (the chain when ``draft_model`` is set) is the one that answers every
+question under ``--sample-models``.
 """
 
 from __future__ import annotations
@@ -83,9 +89,16 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "halueval": (args.answers_halueval, args.unanswerable_halueval),
         "postgres-docs": (args.answers_postgres, 0),
     }
-    models = [m for m in args.models if installed_path(CATALOG[m], base.models_dir).exists()]
+    installed = {m for m in CATALOG if installed_path(CATALOG[m], base.models_dir).exists()}
+    models = [m for m in args.models if m in installed]
     for missing in sorted(set(args.models) - set(models)):
         _log(f"model {missing} is not installed in {base.models_dir}: skipped")
+    draft = args.draft_model or base.draft_model
+    runs: list[tuple[str, str | None]] = [(m, None) for m in models]  # each model alone
+    if draft and draft != base.model and {draft, base.model} <= installed:
+        runs.append((base.model, draft))  # and the chain
+    elif draft and draft != base.model:
+        _log(f"the chain {draft} → {base.model} needs both installed: skipped")
     results: dict[str, object] = {"sets": {}, "answers": [], "started": time.strftime("%F %T")}
     reports: dict[str, EvalReport] = {}
     answers: list[tuple[str, str, str, EvalReport]] = []  # (set, model, context, report)
@@ -110,21 +123,24 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             resources.close()
         if args.retrieval_only:
             continue
-        for model in models:
+        for model, draft_model in runs:
+            name = f"{draft_model} → {model}" if draft_model else model
+            configured = (model, draft_model) == (base.model, base.draft_model)
             sizes = sample[es.name]
-            if args.sample_models and model != base.model:
+            if args.sample_models and not configured:
                 sizes = SAMPLES.get(es.name, sizes)
             n_ans, n_unans = answer_sizes(items, sizes)
-            compare = model == base.model and es.name == "postgres-docs"
+            compare = configured and es.name == "postgres-docs"
             contexts = [settings.context_tokens, 0] if compare else [settings.context_tokens]
             for ctx_tokens in contexts:
                 label = "compact" if ctx_tokens else "whole chunks"
                 if not ctx_tokens and args.sample_models:  # a comparison: its sample will do
                     n_ans, n_unans = answer_sizes(items, SAMPLES.get(es.name, sizes))
-                _log(f"{es.name}: answers with {model}, {label}")
+                _log(f"{es.name}: answers with {name}, {label}")
                 run_settings = settings.model_copy(
                     update={
                         "model": model,
+                        "draft_model": draft_model,
                         "context_tokens": ctx_tokens,
                         "max_tokens": args.max_tokens,
                     }
@@ -142,16 +158,17 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     )
                 finally:
                     resources.close()
-                answers.append((es.name, model, label, report))
+                answers.append((es.name, name, label, report))
     results["sets"] = {k: to_dict(v) for k, v in reports.items()}
     results["answers"] = [
         {"set": s, "model": m, "context": c, **to_dict(r)} for s, m, c, r in answers
     ]
     results["finished"] = time.strftime("%F %T")
-    results["default_model"] = base.model
+    default = f"{base.draft_model} → {base.model}" if base.draft_model else base.model
+    results["default_model"] = default
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    write_eval_doc(args.doc, reports, answers, default_model=base.model, finished=results)
+    write_eval_doc(args.doc, reports, answers, default_model=default, finished=results)
     _log(f"wrote {args.doc} and {args.work / 'results.json'}")
     return results
 
@@ -189,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(answerable, unanswerable per set: {SAMPLES})",
     )
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--draft-model", default=None, help="also run the chain DRAFT → MODEL (default setting)"
+    )
     parser.add_argument("--retrieval-only", action="store_true")
     parser.add_argument(
         "--render-only", action="store_true", help="rewrite the doc from WORK/results.json"

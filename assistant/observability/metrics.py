@@ -14,13 +14,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -70,6 +64,8 @@ TTFT_BUCKETS = (0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 8, 13, 20, 30, 60)
 TOKENS_PER_S_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300)
 RETRIEVAL_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1)
 QUEUE_WAIT_BUCKETS = (0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
+#: an answer's timings between the question and its generation (``decode_rate``)
+_BEFORE_GENERATION = ("embed_s", "retrieve_s", "context_s", "queue_s", "draft_s")
 
 #: IngestReport list fields -> the ``outcome`` label of assistant_ingest_documents_total
 INGEST_OUTCOMES = {
@@ -199,12 +195,12 @@ def decode_rate(timings: dict[str, float]) -> float | None:
 
     ``generate_s`` runs from building the prompt to the last token and
     ``first_token_s`` from the question to the first one; the stages before
-    generation (embed, retrieve, context, queue) bridge the two clocks.
+    generation (embed, retrieve, context, queue, a replaced draft) bridge the two clocks.
     """
     tokens = timings.get("tokens", 0.0)
     if tokens < 2 or "first_token_s" not in timings or "generate_s" not in timings:
         return None
-    before = sum(timings.get(k, 0.0) for k in ("embed_s", "retrieve_s", "context_s", "queue_s"))
+    before = sum(timings.get(k, 0.0) for k in _BEFORE_GENERATION)
     prefill = timings["first_token_s"] - before  # prompt evaluation and the first token
     decode = timings["generate_s"] - prefill
     if decode <= 0:

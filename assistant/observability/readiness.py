@@ -1,4 +1,4 @@
-"""What ``GET /readyz`` reports: the index open, the models verified, the model's worker.
+"""What ``GET /readyz`` reports: the index open, the models verified, the models' workers.
 
 Checking builds what it checks (the first check of a cold server loads the
 embedder and hash-checks the model), so only the readiness probe calls it.
@@ -20,27 +20,37 @@ class Readiness:
         embedder: Callable[[], object],
         model: str,
         generator: Callable[[], object],
+        draft_model: str | None = None,
+        draft: Callable[[], object] | None = None,
     ) -> None:
         self.counts = counts
         self.embedder = embedder
         self.model = model
         self.generator = generator
+        self.draft_model = draft_model  # answers first (settings.draft_model)
+        self.draft = draft
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         """(ready, checks): the index's counts, the embedder, the model and its worker's
-        state and CPU mode, or the error that stopped the check."""
+        state and CPU mode (and the draft model's, as ``draft_model``/``draft_model_worker``),
+        or the error that stopped the check."""
         checks: dict[str, Any] = {}
         ready = True
         try:
             checks["index"] = self.counts()
             self.embedder()
             checks["embedder"] = "ok"
-            checks["model"] = self.model
-            status = getattr(self.generator(), "status", None)  # the model's worker
-            if status is not None:
-                worker = checks["model_worker"] = status()
-                if worker["state"] == "failed":
-                    ready, checks["error"] = False, worker.get("error", "the model failed")
+            models = [("model", self.model, self.generator)]
+            if self.draft_model is not None and self.draft is not None:
+                models.insert(0, ("draft_model", self.draft_model, self.draft))
+            for key, name, generator in models:
+                checks[key] = name
+                status = getattr(generator(), "status", None)  # the model's worker
+                if status is not None:
+                    worker = checks[f"{key}_worker"] = status()
+                    if worker["state"] == "failed":
+                        ready = False
+                        checks["error"] = worker.get("error", f"the model {name} failed")
         except AssistantError as exc:
             ready = False
             checks["error"] = exc.message

@@ -65,6 +65,7 @@ def observe_answer(answer: Answer) -> None:
         observer.metrics.observe_answer(answer)
     fields: dict[str, Any] = {
         "refused": answer.refused,
+        "model": answer.model,  # with a draft model: the one that had the last word
         "citations": len(answer.citations),
         **{k: round(v, 4) for k, v in answer.timings.items()},
     }

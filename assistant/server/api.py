@@ -17,6 +17,7 @@ from assistant.answering.service import (
     DoneEvent,
     Event,
     QueueEvent,
+    RetryEvent,
     SourcesEvent,
     TokenEvent,
     validate_question,
@@ -65,7 +66,7 @@ class AskController(Controller):
     @post(
         "/ask/stream",
         status_code=200,
-        summary="Ask, streamed as server-sent events: sources, tokens, done",
+        summary="Ask, streamed as server-sent events: sources, tokens (retry), done",
     )
     async def ask_stream(
         self,
@@ -105,6 +106,9 @@ def _message(event: Event) -> ServerSentEventMessage:
         return ServerSentEventMessage(event="queue", data=_json({"position": event.position}))
     if isinstance(event, TokenEvent):
         return ServerSentEventMessage(event="token", data=_json({"text": event.text}))
+    if isinstance(event, RetryEvent):  # discard the text so far: the next model answers
+        data = {"model": event.model, "from": event.previous, "reason": event.reason}
+        return ServerSentEventMessage(event="retry", data=_json(data))
     assert isinstance(event, DoneEvent)
     return ServerSentEventMessage(event="done", data=_json(event.answer.to_dict()))
 

@@ -54,8 +54,9 @@ def _warm_up(resources: Resources) -> None:
     try:
         resources.retriever.search("warm-up")  # loads the embedder and the index; a large
         # store also starts building its in-memory lexical postings (retrieval/lexical.py)
-        if getattr(resources.generator, "load", None) is not None:  # a real model, not a stand-in
-            resources.answers.warm_up()  # loads it and reads the system prompt into its KV cache
+        answers = resources.answers  # its generator answers first: the draft model, if set
+        if getattr(answers.generator, "load", None) is not None:  # a real model, not a stand-in
+            answers.warm_up()  # loads it and reads the system prompt into its KV cache
         log.info("models loaded")
     except Exception:  # readiness reports it; the page still serves
         log.exception("warm-up failed")
@@ -80,8 +81,10 @@ def _services(resources: Resources) -> dict[str, Provide]:
     readiness = Readiness(
         counts=lambda: resources.store.counts(),
         embedder=lambda: resources.embedder,
-        model=resources.settings.model,
+        model=resources.model_name,
         generator=lambda: resources.generator,
+        draft_model=resources.draft_name,
+        draft=lambda: resources.draft_generator,
     )
     return {
         "settings": Provide(lambda: resources.settings, sync_to_thread=False, use_cache=True),

@@ -4,6 +4,11 @@
 enough for the official ``openai`` client and the tools built on it. The
 last user message is the question; earlier turns feed follow-up rewriting.
 Citations travel in an extra ``citations`` field (and as ``[n]`` in the text).
+
+With a chain of models (``draft_model``, answering/router.py) the content is only ever
+the answer of the model that had the last word: a streamed response holds a draft's
+text back until that draft is accepted (then sends it at once) or replaced (then drops
+it), and streams the last model of the chain as it comes.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from assistant.answering.service import (
     AnswerService,
     DoneEvent,
     Event,
+    RetryEvent,
     TokenEvent,
     validate_question,
 )
@@ -112,7 +118,8 @@ class OpenAIController(Controller):
         model = settings.model
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if data.get("stream"):
-            return ServerSentEvent(_stream(ask, ticket, model, completion_id))
+            drafts = len(answers.models) - 1  # models whose text may yet be replaced
+            return ServerSentEvent(_stream(ask, ticket, model, completion_id, drafts))
         events = await asyncio.to_thread(lambda: list(ask()))
         done = next(e for e in events if isinstance(e, DoneEvent))
         answer = done.answer
@@ -120,7 +127,7 @@ class OpenAIController(Controller):
             "id": completion_id,
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": model,
+            "model": answer.model or model,
             "choices": [
                 {
                     "index": 0,
@@ -151,9 +158,17 @@ def _chunk(
 
 
 async def _stream(
-    ask: Callable[..., Iterator[Event]], ticket: Ticket, model: str, completion_id: str
+    ask: Callable[..., Iterator[Event]],
+    ticket: Ticket,
+    model: str,
+    completion_id: str,
+    drafts: int = 0,
 ) -> AsyncIterator[ServerSentEventMessage]:
+    """The answer as chunks. The first ``drafts`` models' text is held back until it is
+    accepted (the done event) or replaced (a retry event): a client never gets a draft
+    it would have to unsee."""
     events = relay(lambda cancel: ask(cancel=cancel))
+    held: list[str] | None = [] if drafts else None
     try:
         yield _chunk(completion_id, model, {"role": "assistant", "content": ""})
         async for item in events:
@@ -162,11 +177,19 @@ async def _stream(
                 yield ServerSentEventMessage(data=json.dumps({"error": {"message": detail}}))
                 break
             if isinstance(item, TokenEvent):
-                yield _chunk(completion_id, model, {"content": item.text})
+                if held is None:
+                    yield _chunk(completion_id, model, {"content": item.text})
+                else:
+                    held.append(item.text)
+            elif isinstance(item, RetryEvent):  # the draft is dropped; the next model answers
+                drafts -= 1
+                held = [] if drafts > 0 else None
             elif isinstance(item, DoneEvent):
+                if held:  # an accepted draft
+                    yield _chunk(completion_id, model, {"content": "".join(held)})
                 yield _chunk(
                     completion_id,
-                    model,
+                    item.answer.model or model,  # the model that had the last word
                     {},
                     finish_reason="stop",
                     citations=[c.to_dict() for c in item.answer.citations],

@@ -27,6 +27,7 @@ class PagesController(Controller):
             template_name="chat.html",
             context={
                 "model": settings.model,
+                "draft_model": settings.chat_models[0] if len(settings.chat_models) > 1 else None,
                 "counts": library.counts(),
                 "user": principal,
                 "csrf": getattr(request.state, "csrf", ""),

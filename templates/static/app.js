@@ -337,6 +337,16 @@
     keepAtBottom(wasNear);
   }
 
+  /** Which model wrote the answer, under it; after a draft another model replaced, both. */
+  function showModel(turn, answer) {
+    const model = str(answer.model);
+    if (!model) return; // refused before any model: nothing to name
+    const tried = Array.isArray(answer.tried) ? answer.tried.map(str) : [];
+    const earlier = tried.filter((name) => name && name !== model);
+    const text = earlier.length ? `Model: ${model} (after ${earlier.join(", ")})` : `Model: ${model}`;
+    turn.answer.append(h("p", { class: "answer-model", title: "The model that wrote this answer" }, text));
+  }
+
   function finishTurn(turn, answer) {
     const wasNear = nearBottom();
     turn.done = true;
@@ -352,6 +362,7 @@
     } else {
       renderAnswerText(turn, text);
     }
+    showModel(turn, answer);
     setTurnState(turn, "done");
     const seconds = ((performance.now() - turn.started) / 1000).toFixed(1);
     const n = Array.isArray(answer.citations) ? answer.citations.length : 0;
@@ -478,6 +489,20 @@
             : `Waiting for the model: your question is number ${position} in the queue…`;
         turn.waiting = true;
         setTurnState(turn, "queued");
+        turn.answerText.replaceChildren(h("span", { class: "waiting" }, message));
+        setStatus(message, "progress");
+        break;
+      }
+      case "retry": {
+        // The answer so far was refused or withheld: it is dropped and the next, larger
+        // model answers the same question from the same sources.
+        const model = str(data && data.model);
+        const message = model
+          ? `Checking with a larger model (${model})…`
+          : "Checking with a larger model…";
+        turn.text = "";
+        turn.waiting = true;
+        setTurnState(turn, "retrying");
         turn.answerText.replaceChildren(h("span", { class: "waiting" }, message));
         setStatus(message, "progress");
         break;

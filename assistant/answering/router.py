@@ -1,0 +1,172 @@
+"""A chain of models: the first answers, the next takes over when it refuses or is withheld.
+
+The product is a portfolio of small models, each used where it fits (README,
+``draft_model``): a small, fast model answers first; when it says its passages do
+not answer the question, or the grounding check (grounding.py) withholds its answer,
+the next model answers the same question from the same passages. Each model's tokens
+stream as they come; between two models a ``RetryEvent`` tells the reader to discard
+what it was shown. A model after the first is built (weights verified, worker
+started) only when first needed. The relevance gates refuse before any model
+(service.py), and the service holds the queue ticket until the last model asked is
+done. A chain of one model is the plain pipeline.
+"""
+
+from __future__ import annotations
+
+import collections.abc as abc
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from assistant.answering.citations import attribute, is_refusal, resolve
+from assistant.answering.events import Event, RetryEvent, TokenEvent
+from assistant.answering.generator import Generator
+from assistant.answering.grounding import check
+from assistant.answering.guard import leaks_prompt
+from assistant.answering.prompt import REFUSAL, SYSTEM_PROMPT, build_messages
+from assistant.answering.queue import QueueTimeout
+from assistant.domain import Citation, Draft, RetrievedChunk
+
+Steps = abc.Generator[Event, None, "Verdict"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainModel:
+    """One model of the chain: its name, how to get it, and the system prompt it reads."""
+
+    name: str
+    load: Callable[[], Generator]  # called when the model is first asked
+    system_prompt: str = SYSTEM_PROMPT
+
+
+@dataclass(slots=True)
+class Verdict:
+    """One model's answer, judged: shown as it is, refused, or withheld."""
+
+    model: str
+    text: str  # what is shown: the answer with its markers resolved, or the refusal
+    refused: bool
+    cited: list[Citation] = field(default_factory=list)
+    written: str = ""  # what the model wrote
+    withheld: str | None = None
+    unsupported: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    drafts: list[Draft] = field(default_factory=list)  # earlier models' discarded answers
+
+    @property
+    def outcome(self) -> str:
+        if not self.refused:
+            return "answered"
+        return "withheld" if self.withheld is not None else "refused"
+
+
+class Router:
+    """Asks the models of ``chain`` in turn until one answers (see the module's docstring)."""
+
+    def __init__(
+        self,
+        chain: Sequence[ChainModel],
+        *,
+        max_tokens: int,
+        timeout_s: float,
+        verify_grounding: bool,
+    ) -> None:
+        if not chain:
+            raise ValueError("a chain needs at least one model")
+        self.chain = list(chain)
+        self.max_tokens = max_tokens
+        self.timeout_s = timeout_s
+        self.verify_grounding = verify_grounding  # withhold answers their passages do not back
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.chain]
+
+    def answer(
+        self,
+        question: str,
+        hits: list[RetrievedChunk],
+        sources: list[Citation],
+        *,
+        t0: float,
+        timings: dict[str, float],
+        cancel: threading.Event | None = None,
+        tried: list[str] | None = None,
+    ) -> Steps:
+        """Yield the answering models' tokens (and a ``RetryEvent`` between two of them);
+        return the verdict shown. ``timings`` gets the shown answer's ``first_token_s``
+        (from ``t0``), ``generate_s``, ``tokens`` and prompt usage, and for discarded
+        drafts ``draft_first_token_s``, ``draft_s`` and ``draft_tokens``. ``tried`` is told
+        of each model as it starts (an error names the model it came from)."""
+        drafts: list[Draft] = []
+        for i, model in enumerate(self.chain):
+            if tried is not None:
+                tried.append(model.name)
+            t1 = time.perf_counter()
+            run: dict[str, float] = {}
+            verdict = yield from self._attempt(model, question, hits, sources, t0, run, cancel)
+            stopped = cancel is not None and cancel.is_set()  # the reader is gone: no retry
+            if verdict.outcome == "answered" or i == len(self.chain) - 1 or stopped:
+                timings.update(run)
+                verdict.drafts = drafts
+                return verdict
+            drafts.append(Draft(model.name, verdict.outcome, verdict.written))
+            if "first_token_s" in run and "draft_first_token_s" not in timings:
+                timings["draft_first_token_s"] = run["first_token_s"]
+            timings["draft_s"] = timings.get("draft_s", 0.0) + time.perf_counter() - t1
+            timings["draft_tokens"] = timings.get("draft_tokens", 0.0) + run.get("tokens", 0.0)
+            yield RetryEvent(self.chain[i + 1].name, model.name, verdict.outcome)
+        raise AssertionError("the chain ended without a verdict")  # pragma: no cover
+
+    def _attempt(
+        self,
+        model: ChainModel,
+        question: str,
+        hits: list[RetrievedChunk],
+        sources: list[Citation],
+        t0: float,
+        timings: dict[str, float],
+        cancel: threading.Event | None,
+    ) -> Steps:
+        """One model's answer, streamed, then judged."""
+        deadline = time.monotonic() + self.timeout_s
+        generator = model.load()
+        pieces: list[str] = []
+        t1 = time.perf_counter()
+        messages = build_messages(question, hits, model.system_prompt)
+        for piece in generator.stream(messages, max_tokens=self.max_tokens, cancel=cancel):
+            if not pieces:
+                timings["first_token_s"] = time.perf_counter() - t0
+                usage = getattr(generator, "last_prompt", None)  # llama.cpp only
+                if usage is not None:
+                    timings["prompt_tokens"], timings["prompt_reused"] = map(float, usage)
+            pieces.append(piece)
+            yield TokenEvent(piece)
+            if time.monotonic() > deadline:
+                raise QueueTimeout(f"the answer took longer than {self.timeout_s:.0f} s")
+        timings["generate_s"] = time.perf_counter() - t1
+        timings["tokens"] = float(len(pieces))
+        return self.judge(model.name, "".join(pieces), sources, question)
+
+    def judge(self, model: str, written: str, sources: list[Citation], question: str) -> Verdict:
+        """Resolve the citations of what ``model`` wrote; refuse a refusal or a leaked system
+        prompt, and withhold an answer whose facts its passages do not hold."""
+        text, cited = resolve(attribute(written, sources), sources)
+        if is_refusal(text) or leaks_prompt(text):  # never hand out the system prompt
+            return Verdict(model, REFUSAL, True, written=written)
+        if not self.verify_grounding:
+            return Verdict(model, text, False, cited, written=written)
+        grounding = check(text, sources, question=question)  # answering/grounding.py
+        if not grounding.supported:  # a fact its passages do not hold: withheld
+            return Verdict(
+                model,
+                REFUSAL,
+                True,
+                written=written,
+                withheld=text,
+                unsupported=grounding.unsupported,
+            )
+        cited = [dataclasses.replace(c, evidence=grounding.evidence.get(c.n)) for c in cited]
+        return Verdict(model, text, False, cited, written=written, evidence=grounding.spans)
