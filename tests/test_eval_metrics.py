@@ -102,6 +102,8 @@ def _report(*, n: int | None) -> EvalReport:
         tokens_per_s=20.0,
         prompt_tokens_mean=500.0,
         seconds=60.0,
+        by_model={"m": 1.0},
+        escalated=0.0,  # NaN (no draft model) would never compare equal to itself
     )
     gate = GateScores(0.38, 0.1, 0.02, grid=[(0.38, 0.1, 0.02)])
     return EvalReport("tiny", 60, 40, 20, 0, recall, gate, answers, settings={"model": "m"})
