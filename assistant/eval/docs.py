@@ -38,8 +38,15 @@ measured the same way with `assistant eval DATASET.jsonl [--json] [--retrieval-o
   questions phrased as users ask them ("psql keeps ignoring my saved password file"), over
   the 1,169 HTML pages of Debian's `postgresql-doc-15`; gold = the page(s) that answer it.
   Questions paraphrase the manual: favours dense retrieval.
+- **Git docs** (`data/eval/git-docs.jsonl`, written for this project): 165 questions phrased
+  as users ask them ("I made three commits on master that should have gone on a feature
+  branch") and 10 unanswerable ones about hosting services and other tools (GitHub plans,
+  Jenkins), over the 241 HTML pages of Debian's `git-doc` (command pages, guides such as
+  the user manual, `howto/` and `technical/`; the AsciiDoc sources beside them are left
+  out); gold = every page that answers it, the user manual and the FAQ included, and each
+  page that carries the same option text (the diff options appear on seven command pages).
 
-Both corpora go through the real Ingestor (hashing, chunking, embedding, SQLite + FTS5 +
+All three corpora go through the real Ingestor (hashing, chunking, embedding, SQLite + FTS5 +
 FAISS); to keep `make eval` within minutes they are parsed by the light readers of
 `assistant/eval/corpus.py` instead of unstructured.
 
@@ -75,10 +82,10 @@ def _answers_section(answers: Answers) -> str:
         "## Answers, per model\n\n"
         "Each model answers the same evenly spread samples (`python -m assistant.eval.standard "
         "--help` gives their sizes): answerable and held-out unanswerable HaluEval questions, "
-        "answerable PostgreSQL ones; the default model also answers the PostgreSQL sample from "
-        "whole chunks, for the compact-context comparison. Samples are samples: the 1.5B model "
-        "needs 5-10 s a question here, so each set gets a few dozen; with n questions a share "
-        "is good to about ±1/√n (±0.13 at 60, ±0.2 at 24). The model reads the top `top_k` "
+        "answerable PostgreSQL and git ones; the default model also answers the PostgreSQL sample "
+        "from whole chunks, for the compact-context comparison. Samples are samples: the 1.5B "
+        "model needs 5-10 s a question here, so each set gets a few dozen; with n questions a "
+        "share is good to about ±1/√n (±0.13 at 60, ±0.2 at 24). The model reads the top `top_k` "
         "passages less those whose fused score is below `min_relative_score` of the best one's "
         "(`assistant/retrieval/retriever.py`). accuracy = the "
         "normalised gold answer is contained in the answer, a final plural or possessive s and "
@@ -162,6 +169,7 @@ def write_eval_doc(
     targets = {
         "halueval": "targets: recall@5 ≥ 0.99, nDCG@10 ≥ 0.975, fused above the best single",
         "postgres-docs": "targets: recall@5 ≥ 0.92 and above dense alone",
+        "git-docs": "targets: recall@5 ≥ 0.92 and above dense alone",
     }
     for name, r in reports.items():
         s = r.settings

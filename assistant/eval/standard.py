@@ -3,17 +3,20 @@
     python -m assistant.eval.standard [--work build/eval] [--doc docs/EVAL.md]
                                       [--models smollm2-135m qwen2.5-0.5b qwen2.5-1.5b]
                                       [--answers-halueval 40] [--unanswerable-halueval 20]
-                                      [--answers-postgres 24] [--max-tokens 64]
-                                      [--retrieval-only]
+                                      [--answers-postgres 24] [--answers-git 24]
+                                      [--max-tokens 64] [--retrieval-only]
 
-Retrieval runs on every question of both sets (hybrid, BM25 and dense in one
+Three sets: HaluEval QA, the PostgreSQL docs and the git docs (each docs set only
+when its Debian package is installed; skipped with a message otherwise).
+Retrieval runs on every question of every set (hybrid, BM25 and dense in one
 pass). Answers run on evenly spread samples per set and per model (the CPU is
 the limit: a 1.5B model takes 5-10 s a question on this machine): 40
-answerable and 20 unanswerable HaluEval questions, 24 PostgreSQL ones, answers
-capped at 64 tokens (one to three sentences, as the prompt asks). The default model also
-answers the PostgreSQL sample with whole chunks instead of the compact context,
-so the two can be compared where chunks are long (HaluEval's short passages
-fit the budget whole, so compaction leaves them as they are).
+answerable and 20 unanswerable HaluEval questions, 24 PostgreSQL ones and 24
+answerable git ones, answers capped at 64 tokens (one to three sentences, as the
+prompt asks). The default model also answers the PostgreSQL sample with whole
+chunks instead of the compact context, so the two can be compared where chunks
+are long (HaluEval's short passages fit the budget whole, so compaction leaves
+them as they are).
 """
 
 from __future__ import annotations
@@ -56,9 +59,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         sets.append(build.postgres_set())
     else:
         _log(f"{build.POSTGRES_HTML} missing (apt-get install postgresql-doc-15): set skipped")
+    if (build.GIT_DOC / "git.html").is_file():  # the folder alone may hold only a copyright
+        sets.append(build.git_docs_set(args.work / "git-docs"))
+    else:
+        _log(f"{build.GIT_DOC} missing (apt-get install git-doc): set skipped")
     sample = {  # (answerable, unanswerable) questions answered per model
         "halueval": (args.answers_halueval, args.unanswerable_halueval),
         "postgres-docs": (args.answers_postgres, 0),
+        "git-docs": (args.answers_git, 0),
     }
     models = [m for m in args.models if installed_path(CATALOG[m], base.models_dir).exists()]
     for missing in sorted(set(args.models) - set(models)):
@@ -152,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--answers-halueval", type=int, default=40)
     parser.add_argument("--unanswerable-halueval", type=int, default=20)
     parser.add_argument("--answers-postgres", type=int, default=24)
+    parser.add_argument("--answers-git", type=int, default=24)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--retrieval-only", action="store_true")
     parser.add_argument(
