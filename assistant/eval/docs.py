@@ -38,8 +38,15 @@ measured the same way with `assistant eval DATASET.jsonl [--json] [--retrieval-o
   questions phrased as users ask them ("psql keeps ignoring my saved password file"), over
   the 1,169 HTML pages of Debian's `postgresql-doc-15`; gold = the page(s) that answer it.
   Questions paraphrase the manual: favours dense retrieval.
+- **Git docs** (`data/eval/git-docs.jsonl`, written for this project): 165 questions phrased
+  as users ask them ("I made three commits on master that should have gone on a feature
+  branch") and 10 unanswerable ones about hosting services and other tools (GitHub plans,
+  Jenkins), over the 241 HTML pages of Debian's `git-doc` (command pages, guides such as
+  the user manual, `howto/` and `technical/`; the AsciiDoc sources beside them are left
+  out); gold = every page that answers it, the user manual and the FAQ included, and each
+  page that carries the same option text (the diff options appear on seven command pages).
 
-Both corpora go through the real Ingestor (hashing, chunking, embedding, SQLite + FTS5 +
+All three corpora go through the real Ingestor (hashing, chunking, embedding, SQLite + FTS5 +
 FAISS); to keep `make eval` within minutes they are parsed by the light readers of
 `assistant/eval/corpus.py` instead of unstructured.
 
@@ -81,8 +88,9 @@ def _answers_section(answers: Answers) -> str:
     return (
         "## Answers, per model\n\n"
         "The default model answers every question of every set: answerable and held-out "
-        "unanswerable HaluEval questions, answerable PostgreSQL ones, and the PostgreSQL ones "
-        "again from whole chunks, for the compact-context comparison. With `--sample-models` "
+        "unanswerable HaluEval questions, answerable PostgreSQL and git ones, and the "
+        "PostgreSQL ones again from whole chunks, for the compact-context comparison. With "
+        "`--sample-models` "
         "(as `make eval` runs it) the other models answer evenly spread samples instead "
         "(`python -m assistant.eval.standard --help` gives their sizes): the questions column "
         "tells a whole set from a sample. Each share is followed by its Wilson score 95% "
@@ -187,6 +195,7 @@ def write_eval_doc(
     targets = {
         "halueval": "targets: recall@5 ≥ 0.99, nDCG@10 ≥ 0.975, fused above the best single",
         "postgres-docs": "targets: recall@5 ≥ 0.92 and above dense alone",
+        "git-docs": "targets: recall@5 ≥ 0.92 and above dense alone",
     }
     for name, r in reports.items():
         s = r.settings

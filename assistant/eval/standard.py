@@ -4,23 +4,26 @@
                                       [--models smollm2-135m qwen2.5-0.5b qwen2.5-1.5b]
                                       [--sample-models]
                                       [--answers-halueval N] [--unanswerable-halueval N]
-                                      [--answers-postgres N] [--max-tokens 64]
+                                      [--answers-postgres N] [--answers-git N]
+                                      [--max-tokens 64]
                                       [--draft-model qwen2.5-0.5b] [--retrieval-only]
 
-Retrieval runs on every question of both sets (hybrid, BM25 and dense in one
+Three sets: HaluEval QA, the PostgreSQL docs and the git docs (each docs set
+only when its Debian package is installed; skipped with a message otherwise).
+Retrieval runs on every question of every set (hybrid, BM25 and dense in one
 pass). Answers run on every question too: 300 answerable and 100 unanswerable
-HaluEval questions, all 129 PostgreSQL ones, answers capped at 64 tokens (one
-to three sentences, as the prompt asks), so each share comes with a Wilson 95%
-interval over whole sets. The CPU is the limit (a 1.5B model takes 5-10 s a
-question on this machine): with ``--sample-models`` only the configured default
-model answers every question and the others answer evenly spread samples
-(``SAMPLES``: 40 answerable and 20 unanswerable HaluEval questions, 24
-PostgreSQL ones). ``--answers-*`` N answers an evenly spread N instead of
-every question (0: none). The default model also answers the PostgreSQL
-questions (its ``SAMPLES`` share, with ``--sample-models``) with whole chunks
-instead of the compact context, so the two can be compared where chunks are
-long (HaluEval's short passages fit the budget whole, so compaction leaves them
-as they are).
+HaluEval questions, all 129 PostgreSQL ones, all 165 answerable git ones,
+answers capped at 64 tokens (one to three sentences, as the prompt asks), so
+each share comes with a Wilson 95% interval over whole sets. The CPU is the
+limit (a 1.5B model takes 5-10 s a question on this machine): with ``--sample-
+models`` only the configured default model answers every question and the others
+answer evenly spread samples (``SAMPLES``: 40 answerable and 20 unanswerable
+HaluEval questions, 24 PostgreSQL ones, 24 git ones). ``--answers-*`` N answers
+an evenly spread N instead of every question (0: none). The default model also
+answers the PostgreSQL questions (its ``SAMPLES`` share, with ``--sample-
+models``) with whole chunks instead of the compact context, so the two can be
+compared where chunks are long (HaluEval's short passages fit the budget whole,
+so compaction leaves them as they are).
 
 With a draft model (``--draft-model`` or the ``draft_model`` setting) every model
 still answers alone, and the chain ``draft → model`` (answering/router.py) answers
@@ -53,7 +56,7 @@ from assistant.settings import load_settings
 CANDIDATES = tuple(name for name, spec in CATALOG.items() if spec.kind == "llm")
 #: (answerable, unanswerable) questions per set that models other than the default answer
 #: with ``--sample-models`` (evenly spread); a set not named here is answered whole.
-SAMPLES = {"halueval": (40, 20), "postgres-docs": (24, 0)}
+SAMPLES = {"halueval": (40, 20), "postgres-docs": (24, 0), "git-docs": (24, 0)}
 
 
 def _log(message: str) -> None:
@@ -85,9 +88,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         sets.append(build.postgres_set())
     else:
         _log(f"{build.POSTGRES_HTML} missing (apt-get install postgresql-doc-15): set skipped")
+    if (build.GIT_DOC / "git.html").is_file():  # the folder alone may hold only a copyright
+        sets.append(build.git_docs_set(args.work / "git-docs"))
+    else:
+        _log(f"{build.GIT_DOC} missing (apt-get install git-doc): set skipped")
     sample = {  # (answerable, unanswerable) questions answered per model; None: all
         "halueval": (args.answers_halueval, args.unanswerable_halueval),
         "postgres-docs": (args.answers_postgres, 0),
+        "git-docs": (args.answers_git, 0),
     }
     installed = {m for m in CATALOG if installed_path(CATALOG[m], base.models_dir).exists()}
     models = [m for m in args.models if m in installed]
@@ -199,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--answers-halueval", type=int, default=None, help=every)
     parser.add_argument("--unanswerable-halueval", type=int, default=None, help=every)
     parser.add_argument("--answers-postgres", type=int, default=None, help=every)
+    parser.add_argument("--answers-git", type=int, default=None, help=every)
     parser.add_argument(
         "--sample-models",
         action="store_true",
