@@ -15,13 +15,13 @@ pass). Answers run on every question too: 300 answerable and 100 unanswerable
 HaluEval questions, all 129 PostgreSQL ones, all 165 answerable git ones,
 answers capped at 64 tokens (one to three sentences, as the prompt asks), so
 each share comes with a Wilson 95% interval over whole sets. The CPU is the
-limit (a 1.5B model takes 5-10 s a question on this machine): with ``--sample-
-models`` only the configured default model answers every question and the others
+limit (a 1.5B model takes 5-10 s a question on this machine): with
+``--sample-models`` only the configured default model answers every question and the others
 answer evenly spread samples (``SAMPLES``: 40 answerable and 20 unanswerable
 HaluEval questions, 24 PostgreSQL ones, 24 git ones). ``--answers-*`` N answers
 an evenly spread N instead of every question (0: none). The default model also
-answers the PostgreSQL questions (its ``SAMPLES`` share, with ``--sample-
-models``) with whole chunks instead of the compact context, so the two can be
+answers the PostgreSQL questions (its ``SAMPLES`` share, with
+``--sample-models``) with whole chunks instead of the compact context, so the two can be
 compared where chunks are long (HaluEval's short passages fit the budget whole,
 so compaction leaves them as they are).
 
