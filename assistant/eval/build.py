@@ -11,6 +11,11 @@
 Each corpus goes through the real Ingestor (hash, chunk, embed, SQLite + FTS5
 + FAISS commit) with the light parsers of ``assistant.eval.corpus``; a second
 build skips unchanged files.
+
+The Arabic set (``arabic_set``): questions written for this project
+(``data/eval/arabic.jsonl``, each with its ``kind``: Arabic, cross-lingual either
+way, unanswerable) over policy documents also written for it, in Arabic and
+English, in ``data/eval/arabic/`` (Markdown); both are in the repository.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.eval import halueval
-from assistant.eval.corpus import HtmlParser, PlainTextParser
+from assistant.eval.corpus import HtmlParser, MarkdownParser, PlainTextParser
 from assistant.resources import Resources
 from assistant.settings import Settings
 from ingest.pipeline import Ingestor, IngestReport, Parser
@@ -36,7 +41,7 @@ class EvalSet:
     name: str
     dataset: Path  # the JSONL of questions
     corpus: Path  # the folder to ingest
-    parser: str  # "text" or "html"
+    parser: str  # "text", "html" or "markdown"
 
 
 def build_halueval(
@@ -82,6 +87,8 @@ def postgres_set() -> EvalSet:
 
 
 def parser_for(kind: str) -> Parser:
+    if kind == "markdown":
+        return MarkdownParser()
     return HtmlParser() if kind == "html" else PlainTextParser()
 
 
@@ -103,3 +110,11 @@ def ingest_corpus(
             ingestor.close()
     finally:
         resources.close()
+
+
+ARABIC_QUESTIONS = REPO / "data" / "eval" / "arabic.jsonl"
+ARABIC_CORPUS = REPO / "data" / "eval" / "arabic"
+
+
+def arabic_set() -> EvalSet:
+    return EvalSet("arabic", ARABIC_QUESTIONS, ARABIC_CORPUS, "markdown")

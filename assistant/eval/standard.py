@@ -5,6 +5,7 @@
                                       [--sample-models]
                                       [--answers-halueval N] [--unanswerable-halueval N]
                                       [--answers-postgres N] [--max-tokens 64]
+                                      [--answers-arabic N] [--unanswerable-arabic N]
                                       [--draft-model qwen2.5-0.5b] [--retrieval-only]
 
 Retrieval runs on every question of both sets (hybrid, BM25 and dense in one
@@ -27,6 +28,13 @@ still answers alone, and the chain ``draft → model`` (answering/router.py) ans
 too, as one more row: its samples name the model that answered. The configured
 default (the chain when ``draft_model`` is set) is the one that answers every
 question under ``--sample-models``.
+
+The Arabic set (``data/eval/arabic``, in the repository, so always run) is scored
+whole like the others, and its retrieval also per kind of question
+(``KIND_REPORTS``): "arabic (ar)", "arabic (en-ar)", "arabic (ar-en)" and
+"arabic (cross-lingual)", on the same index (retrieval only: cheap). With
+``--sample-models`` the other models answer 30 answerable and 10 unanswerable
+Arabic questions.
 """
 
 from __future__ import annotations
@@ -54,6 +62,16 @@ CANDIDATES = tuple(name for name, spec in CATALOG.items() if spec.kind == "llm")
 #: (answerable, unanswerable) questions per set that models other than the default answer
 #: with ``--sample-models`` (evenly spread); a set not named here is answered whole.
 SAMPLES = {"halueval": (40, 20), "postgres-docs": (24, 0)}
+SAMPLES["arabic"] = (30, 10)
+#: Retrieval reports on parts of a set, by the questions' ``kind``: report label -> kinds.
+KIND_REPORTS = {
+    "arabic": {
+        "ar": ("ar",),
+        "en-ar": ("en-ar",),
+        "ar-en": ("ar-en",),
+        "cross-lingual": ("en-ar", "ar-en"),
+    }
+}
 
 
 def _log(message: str) -> None:
@@ -78,6 +96,16 @@ def answer_sizes(
     return n_ans, n_unans
 
 
+def by_kind(name: str, items: Sequence[EvalItem]) -> dict[str, list[EvalItem]]:
+    """The parts of set ``name`` that ``KIND_REPORTS`` names, as "name (label)": items
+    (a part with no questions left out)."""
+    parts = {
+        f"{name} ({label})": [i for i in items if i.kind in kinds]
+        for label, kinds in KIND_REPORTS.get(name, {}).items()
+    }
+    return {label: part for label, part in parts.items() if part}
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     base = load_settings()
     sets = [build.build_halueval(args.work / "halueval", args.cache_dir)]
@@ -85,9 +113,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         sets.append(build.postgres_set())
     else:
         _log(f"{build.POSTGRES_HTML} missing (apt-get install postgresql-doc-15): set skipped")
+    sets.append(build.arabic_set())
     sample = {  # (answerable, unanswerable) questions answered per model; None: all
         "halueval": (args.answers_halueval, args.unanswerable_halueval),
         "postgres-docs": (args.answers_postgres, 0),
+        "arabic": (args.answers_arabic, args.unanswerable_arabic),
     }
     installed = {m for m in CATALOG if installed_path(CATALOG[m], base.models_dir).exists()}
     models = [m for m in args.models if m in installed]
@@ -119,6 +149,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             reports[es.name] = run_eval(
                 resources, items, dataset=es.name, retrieval_only=True, progress=_progress
             )
+            for part, part_items in by_kind(es.name, items).items():
+                reports[part] = run_eval(resources, part_items, dataset=part, retrieval_only=True)
         finally:
             resources.close()
         if args.retrieval_only:
@@ -199,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--answers-halueval", type=int, default=None, help=every)
     parser.add_argument("--unanswerable-halueval", type=int, default=None, help=every)
     parser.add_argument("--answers-postgres", type=int, default=None, help=every)
+    parser.add_argument("--answers-arabic", type=int, default=None, help=every)
+    parser.add_argument("--unanswerable-arabic", type=int, default=None, help=every)
     parser.add_argument(
         "--sample-models",
         action="store_true",
