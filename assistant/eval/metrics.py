@@ -5,12 +5,14 @@ passages): a ranked list of chunks is first collapsed to distinct gold-level
 ids, best first. recall@k is the share of questions with a gold id in the top
 k (gold ids are alternatives: any one answers the question); MRR uses the
 first gold hit; nDCG@10 uses binary relevance over all gold ids. Answers are
-normalised as in SQuAD (case, punctuation, articles, spaces) before the
-containment and token-F1 checks. Containment also folds what only spells the
-same answer differently, on both sides alike: a final plural or possessive
-"s" ("rhythm guitarists" contains "rhythm guitarist") and the order of a date
-("January 24, 1953" is "24 January 1953"). A share (k of n) is reported with
-its Wilson score 95% interval; means of ranks (MRR, nDCG) have none.
+normalised as in SQuAD (case, punctuation, articles, spaces; Arabic punctuation
+counts as punctuation) before the containment and token-F1 checks. Arabic-Indic
+digits are not folded: a dataset lists both spellings ("30", "٣٠"). Containment
+also folds what only spells the same answer differently, on both sides alike: a
+final plural or possessive "s" ("rhythm guitarists" contains "rhythm
+guitarist") and the order of a date ("January 24, 1953" is "24 January 1953").
+A share (k of n) is reported with its Wilson score 95% interval; means of ranks
+(MRR, nDCG) have none.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans("", "", string.punctuation + "‘’“”")
+#: Arabic punctuation: comma, semicolon, question mark, guillemets, percent, thousands and
+#: decimal separators ("٢٥٪" is "25%", "١٬٠٠٠" is "1,000": both lose their marks alike).
+_ARABIC_PUNCT = "،؛؟«»٪٬٫"
+_PUNCT = str.maketrans("", "", string.punctuation + "‘’“”" + _ARABIC_PUNCT)
 
 
 def dedupe(ids: Iterable[str]) -> list[str]:

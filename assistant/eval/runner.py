@@ -22,7 +22,7 @@ from assistant.answering.generator import Generator
 from assistant.answering.prompt import build_messages
 from assistant.answering.service import AnswerService, DoneEvent, RetryEvent, TokenEvent
 from assistant.eval import metrics as m
-from assistant.eval.dataset import EvalItem, GoldResolver
+from assistant.eval.dataset import EvalItem, GoldResolver, spread
 from assistant.eval.scores import AnswerScores, EvalReport, GateScores, RetrievalScores
 from assistant.retrieval.coverage import CoverageGate
 from assistant.retrieval.retriever import MODES, Mode, Retriever
@@ -209,20 +209,6 @@ def evaluate_answers(
         by_model={k: answered_by.count(k) / len(answered_by) for k in sorted(set(answered_by))},
         escalated=m.mean(escalated),
     )
-
-
-def spread(items: Sequence[EvalItem], n: int | None) -> list[EvalItem]:
-    """``n`` items evenly spaced over the list (all when ``n`` is None or too large).
-
-    Evenly spaced rather than the first ``n``: a dataset that lists its
-    unanswerable questions last keeps its mix in a small sample.
-    """
-    if n is None or n >= len(items):
-        return list(items)
-    if n <= 0:
-        return []
-    step = len(items) / n
-    return [items[int(i * step)] for i in range(n)]
 
 
 def run_eval(

@@ -6,10 +6,12 @@
                                       [--answers-halueval N] [--unanswerable-halueval N]
                                       [--answers-postgres N] [--answers-git N]
                                       [--max-tokens 64]
+                                      [--answers-arabic N] [--unanswerable-arabic N]
                                       [--draft-model qwen2.5-0.5b] [--retrieval-only]
 
-Three sets: HaluEval QA, the PostgreSQL docs and the git docs (each docs set
-only when its Debian package is installed; skipped with a message otherwise).
+Four sets: HaluEval QA, the PostgreSQL docs, the git docs (each docs set only
+when its Debian package is installed; skipped with a message otherwise) and the
+Arabic set (in the repository).
 Retrieval runs on every question of every set (hybrid, BM25 and dense in one
 pass). Answers run on every question too: 300 answerable and 100 unanswerable
 HaluEval questions, all 129 PostgreSQL ones, all 165 answerable git ones,
@@ -30,6 +32,13 @@ still answers alone, and the chain ``draft → model`` (answering/router.py) ans
 too, as one more row: its samples name the model that answered. The configured
 default (the chain when ``draft_model`` is set) is the one that answers every
 question under ``--sample-models``.
+
+The Arabic set (``data/eval/arabic``, in the repository, so always run) is scored
+whole like the others, and its retrieval also per kind of question
+(``KIND_REPORTS``): "arabic (ar)", "arabic (en-ar)", "arabic (ar-en)" and
+"arabic (cross-lingual)", on the same index (retrieval only: cheap). With
+``--sample-models`` the other models answer 30 answerable and 10 unanswerable
+Arabic questions.
 """
 
 from __future__ import annotations
@@ -56,7 +65,16 @@ from assistant.settings import load_settings
 CANDIDATES = tuple(name for name, spec in CATALOG.items() if spec.kind == "llm")
 #: (answerable, unanswerable) questions per set that models other than the default answer
 #: with ``--sample-models`` (evenly spread); a set not named here is answered whole.
-SAMPLES = {"halueval": (40, 20), "postgres-docs": (24, 0), "git-docs": (24, 0)}
+SAMPLES = {"halueval": (40, 20), "postgres-docs": (24, 0), "git-docs": (24, 0), "arabic": (30, 10)}
+#: Retrieval reports on parts of a set, by the questions' ``kind``: report label -> kinds.
+KIND_REPORTS = {
+    "arabic": {
+        "ar": ("ar",),
+        "en-ar": ("en-ar",),
+        "ar-en": ("ar-en",),
+        "cross-lingual": ("en-ar", "ar-en"),
+    }
+}
 
 
 def _log(message: str) -> None:
@@ -81,6 +99,16 @@ def answer_sizes(
     return n_ans, n_unans
 
 
+def by_kind(name: str, items: Sequence[EvalItem]) -> dict[str, list[EvalItem]]:
+    """The parts of set ``name`` that ``KIND_REPORTS`` names, as "name (label)": items
+    (a part with no questions left out)."""
+    parts = {
+        f"{name} ({label})": [i for i in items if i.kind in kinds]
+        for label, kinds in KIND_REPORTS.get(name, {}).items()
+    }
+    return {label: part for label, part in parts.items() if part}
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     base = load_settings()
     sets = [build.build_halueval(args.work / "halueval", args.cache_dir)]
@@ -92,10 +120,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         sets.append(build.git_docs_set(args.work / "git-docs"))
     else:
         _log(f"{build.GIT_DOC} missing (apt-get install git-doc): set skipped")
+    sets.append(build.arabic_set())
     sample = {  # (answerable, unanswerable) questions answered per model; None: all
         "halueval": (args.answers_halueval, args.unanswerable_halueval),
         "postgres-docs": (args.answers_postgres, 0),
         "git-docs": (args.answers_git, 0),
+        "arabic": (args.answers_arabic, args.unanswerable_arabic),
     }
     installed = {m for m in CATALOG if installed_path(CATALOG[m], base.models_dir).exists()}
     models = [m for m in args.models if m in installed]
@@ -127,6 +157,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             reports[es.name] = run_eval(
                 resources, items, dataset=es.name, retrieval_only=True, progress=_progress
             )
+            for part, part_items in by_kind(es.name, items).items():
+                reports[part] = run_eval(resources, part_items, dataset=part, retrieval_only=True)
         finally:
             resources.close()
         if args.retrieval_only:
@@ -208,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--unanswerable-halueval", type=int, default=None, help=every)
     parser.add_argument("--answers-postgres", type=int, default=None, help=every)
     parser.add_argument("--answers-git", type=int, default=None, help=every)
+    parser.add_argument("--answers-arabic", type=int, default=None, help=every)
+    parser.add_argument("--unanswerable-arabic", type=int, default=None, help=every)
     parser.add_argument(
         "--sample-models",
         action="store_true",
