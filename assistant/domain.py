@@ -111,6 +111,8 @@ class Answer:
     model: str | None = None
     #: the earlier models' answers this one replaced, in the order they were given
     drafts: list[Draft] = field(default_factory=list)
+    #: the language of the question, which the answer and a refusal are given in: en | ar
+    language: str = "en"
 
     @property
     def tried(self) -> list[str]:
@@ -127,6 +129,7 @@ class Answer:
             "tried": self.tried,
             "citations": [c.to_dict() for c in self.citations],
             "conversation_id": self.conversation_id,
+            "language": self.language,
         }
 
 

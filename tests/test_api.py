@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from litestar.testing import TestClient
 
-from assistant.answering.prompt import REFUSAL
+from assistant.answering.prompt import REFUSAL, REFUSAL_AR
 from assistant.resources import Resources
 from assistant.server.app import create_app
 from tests.conftest import SAMPLE
@@ -70,7 +70,14 @@ def test_nothing_relevant_is_refused_without_the_model(client: TestClient) -> No
         "tried": [],
         "citations": [],
         "conversation_id": r.json()["conversation_id"],
+        "language": "en",
     }
+
+
+def test_an_arabic_question_is_refused_in_arabic(client: TestClient) -> None:  # type: ignore[type-arg]
+    body = client.post("/api/ask", json={"question": "ما لون زقحف الثعلوب المرقط؟"}).json()
+    assert body["refused"] is True and body["model"] is None  # the gates, before any model
+    assert (body["answer"], body["language"]) == (REFUSAL_AR, "ar")
 
 
 def test_stream_sends_sources_first_then_tokens_then_done(client: TestClient) -> None:  # type: ignore[type-arg]

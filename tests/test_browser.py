@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import threading
 import time
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from assistant.answering.generator import EchoGenerator, Generator
-from assistant.answering.prompt import Message
+from assistant.answering.prompt import REFUSAL_AR, Message
 from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.server.app import create_app
@@ -86,10 +87,13 @@ class PageLog:
 
 
 def open_page(
-    browser: Any, url: str, *, width: int = 1280, height: int = 800
+    browser: Any, url: str, *, width: int = 1280, height: int = 800, locale: str | None = None
 ) -> tuple[Any, PageLog]:
+    """A signed-in chat page; ``locale`` is the browser's language (its Accept-Language)."""
     context = browser.new_context(
-        viewport={"width": width, "height": height}, service_workers="block"
+        viewport={"width": width, "height": height},
+        service_workers="block",
+        **({"locale": locale} if locale else {}),
     )
     page = context.new_page()
     log = PageLog()
@@ -482,7 +486,7 @@ def test_stop_busy_refusal_and_stream_errors(browser: Any, serve: Callable[..., 
     expect(refused.locator(".card .meta-page")).to_have_count(0)  # page is null
     page.unroute(stream)
 
-    # an error event mid-stream shows its detail
+    # an error event mid-stream: what the page says for its code, and the server's detail
     page.route(
         stream,
         lambda route: route.fulfill(
@@ -497,11 +501,127 @@ def test_stop_busy_refusal_and_stream_errors(browser: Any, serve: Callable[..., 
     )
     failed = ask(page, "How do visas work?")
     wait_done(page, failed, "error")
-    expect(page.locator("#status")).to_have_text("the model stopped unexpectedly")
-    expect(failed.locator(".answer")).to_contain_text("the model stopped unexpectedly")
+    expect(page.locator("#status")).to_have_text("The model could not answer.")
+    expect(failed.locator(".answer-detail")).to_have_text("Details: the model stopped unexpectedly")
     page.unroute(stream)
 
     assert [b["conversation_id"] for b in log.ask_bodies[:2]] == [None, None]
     assert log.ask_bodies[-1]["conversation_id"] == "x"
     assert not log.foreign_hosts()
     assert not log.problems(), log.problems()
+
+
+ARABIC_DOC = (
+    "# الإجازة السنوية\n\n"
+    "يحصل الموظف بدوام كامل على ٣٠ يوماً من الإجازة السنوية المدفوعة. "
+    "تُقدَّم طلبات الإجازة عبر بوابة الموارد البشرية قبل أسبوعين على الأقل.\n"
+)
+ASK_AR = "كم يوماً من الإجازة السنوية يحصل الموظف بدوام كامل؟"
+UNANSWERABLE_AR = "كم يوماً من إجازة الأبوة يحصل المتعاقدون؟"
+ARABIC_SHOT = Path("/work/exp/arabic-chat.png")
+
+
+class ArabicDesk(EchoGenerator):
+    """The echo answer, except that it refuses, in Arabic, a question about paternity leave
+    (الأبوة): passages are found for it, and none of them answers it."""
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        if "الأبوة" in messages[-1]["content"].rpartition("Question:")[2]:
+            yield from (word + " " for word in REFUSAL_AR.split(" "))
+            return
+        yield from super().stream(messages, max_tokens=max_tokens, cancel=cancel)
+
+
+def _direction(locator: Any) -> str:
+    return str(locator.evaluate("el => getComputedStyle(el).direction"))
+
+
+def test_an_arabic_conversation_runs_right_to_left(
+    browser: Any, serve: Callable[..., Live], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    live = serve(extra_files={"leave-ar.md": ARABIC_DOC}, generator=ArabicDesk())
+    page, log = open_page(browser, live.url, locale="ar-SA")  # the browser asks for Arabic
+
+    # an Arabic page: right to left, every string from the Arabic catalogue
+    html = page.locator("html")
+    expect(html).to_have_attribute("lang", "ar")
+    expect(html).to_have_attribute("dir", "rtl")
+    expect(page.locator(".brand-name")).to_have_text("المساعد")
+    expect(page.locator("#send")).to_have_text("إرسال")
+    expect(page.locator("#question")).to_have_attribute("dir", "auto")
+    expect(page.locator("#question")).to_have_attribute("placeholder", "اسأل عن مستنداتك…")
+
+    # an Arabic question: an Arabic answer, right to left, from the Arabic document
+    turn = ask(page, ASK_AR)
+    wait_done(page, turn)
+    question, text = turn.locator(".question"), turn.locator(".answer-text")
+    expect(question).to_have_attribute("dir", "auto")
+    expect(text).to_have_attribute("dir", "auto")
+    expect(text).to_have_attribute("lang", "ar")
+    expect(text).to_contain_text("٣٠ يوماً")
+    assert _direction(text) == "rtl" and _direction(question) == "rtl"
+    expect(turn.locator(".answer-label")).to_have_text("الإجابة")
+    card = turn.locator(".card[data-n='1']")
+    expect(card.locator(".meta-file")).to_have_text("leave-ar.md")
+    expect(card).to_have_attribute("dir", "auto")
+    expect(card.locator(".badge")).to_have_text("مستشهد به")
+    assert _direction(card) == "rtl" and _direction(card.locator("blockquote")) == "rtl"
+    turn.locator(".answer a.cite").first.click()  # opens the quote, evidence marked
+    expect(card.locator("blockquote mark.evidence")).to_contain_text("٣٠ يوماً")
+    expect(page.locator("#status")).to_contain_text("أُجيب في")
+    # the asker's bubble sits at the end of a right-to-left line: on the left
+    q_box, conv_box = question.bounding_box(), page.locator("#conversation").bounding_box()
+    assert q_box["x"] - conv_box["x"] < 40, (q_box, conv_box)
+
+    # an Arabic question no passage answers: the model's refusal, in Arabic
+    refused = ask(page, UNANSWERABLE_AR)
+    wait_done(page, refused)
+    expect(refused.locator(".answer")).to_have_class(re.compile(r"\bis-refused\b"))
+    expect(refused.locator(".answer-text")).to_have_text(REFUSAL_AR)
+    expect(refused.locator(".answer-label")).to_have_text("غير موجود في المستندات")
+    expect(refused.locator(".sources-note")).to_have_text("لا يجيب أي من هذه المقاطع عن السؤال.")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot = tmp_path / "chat-arabic.png"
+    page.screenshot(path=str(shot), full_page=True)
+    ARABIC_SHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, ARABIC_SHOT)
+
+    # English inside the Arabic page runs left to right
+    english = ask(page, QUESTION)
+    wait_done(page, english)
+    expect(english.locator(".answer-text")).to_have_attribute("lang", "en")
+    assert _direction(english.locator(".answer-text")) == "ltr"
+    assert _direction(english.locator(".question")) == "ltr"
+    # an English document's card too, whatever the language of its labels
+    assert _direction(english.locator(".card[data-n='1']")) == "ltr"
+    english.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "chat-arabic-mixed.png"))
+
+    # the user's own choice beats the browser's language, and is kept
+    page.locator("#language-switch").click()
+    expect(html).to_have_attribute("dir", "ltr")
+    expect(page.locator("#send")).to_have_text("Send")
+    page.reload()
+    expect(html).to_have_attribute("lang", "en")
+    assert live.resources.access.store.language("alice") == "en"
+    page.locator("#language-switch").click()
+    expect(html).to_have_attribute("dir", "rtl")
+
+    # a phone: nothing wider than the screen, right to left too
+    phone, phone_log = open_page(browser, live.url, width=360, height=780, locale="ar")
+    wait_done(phone, ask(phone, ASK_AR))
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    assert phone.locator("#main").evaluate("el => el.scrollWidth <= el.clientWidth")
+    phone.screenshot(path=str(tmp_path / "chat-arabic-mobile.png"))
+
+    for pl in (log, phone_log):
+        assert not pl.foreign_hosts()
+        assert not pl.problems(), pl.problems()

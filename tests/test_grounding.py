@@ -56,3 +56,11 @@ def test_evidence_is_the_best_matching_sentence_with_its_span_id() -> None:
 
 def test_numbers_compare_by_value() -> None:
     assert numbers("1,000 and 2.50 and 007") == {"1000", "2.5", "7"}
+
+
+def test_arabic_indic_and_western_digits_are_one_number() -> None:
+    arabic = [source(1, "يحصل الموظف على ٣٤ يوماً من الإجازة السنوية.")]
+    assert check("يحصل الموظف على 34 يوماً [1].", arabic).supported
+    assert check("يحصل الموظف على ٣٤ يوماً [1].", arabic).supported
+    assert check("Employees get 34 days [1].", arabic).supported
+    assert check("يحصل الموظف على ٤٣ يوماً [1].", arabic).unsupported == ["43"]

@@ -9,7 +9,13 @@ import pytest
 
 from assistant.resources import Resources
 from assistant.retrieval import lexical
-from assistant.text.analysis import analyse, index_text, match_expression, query_terms
+from assistant.text.analysis import (
+    ANALYSER_VERSION,
+    analyse,
+    index_text,
+    match_expression,
+    query_terms,
+)
 from assistant.text.arabic import light_stem, normalize_arabic
 
 
@@ -130,3 +136,58 @@ def test_rows_written_by_an_older_analyser_are_rewritten(resources: Resources) -
         ).fetchone()
     assert row[0] == index_text(row[1], row[2])
     assert lexical.search(resources.store, "publishing quarterly figures", 5)
+
+
+def test_arabic_indic_digits_are_read_as_western_ones() -> None:
+    assert normalize_arabic("٣٤ يوماً") == "34 يوما"
+    assert normalize_arabic("۳۴") == "34"  # the Persian forms too
+    assert analyse("٢٠٢٤") == analyse("2024") == ["2024"]
+    assert query_terms("كم يوماً؟ ٣٤") == query_terms("كم يوماً؟ 34")
+
+
+def _names(resources: Resources, query: str) -> list[str]:
+    hits = lexical.search(resources.store, query, 5)
+    rows = resources.store.chunks_for_vids([vid for vid, _ in hits])
+    return [Path(rows[vid][1].path).name for vid, _ in hits if vid in rows]
+
+
+def test_a_number_is_found_whichever_digits_it_is_written_in(
+    resources: Resources, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    _write(docs, "leave.txt", "يحصل الموظف بدوام كامل على ٣٤ يوماً من الإجازة السنوية.")
+    _write(docs, "rooms.txt", "رقم غرفة الخوادم هو 4471 في الطابق الثاني.")
+    _write(docs, "parking.txt", "Visitors park in the north car park next to reception.")
+    resources.ingestor.ingest([docs], "arabic")
+    lexical.ensure_lexical_index(resources.store)
+    assert _names(resources, "34 يوم")[:1] == ["leave.txt"]
+    assert _names(resources, "34") == ["leave.txt"]  # the digits alone match
+    assert _names(resources, "٤٤٧١") == ["rooms.txt"]  # and the other way round
+
+
+def test_an_index_from_before_digits_were_folded_is_rewritten(resources: Resources) -> None:
+    docs = resources.settings.data_dir.parent / "old"
+    _write(docs, "leave.txt", "يحصل الموظف على ٣٤ يوماً من الإجازة السنوية.")
+    resources.ingestor.ingest([docs], "old")
+    with resources.store.transaction() as db:  # as version 1 wrote it, with no record
+        db.execute("UPDATE chunks_fts SET text = replace(text, '34', '٣٤')")
+        db.execute("DELETE FROM meta_text WHERE key = 'analyser'")
+    assert _names(resources, "34") == []
+    lexical._checked.discard(str(resources.store.path))
+    assert lexical.ensure_lexical_index(resources.store) is True
+    assert _names(resources, "34") == ["leave.txt"]
+    with resources.store.connection() as db:
+        recorded = db.execute("SELECT value FROM meta_text WHERE key = 'analyser'").fetchone()
+    assert recorded == (ANALYSER_VERSION,)
+    lexical._checked.discard(str(resources.store.path))
+    assert lexical.ensure_lexical_index(resources.store) is False  # recorded: not again
+
+
+def test_an_unrecorded_index_without_indic_digits_is_kept(resources: Resources) -> None:
+    docs = resources.settings.data_dir.parent / "plain"
+    _write(docs, "note.txt", "Quarterly figures are published on the intranet.")
+    resources.ingestor.ingest([docs], "plain")
+    with resources.store.transaction() as db:
+        db.execute("DELETE FROM meta_text WHERE key = 'analyser'")
+    lexical._checked.discard(str(resources.store.path))
+    assert lexical.ensure_lexical_index(resources.store) is False  # nothing to rewrite

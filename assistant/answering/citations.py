@@ -10,19 +10,30 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.answering.prompt import REFUSAL
+from assistant.answering.prompt import REFUSALS
 from assistant.domain import Citation, RetrievedChunk
+from assistant.text.arabic import normalize_arabic
 from assistant.text.sentences import split_sentences
 
 _MARKER = re.compile(r"\s*\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 # "… [1]. [1]" -> "… [1]."  (a marker repeated after the sentence's end)
 _REPEATED = re.compile(r"((?:\[\d+\])+)([.!?]?)\s*\1(?!\w)")
-_REFUSAL_HINTS = (
-    "can't find this",
-    "cannot find this",
-    "can not find this",
-    "can't find the answer",
+_REFUSAL_HINTS = tuple(
+    normalize_arabic(hint)  # compared with text spelled the same way (_refusal_form)
+    for hint in (
+        "can't find this",
+        "cannot find this",
+        "can not find this",
+        "can't find the answer",
+        "لا أجد هذا",
+        "لم أجد هذا",
+        "لا يمكنني العثور على",
+        "لم أتمكن من العثور على",
+        "لا أستطيع العثور على",
+    )
 )
+#: End punctuation a refusal may carry, Arabic's own among it.
+_END = "\"'. \u061f\u06d4!?،"
 
 
 def as_sources(hits: Sequence[RetrievedChunk]) -> list[Citation]:
@@ -106,10 +117,16 @@ def attribute(text: str, sources: Sequence[Citation], *, min_overlap: float = 0.
     return " ".join(out)
 
 
+def _refusal_form(text: str) -> str:
+    """Lower-cased, Arabic-normalised, one space between words, no end punctuation."""
+    return " ".join(normalize_arabic(text.lower().replace("’", "'")).split()).strip(_END)
+
+
+_REFUSAL_FORMS = frozenset(_refusal_form(r) for r in REFUSALS.values())
+
+
 def is_refusal(text: str) -> bool:
-    norm = " ".join(text.lower().replace("’", "'").split())
-    return (
-        not norm
-        or norm.strip('". ') == REFUSAL.lower().strip(". ")
-        or any(h in norm for h in _REFUSAL_HINTS)
-    )
+    """The model's way of saying its passages do not answer: empty, a refusal sentence
+    of any language (``prompt.REFUSALS``), or a close paraphrase of one."""
+    norm = _refusal_form(text)
+    return not norm or norm in _REFUSAL_FORMS or any(h in norm for h in _REFUSAL_HINTS)

@@ -11,7 +11,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
-from assistant.answering.prompt import REFUSAL, Message
+from assistant.answering.prompt import Message, refusal
+from assistant.text.language import detect
 
 
 @runtime_checkable
@@ -35,7 +36,8 @@ _SOURCE = re.compile(r"^\[(\d+)\] \([^)]*\)\n(.+?)(?:\n\n\[\d+\] \(|\n\nQuestion
 class EchoGenerator:
     """Deterministic stand-in: answers with the first sentence of source [1], cited.
 
-    With no sources in the prompt it refuses, as the real model is told to.
+    With no sources in the prompt it refuses, as the real model is told to, in the
+    language of the question.
     """
 
     name = "echo"
@@ -50,7 +52,7 @@ class EchoGenerator:
         user = messages[-1]["content"]
         match = _SOURCE.search(user)
         if match is None:
-            reply = REFUSAL
+            reply = refusal(detect(user.rpartition("Question:")[2]))
         else:
             body = " ".join(match.group(2).split())
             first = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0]

@@ -25,7 +25,7 @@ from assistant.answering.events import Event, RetryEvent, TokenEvent
 from assistant.answering.generator import Generator
 from assistant.answering.grounding import check
 from assistant.answering.guard import leaks_prompt
-from assistant.answering.prompt import REFUSAL, SYSTEM_PROMPT, build_messages
+from assistant.answering.prompt import SYSTEM_PROMPT, build_messages, refusal
 from assistant.answering.queue import QueueTimeout
 from assistant.domain import Citation, Draft, RetrievedChunk
 
@@ -94,19 +94,23 @@ class Router:
         timings: dict[str, float],
         cancel: threading.Event | None = None,
         tried: list[str] | None = None,
+        language: str = "en",
     ) -> Steps:
         """Yield the answering models' tokens (and a ``RetryEvent`` between two of them);
-        return the verdict shown. ``timings`` gets the shown answer's ``first_token_s``
-        (from ``t0``), ``generate_s``, ``tokens`` and prompt usage, and for discarded
-        drafts ``draft_first_token_s``, ``draft_s`` and ``draft_tokens``. ``tried`` is told
-        of each model as it starts (an error names the model it came from)."""
+        return the verdict shown, a refusal in ``language`` (the question's). ``timings``
+        gets the shown answer's ``first_token_s`` (from ``t0``), ``generate_s``, ``tokens``
+        and prompt usage, and for discarded drafts ``draft_first_token_s``, ``draft_s`` and
+        ``draft_tokens``. ``tried`` is told of each model as it starts (an error names the
+        model it came from)."""
         drafts: list[Draft] = []
         for i, model in enumerate(self.chain):
             if tried is not None:
                 tried.append(model.name)
             t1 = time.perf_counter()
             run: dict[str, float] = {}
-            verdict = yield from self._attempt(model, question, hits, sources, t0, run, cancel)
+            verdict = yield from self._attempt(
+                model, question, hits, sources, t0, run, cancel, language
+            )
             stopped = cancel is not None and cancel.is_set()  # the reader is gone: no retry
             if verdict.outcome == "answered" or i == len(self.chain) - 1 or stopped:
                 timings.update(run)
@@ -129,6 +133,7 @@ class Router:
         t0: float,
         timings: dict[str, float],
         cancel: threading.Event | None,
+        language: str,
     ) -> Steps:
         """One model's answer, streamed, then judged."""
         deadline = time.monotonic() + self.timeout_s
@@ -148,21 +153,29 @@ class Router:
                 raise QueueTimeout(f"the answer took longer than {self.timeout_s:.0f} s")
         timings["generate_s"] = time.perf_counter() - t1
         timings["tokens"] = float(len(pieces))
-        return self.judge(model.name, "".join(pieces), sources, question)
+        return self.judge(model.name, "".join(pieces), sources, question, language)
 
-    def judge(self, model: str, written: str, sources: list[Citation], question: str) -> Verdict:
-        """Resolve the citations of what ``model`` wrote; refuse a refusal or a leaked system
-        prompt, and withhold an answer whose facts its passages do not hold."""
+    def judge(
+        self,
+        model: str,
+        written: str,
+        sources: list[Citation],
+        question: str,
+        language: str = "en",
+    ) -> Verdict:
+        """Resolve the citations of what ``model`` wrote; refuse a refusal (in any language:
+        the user gets the one of ``language``) or a leaked system prompt, and withhold an
+        answer whose facts its passages do not hold."""
         text, cited = resolve(attribute(written, sources), sources)
         if is_refusal(text) or leaks_prompt(text):  # never hand out the system prompt
-            return Verdict(model, REFUSAL, True, written=written)
+            return Verdict(model, refusal(language), True, written=written)
         if not self.verify_grounding:
             return Verdict(model, text, False, cited, written=written)
         grounding = check(text, sources, question=question)  # answering/grounding.py
         if not grounding.supported:  # a fact its passages do not hold: withheld
             return Verdict(
                 model,
-                REFUSAL,
+                refusal(language),
                 True,
                 written=written,
                 withheld=text,

@@ -3,8 +3,9 @@
 ``stream`` yields events in the order the page shows them (answering/events.py) --
 the sources first, the queue position while waiting for the model, the answer's
 text as it is generated, then the final answer with its resolved citations.
-The models answer in a chain (answering/router.py): when one refuses or its
-answer is withheld, a ``RetryEvent`` precedes the next one's text.
+The answer, a refusal included, is in the language of the question
+(assistant/text/language.py). The models answer in a chain (answering/router.py):
+when one refuses or its answer is withheld, a ``RetryEvent`` precedes the next one's text.
 ``answer`` is the same pipeline, collected.
 """
 
@@ -27,13 +28,14 @@ from assistant.answering.events import (
 )
 from assistant.answering.generator import Generator
 from assistant.answering.guard import strip_injections
-from assistant.answering.prompt import REFUSAL, SYSTEM_PROMPT, build_messages
+from assistant.answering.prompt import SYSTEM_PROMPT, build_messages, refusal
 from assistant.answering.queue import ModelQueue, QueueTimeout, Ticket
 from assistant.answering.router import ChainModel, Router
 from assistant.domain import Answer, Citation
 from assistant.errors import AssistantError, InvalidQuestion
 from assistant.retrieval.context import compact
 from assistant.retrieval.retriever import Retriever
+from assistant.text.language import detect
 
 __all__ = [
     "AnswerService",
@@ -193,6 +195,7 @@ class AnswerService:
         tried: list[str],
     ) -> Iterator[Event]:
         t0 = time.perf_counter()
+        language = detect(question)  # what the user typed, not the rewritten follow-up
         standalone = standalone_question(question, history)
         query = self.retriever.embed_query(standalone)
         timings = {"embed_s": time.perf_counter() - t0}
@@ -207,13 +210,15 @@ class AnswerService:
 
         def done(text: str, refused: bool, cited: list[Citation], **more: Any) -> DoneEvent:
             timings["total_s"] = time.perf_counter() - t0
-            answer = Answer(question, text, refused, cited, sources, cid, timings, **more)
+            answer = Answer(
+                question, text, refused, cited, sources, cid, timings, language=language, **more
+            )
             return DoneEvent(answer, hits, standalone)
 
         if not hits:  # nothing relevant: refuse without spending the model's time
             ticket.release()
-            yield TokenEvent(REFUSAL)
-            yield done(REFUSAL, True, [])
+            yield TokenEvent(refusal(language))
+            yield done(refusal(language), True, [])
             return
 
         wait_until = time.monotonic() + self.timeout_s
@@ -230,7 +235,14 @@ class AnswerService:
 
         # the models answer in turn until one is neither refused nor withheld (router.py)
         v = yield from self.router.answer(
-            standalone, hits, sources, t0=t0, timings=timings, cancel=cancel, tried=tried
+            standalone,
+            hits,
+            sources,
+            t0=t0,
+            timings=timings,
+            cancel=cancel,
+            tried=tried,
+            language=language,
         )
         ticket.release()  # the last model asked is done: the next in line may go
         yield done(

@@ -175,6 +175,14 @@ class AccessControl:
     def visible_collections(self, principal: Principal) -> frozenset[str] | None:
         return self.store.visible_collections(principal)
 
+    def language(self, principal: Principal) -> str | None:
+        """The language ``principal`` chose for the pages (None: their browser's)."""
+        return self.store.language(principal.user)
+
+    def set_language(self, principal: Principal, language: str | None) -> None:
+        """A person's own setting: not a change of access, so not audited."""
+        self.store.set_language(principal.user, language)
+
     def admit_question(self, principal: Principal) -> frozenset[str] | None:
         """Rate-limit the asker and return the collections they may read."""
         self.question_limiter.hit(principal.user, "questions")

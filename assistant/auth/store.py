@@ -21,6 +21,7 @@ from assistant.auth.principal import ROLES, Level, Principal
 from assistant.domain import utcnow
 from assistant.errors import AssistantError, NotFound
 from assistant.store import sqlite
+from assistant.text.language import LANGUAGES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -44,6 +45,12 @@ CREATE TABLE IF NOT EXISTS collections (
     label INTEGER NOT NULL,
     updated_at TEXT NOT NULL
 );
+-- a person's own settings, by user name: single sign-on users have no row in users
+CREATE TABLE IF NOT EXISTS preferences (
+    user TEXT PRIMARY KEY,
+    language TEXT,
+    updated_at TEXT NOT NULL
+);
 """
 
 TOKEN_PREFIX = "ast_"
@@ -52,6 +59,11 @@ _ARGON2_SLOTS = threading.BoundedSemaphore(2)
 
 class InvalidUser(AssistantError):
     code = "invalid_user"
+    status_code = 400
+
+
+class InvalidPreference(AssistantError):
+    code = "invalid_preference"
     status_code = 400
 
 
@@ -169,6 +181,29 @@ class AuthStore:
             return None
         user = self.user(name) if row else None
         return user if user is not None and not user.disabled else None
+
+    # -- a person's settings -------------------------------------------------------
+    def language(self, name: str) -> str | None:
+        """The language ``name`` chose for the pages; None: their browser's."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT language FROM preferences WHERE user = ?", (name,)
+            ).fetchone()
+        return str(row[0]) if row and row[0] else None
+
+    def set_language(self, name: str, language: str | None) -> None:
+        """Keep ``language`` (None: follow the browser again) as ``name``'s choice."""
+        if language is not None and language not in LANGUAGES:
+            raise InvalidPreference(
+                f"unknown language {language!r}; use one of {', '.join(LANGUAGES)}"
+            )
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO preferences (user, language, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(user) DO UPDATE SET language = excluded.language, "
+                "updated_at = excluded.updated_at",
+                (name, language, utcnow().isoformat()),
+            )
 
     # -- API tokens ----------------------------------------------------------------
     def issue_token(self, name: str, label: str = "") -> str:

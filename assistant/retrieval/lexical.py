@@ -23,7 +23,8 @@ from pathlib import Path
 
 from assistant.retrieval.postings import PostingsCache
 from assistant.store.documents import Store
-from assistant.text.analysis import index_text, or_expression, query_terms
+from assistant.text.analysis import ANALYSER_VERSION, index_text, or_expression, query_terms
+from assistant.text.arabic import INDIC_DIGITS_GLOB
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +150,12 @@ def ensure_lexical_index(store: Store) -> bool:
     """Rewrite the FTS5 rows from the chunks when they were written by another analyser.
 
     A store made before the analyser existed (or changed) holds raw text that
-    analysed queries cannot match. Sampling the first and last rows is enough:
-    every row is written by the same ``insert_document``. Checked once per
-    store per process. Returns True when the rows were rewritten.
+    analysed queries cannot match. Sampling the first and last rows is enough
+    to tell raw text: every row is written by the same ``insert_document``. A
+    change of the analyser that touches only some rows is told by the version the
+    store records (``ANALYSER_VERSION``); a store from before that record is
+    rewritten only if a chunk holds what version 2 changed (Arabic-Indic digits).
+    Checked once per store per process. Returns True when the rows were rewritten.
     """
     key = str(store.path)
     with _checked_lock:
@@ -164,7 +168,8 @@ def ensure_lexical_index(store: Store) -> bool:
                     "(SELECT count(*) FROM chunks_fts) - (SELECT count(*) FROM fts_purge)"
                 ).fetchone()
             )
-            stale = counts[0] != counts[1]
+            recorded = db.execute("SELECT value FROM meta_text WHERE key = 'analyser'").fetchone()
+            stale = counts[0] != counts[1] or _other_analyser(db, recorded)
             if not stale:
                 for order in ("ASC", "DESC"):
                     row = db.execute(
@@ -181,5 +186,23 @@ def ensure_lexical_index(store: Store) -> bool:
                     [(vid, index_text(section, text), cid) for vid, cid, section, text in rows],
                 )
                 log.info("rewrote %d lexical index rows with the current analyser", len(rows))
+            if recorded is None or recorded[0] != ANALYSER_VERSION:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta_text (key, value) VALUES ('analyser', ?)",
+                    (ANALYSER_VERSION,),
+                )
         _checked.add(key)
         return stale
+
+
+def _other_analyser(db: sqlite3.Connection, recorded: tuple[str] | None) -> bool:
+    """Whether the rows may have been written by an analyser other than this one."""
+    if recorded is not None:
+        return recorded[0] != ANALYSER_VERSION
+    # version 1 wrote no record, and differs from 2 only where digits are Arabic-Indic:
+    # one scan of the chunks, once (the version is recorded after it)
+    found = db.execute(
+        "SELECT 1 FROM chunks WHERE text GLOB ?1 OR section GLOB ?1 LIMIT 1",
+        (INDIC_DIGITS_GLOB,),
+    ).fetchone()
+    return found is not None

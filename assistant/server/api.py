@@ -29,6 +29,7 @@ from assistant.server.coalesce import coalesce_tokens
 from assistant.server.errors import stream_error
 from assistant.server.relay import relay
 from assistant.settings import Settings
+from assistant.text.language import detect
 
 
 @dataclass
@@ -94,7 +95,7 @@ class AskController(Controller):
                 interval_s,
             )
         )
-        return ServerSentEvent(_sse(events, ticket))
+        return ServerSentEvent(_sse(events, ticket, detect(question)))
 
 
 def _message(event: Event) -> ServerSentEventMessage:
@@ -118,13 +119,14 @@ def _json(value: object) -> str:
 
 
 async def _sse(
-    events: AsyncGenerator[Event | Exception, None], ticket: Ticket
+    events: AsyncGenerator[Event | Exception, None], ticket: Ticket, language: str = "en"
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """Relay the answer's events; a closed page stops generation at the next token."""
+    """Relay the answer's events; a closed page stops generation at the next token. An
+    error's detail is in ``language``, the question's."""
     try:
         async for item in events:
             if isinstance(item, Exception):
-                code, detail = stream_error(item)
+                code, detail = stream_error(item, language)
                 yield ServerSentEventMessage(
                     event="error", data=_json({"error": code, "detail": detail})
                 )

@@ -28,9 +28,10 @@ from assistant.server.admin import AdminController
 from assistant.server.api import AskController, HealthController
 from assistant.server.auth import AuthController, provide_principal
 from assistant.server.errors import EXCEPTION_HANDLERS
+from assistant.server.i18n import install as install_i18n
 from assistant.server.metrics_api import MetricsController
 from assistant.server.openai_api import OpenAIController
-from assistant.server.pages import PagesController
+from assistant.server.pages import PagesController, PreferencesController
 from assistant.server.review_api import ReviewApiController
 from assistant.server.review_pages import ReviewController
 from assistant.server.threads import size_answer_pool
@@ -130,6 +131,7 @@ def create_app(
     app = Litestar(
         route_handlers=[
             PagesController,
+            PreferencesController,  # the page language a user chose (server/i18n.py)
             # compliance review and admin pages (assistant/server/review_*.py, admin.py)
             ReviewController,
             ReviewApiController,
@@ -147,7 +149,11 @@ def create_app(
             # sign-in (assistant/server/auth.py): every content handler needs a principal
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
-        template_config=TemplateConfig(directory=tdir, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=tdir,
+            engine=JinjaTemplateEngine,
+            engine_callback=lambda engine: install_i18n(engine.engine),  # t(...) in templates
+        ),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="On-premise assistant", version=__version__),
         on_startup=startup_hooks,

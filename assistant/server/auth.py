@@ -19,6 +19,7 @@ from litestar.response import Redirect, Template
 
 from assistant.auth.access import AccessControl, Forbidden, NotAuthenticated
 from assistant.auth.principal import Principal
+from assistant.server.i18n import page_locale, translate
 from assistant.settings import Settings
 
 SESSION_COOKIE = "assistant_session"
@@ -95,7 +96,12 @@ class AuthController(Controller):
         token = secrets.token_urlsafe(24)
         response = Template(
             template_name="login.html",
-            context={"csrf": token, "next": _safe_next(next), "error": None},
+            context={
+                "csrf": token,
+                "next": _safe_next(next),
+                "error": None,
+                **page_locale(request),
+            },
         )
         response.cookies.append(
             Cookie(
@@ -120,11 +126,17 @@ class AuthController(Controller):
             session = access.login(
                 data.get("username", ""), data.get("password", ""), address=address
             )
-        except NotAuthenticated as exc:
+        except NotAuthenticated:
             token = secrets.token_urlsafe(24)
+            locale = page_locale(request)
             page = Template(
                 template_name="login.html",
-                context={"csrf": token, "next": _safe_next(data.get("next")), "error": exc.message},
+                context={
+                    "csrf": token,
+                    "next": _safe_next(data.get("next")),
+                    "error": translate(locale["locale"], "login.failed"),
+                    **locale,
+                },
                 status_code=401,
             )
             page.cookies.append(

@@ -12,6 +12,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from assistant.errors import AssistantError
+from assistant.server.i18n import error_detail
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +24,16 @@ def _body(code: str, message: str, hint: str | None = None) -> dict[str, object]
     return body
 
 
-def stream_error(exc: Exception) -> tuple[str, str]:
+def stream_error(exc: Exception, language: str = "en") -> tuple[str, str]:
     """(code, detail) of an error that ends a stream already under way (its status is
-    sent): what the chat's error event and the OpenAI stream's error chunk carry."""
+    sent): what the chat's error event and the OpenAI stream's error chunk carry. The
+    detail is in ``language``, the question's: an Arabic question gets the catalogue's
+    Arabic sentence for the code (server/catalogue.py); logs and the audit log keep the
+    error's own message."""
     if isinstance(exc, AssistantError):
-        return exc.code, exc.message
+        return exc.code, error_detail(exc.code, exc.message, language)
     log.error("stream ended by an unexpected error", exc_info=exc)
-    return "internal_error", "internal error"
+    return "internal_error", error_detail("internal_error", "internal error", language)
 
 
 def assistant_error(request: Request[Any, Any, Any], exc: AssistantError) -> Response[Any]:

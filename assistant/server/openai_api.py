@@ -41,6 +41,7 @@ from assistant.errors import InvalidQuestion
 from assistant.server.errors import stream_error
 from assistant.server.relay import relay
 from assistant.settings import Settings
+from assistant.text.language import detect
 
 
 def _text(content: Any) -> str:
@@ -119,7 +120,8 @@ class OpenAIController(Controller):
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if data.get("stream"):
             drafts = len(answers.models) - 1  # models whose text may yet be replaced
-            return ServerSentEvent(_stream(ask, ticket, model, completion_id, drafts))
+            stream = _stream(ask, ticket, model, completion_id, drafts, detect(question))
+            return ServerSentEvent(stream)
         events = await asyncio.to_thread(lambda: list(ask()))
         done = next(e for e in events if isinstance(e, DoneEvent))
         answer = done.answer
@@ -163,6 +165,7 @@ async def _stream(
     model: str,
     completion_id: str,
     drafts: int = 0,
+    language: str = "en",
 ) -> AsyncIterator[ServerSentEventMessage]:
     """The answer as chunks. The first ``drafts`` models' text is held back until it is
     accepted (the done event) or replaced (a retry event): a client never gets a draft
@@ -173,7 +176,7 @@ async def _stream(
         yield _chunk(completion_id, model, {"role": "assistant", "content": ""})
         async for item in events:
             if isinstance(item, Exception):
-                _, detail = stream_error(item)
+                _, detail = stream_error(item, language)  # in the question's language
                 yield ServerSentEventMessage(data=json.dumps({"error": {"message": detail}}))
                 break
             if isinstance(item, TokenEvent):

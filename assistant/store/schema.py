@@ -12,7 +12,7 @@ from pathlib import Path
 
 from assistant.store import sqlite
 from assistant.store.sqlite import Lock
-from assistant.text.analysis import index_text
+from assistant.text.analysis import ANALYSER_VERSION, index_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -110,4 +110,9 @@ def _migrate(connection: sqlite3.Connection, lock: Lock) -> None:
         )
         db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+        )
+        # the rows were just written by this analyser (retrieval/lexical.py checks the record)
+        db.execute(
+            "INSERT OR REPLACE INTO meta_text (key, value) VALUES ('analyser', ?)",
+            (ANALYSER_VERSION,),
         )

@@ -39,6 +39,11 @@ STOPWORDS = frozenset(
     في من الى على عن ما ماذا كيف هل هو هي هذا هذه ذلك التي الذي او ان لا""".split()
 )
 
+#: What ``index_text`` writes, by version: a store records the one its rows were written
+#: with (assistant/retrieval/lexical.py rewrites them when it changes). 2: Arabic-Indic
+#: digits read as Western ones.
+ANALYSER_VERSION = "2"
+
 _local = threading.local()
 
 

@@ -4,8 +4,9 @@ MiniLM is an English model, so Arabic documents are found mainly by the
 lexical side. Arabic text is written with optional short-vowel marks
 (tashkeel), decorative stretching (tatweel) and several interchangeable
 letter forms; a query typed without them must still match a document written
-with them, and the other way round. The same function runs at index time and
-at query time, so both sides meet on one spelling.
+with them, and the other way round. Numbers are written with Arabic-Indic digits
+(٣٤) as often as with Western ones (34): both are read as Western digits. The same
+function runs at index time and at query time, so both sides meet on one spelling.
 """
 
 from __future__ import annotations
@@ -28,8 +29,13 @@ _LETTERS = str.maketrans(
         "\u06cc": "\u064a",  # ی Farsi yeh -> ي
         "\u0629": "\u0647",  # ة ta marbuta -> ه
         TATWEEL: None,
+        # Arabic-Indic digits ٠…٩ (U+0660) and their Persian forms ۰…۹ (U+06F0) -> 0…9
+        **{chr(0x0660 + d): str(d) for d in range(10)},
+        **{chr(0x06F0 + d): str(d) for d in range(10)},
     }
 )
+#: A GLOB that finds text ``normalize_arabic`` changes digits in (assistant/retrieval/lexical.py).
+INDIC_DIGITS_GLOB = "*[\u0660-\u0669\u06f0-\u06f9]*"
 
 _ARABIC = re.compile("[\u0600-\u06ff]")
 
@@ -42,7 +48,8 @@ def has_arabic(text: str) -> bool:
 
 
 def normalize_arabic(text: str) -> str:
-    """Strip tashkeel and tatweel; unify alef (أإآٱ→ا), ya (ى→ي) and ta marbuta (ة→ه)."""
+    """Strip tashkeel and tatweel; unify alef (أإآٱ→ا), ya (ى→ي) and ta marbuta (ة→ه);
+    read Arabic-Indic and Persian digits as Western ones (٣٤→34)."""
     if not has_arabic(text):
         return text
     return _DIACRITICS.sub("", text).translate(_LETTERS)

@@ -4,6 +4,12 @@
  * (answers, document titles, paths, quotes, error details) is put into the page
  * with textContent / Text nodes. Never innerHTML, never insertAdjacentHTML.
  * Attributes set from server text are only plain ones (title, aria-label).
+ *
+ * Every string shown comes from the page's catalogue (assistant/server/catalogue.py),
+ * in the page's language, rendered into the page as JSON (#i18n-strings): t(key, vars).
+ * Text whose language is not the page's -- questions, answers, document titles and
+ * quotes -- carries dir="auto", so Arabic runs right to left in an English page and
+ * English left to right in an Arabic one.
  */
 "use strict";
 
@@ -21,6 +27,39 @@
   const newChatBtn = $("new-chat");
   if (!form || !input || !conv) return;
 
+  // -- strings in the page's language ------------------------------------------------
+  const LOCALE = document.documentElement.lang || "en";
+  const PAGE_DIR = document.documentElement.dir || "ltr";
+  const STRINGS = (() => {
+    const node = $("i18n-strings");
+    try {
+      return node ? JSON.parse(node.textContent || "{}") : {};
+    } catch {
+      return {};
+    }
+  })();
+  const pluralRules = new Intl.PluralRules(LOCALE);
+
+  /** The catalogue's string `key`, its {placeholders} filled from `vars`; a count `n`
+   *  picks the plural form (CLDR categories: Arabic has zero, one, two, few, many). */
+  function t(key, vars) {
+    let entry = STRINGS[key];
+    if (entry === undefined || entry === null) return key;
+    if (typeof entry === "object") {
+      const n = vars && vars.n !== undefined ? Number(vars.n) : Number.NaN;
+      entry = (Number.isFinite(n) && entry[pluralRules.select(n)]) || entry.other || "";
+    }
+    return String(entry).replace(/\{(\w+)\}/g, (whole, name) =>
+      vars && Object.hasOwn(vars, name) ? String(vars[name]) : whole,
+    );
+  }
+
+  /** What the page says for an error `code` (assistant/errors.py), else the server's detail. */
+  function errorText(code, detail) {
+    const key = `error.${str(code)}`;
+    return Object.hasOwn(STRINGS, key) ? t(key) : str(detail) || t("js.answer_failed");
+  }
+
   const MAX_CHARS = 2000;
   const CITE = /\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]/g;
   const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
@@ -33,7 +72,13 @@
     countdown: null,
   };
 
-  class UiError extends Error {}
+  /** An error to show: `message` in the page's language, `detail` the server's words. */
+  class UiError extends Error {
+    constructor(message, detail) {
+      super(message);
+      this.detail = detail || "";
+    }
+  }
 
   // -- small DOM helpers (text only) -------------------------------------------
   /** Create an element. `props` are attributes (strings) plus `class`;
@@ -78,16 +123,16 @@
 
   function busyCountdown(seconds) {
     let left = seconds;
-    setStatus(`Busy, retry in ${left} s.`, "error");
+    setStatus(t("js.busy_retry", { seconds: left }), "error");
     state.countdown = setInterval(() => {
       left -= 1;
       if (left <= 0) {
         clearInterval(state.countdown);
         state.countdown = null;
-        statusEl.textContent = "You can ask again now.";
+        statusEl.textContent = t("js.ask_again");
         statusEl.dataset.kind = "";
       } else {
-        statusEl.textContent = `Busy, retry in ${left} s.`;
+        statusEl.textContent = t("js.busy_retry", { seconds: left });
       }
     }, 1000);
   }
@@ -115,16 +160,21 @@
     const id = ++state.turns;
     if (emptyState) emptyState.hidden = true;
 
-    const answerText = h("div", { class: "answer-text" });
-    const answerLabel = h("div", { class: "answer-label", id: `a-label-${id}` }, "Answer");
+    // the answer's own direction: it is in the language of the question, not the page's
+    const answerText = h("div", {
+      class: "answer-text",
+      dir: "auto",
+      "data-searching": t("js.searching_documents"),
+    });
+    const answerLabel = h("div", { class: "answer-label", id: `a-label-${id}` }, t("js.answer"));
     const answer = h(
       "div",
       { class: "answer", id: `a-${id}`, "aria-labelledby": `a-label-${id}` },
       answerLabel,
       answerText,
     );
-    const sourcesTitle = h("h3", { class: "sources-title", id: `s-${id}` }, "Sources");
-    const sourcesNote = h("p", { class: "sources-note" }, "Searching the documents…");
+    const sourcesTitle = h("h3", { class: "sources-title", id: `s-${id}` }, t("js.sources"));
+    const sourcesNote = h("p", { class: "sources-note" }, t("js.searching_documents"));
     const cards = h("ol", { class: "cards" });
     const sources = h(
       "aside",
@@ -138,8 +188,9 @@
       { class: "turn", id: `turn-${id}`, "data-state": "searching", "aria-labelledby": `q-${id}` },
       h(
         "div",
-        { class: "question", id: `q-${id}` },
-        h("span", { class: "visually-hidden" }, "You asked: "),
+        { class: "question", id: `q-${id}`, dir: "auto" },
+        // its own dir: left out when the bubble's direction is taken from the question
+        h("span", { class: "visually-hidden", dir: PAGE_DIR }, t("js.you_asked")),
         question,
       ),
       h("div", { class: "turn-body" }, answer, sources),
@@ -175,25 +226,28 @@
   function buildCard(turn, source) {
     const n = toInt(source.n);
     const file = basename(source.path);
-    const title = str(source.document).trim() || file || "Untitled document";
+    const title = str(source.document).trim() || file || t("js.untitled");
 
-    const badge = h("span", { class: "badge", hidden: true }, "Cited");
+    // The card takes its direction from the document's title (dir="auto" below): the
+    // page's own words inside it carry the page's dir, which dir="auto" passes over.
+    const ui = { dir: PAGE_DIR };
+    const badge = h("span", { class: "badge", hidden: true, ...ui }, t("js.cited"));
     const head = h(
       "div",
       { class: "card-head" },
-      h("span", { class: "card-n", "aria-label": `Source ${n}` }, `[${n}]`),
+      h("span", { class: "card-n", "aria-label": t("js.source_n", { n }) }, `[${n}]`),
       h("span", { class: "card-title" }, title),
       badge,
     );
 
-    const meta = h("ul", { class: "card-meta", "aria-label": "Where it comes from" });
-    if (file) meta.append(h("li", { class: "meta-file", title: str(source.path) }, file));
+    const meta = h("ul", { class: "card-meta", "aria-label": t("js.where_from") });
+    if (file) meta.append(h("li", { class: "meta-file", title: str(source.path), dir: "auto" }, file));
     if (source.page !== null && source.page !== undefined && source.page !== "") {
-      meta.append(h("li", { class: "meta-page" }, `page ${str(source.page)}`));
+      meta.append(h("li", { class: "meta-page", ...ui }, t("js.page", { page: str(source.page) })));
     }
     if (source.section !== null && source.section !== undefined && str(source.section).trim()) {
       const section = str(source.section);
-      meta.append(h("li", { class: "meta-section", title: section }, section));
+      meta.append(h("li", { class: "meta-section", title: section, dir: "auto" }, section));
     }
     const score = Number(source.score);
     if (Number.isFinite(score)) {
@@ -203,20 +257,20 @@
       meta.append(
         h(
           "li",
-          { class: "meta-score", title: "Similarity to the question (0 to 1)" },
+          { class: "meta-score", title: t("js.similarity"), ...ui },
           h("span", { class: "score-bar", "aria-hidden": "true" }, fill),
-          `score ${score.toFixed(2)}`,
+          t("js.score", { score: score.toFixed(2) }),
         ),
       );
     }
 
-    const quote = h("blockquote", { class: "quote" }, str(source.quote));
-    const details = h(
-      "details",
-      { class: "card-quote" },
-      h("summary", null, h("span", { class: "summary-text" }, "Quote")),
-      quote,
+    const quote = h("blockquote", { class: "quote", dir: "auto" }, str(source.quote));
+    const summary = h(
+      "span",
+      { class: "summary-text", "data-show": t("js.show"), "data-hide": t("js.hide"), ...ui },
+      t("js.quote"),
     );
+    const details = h("details", { class: "card-quote" }, h("summary", null, summary), quote);
 
     const card = h(
       "li",
@@ -224,8 +278,9 @@
         class: "card",
         id: `src-${turn.id}-${n}`,
         "data-n": String(n),
+        dir: "auto", // the document's direction: an Arabic source reads right to left
         tabindex: "-1",
-        "aria-label": `Source ${n}: ${title}`,
+        "aria-label": t("js.source_title", { n, title }),
       },
       head,
       meta,
@@ -245,7 +300,7 @@
     if (at < 0) return;
     card._quote.replaceChildren(
       document.createTextNode(text.slice(0, at)),
-      h("mark", { class: "evidence", title: "The sentence that backs the answer" }, evidence),
+      h("mark", { class: "evidence", title: t("js.evidence") }, evidence),
       document.createTextNode(text.slice(at + evidence.length)),
     );
   }
@@ -259,10 +314,10 @@
       turn.byN.set(toInt(source.n), card);
       turn.cards.append(card);
     }
-    turn.sourcesTitle.textContent = sources.length ? `Sources (${sources.length})` : "Sources";
-    turn.sourcesNote.textContent = sources.length
-      ? "Passages given to the model."
-      : "No passage in the documents matched the question.";
+    turn.sourcesTitle.textContent = sources.length
+      ? t("js.sources_n", { n: sources.length })
+      : t("js.sources");
+    turn.sourcesNote.textContent = sources.length ? t("js.passages_given") : t("js.no_passage");
   }
 
   function markCited(turn, answer) {
@@ -288,11 +343,11 @@
     const total = turn.byN.size;
     if (total === 0) return;
     if (answer.withheld) {
-      turn.sourcesNote.textContent = "The model's answer stated facts these passages do not hold.";
+      turn.sourcesNote.textContent = t("js.withheld_note");
     } else if (answer.refused) {
-      turn.sourcesNote.textContent = "None of these passages answers the question.";
+      turn.sourcesNote.textContent = t("js.refused_note");
     } else {
-      turn.sourcesNote.textContent = `${cited.size} of ${total} cited in the answer.`;
+      turn.sourcesNote.textContent = t("js.cited_of", { cited: cited.size, total });
     }
   }
 
@@ -307,7 +362,7 @@
         href: `#src-${turn.id}-${n}`,
         "data-turn": String(turn.id),
         "data-n": String(n),
-        title: title ? `Source ${n}: ${title}` : `Source ${n}`,
+        title: title ? t("js.source_title", { n, title }) : t("js.source_n", { n }),
       },
       `[${n}]`,
     );
@@ -343,8 +398,10 @@
     if (!model) return; // refused before any model: nothing to name
     const tried = Array.isArray(answer.tried) ? answer.tried.map(str) : [];
     const earlier = tried.filter((name) => name && name !== model);
-    const text = earlier.length ? `Model: ${model} (after ${earlier.join(", ")})` : `Model: ${model}`;
-    turn.answer.append(h("p", { class: "answer-model", title: "The model that wrote this answer" }, text));
+    const text = earlier.length
+      ? t("js.model_after", { model, earlier: earlier.join(", ") })
+      : t("js.model", { model });
+    turn.answer.append(h("p", { class: "answer-model", title: t("js.model_title") }, text));
   }
 
   function finishTurn(turn, answer) {
@@ -353,11 +410,12 @@
     if (answer.conversation_id) state.conversationId = String(answer.conversation_id);
     markCited(turn, answer);
     const text = str(answer.answer);
+    if (answer.language) turn.answerText.setAttribute("lang", str(answer.language));
     if (answer.refused) {
       turn.answer.classList.add("is-refused");
       turn.answerLabel.textContent = answer.withheld
-        ? "Withheld: not backed by the documents"
-        : "Not found in the documents";
+        ? t("js.withheld_label")
+        : t("js.refused_label");
       turn.answerText.replaceChildren(document.createTextNode(text));
     } else {
       renderAnswerText(turn, text);
@@ -368,19 +426,23 @@
     const n = Array.isArray(answer.citations) ? answer.citations.length : 0;
     setStatus(
       answer.refused
-        ? `No answer found in the documents (${seconds} s).`
-        : `Answered in ${seconds} s · ${n} source${n === 1 ? "" : "s"} cited.`,
+        ? t("js.status_refused", { seconds })
+        : t("js.status_answered", { seconds, n }),
       "",
     );
     keepAtBottom(wasNear);
   }
 
-  function failTurn(turn, message, label) {
+  function failTurn(turn, message, label, detail) {
     setTurnState(turn, "error");
     turn.answer.classList.add("is-error");
-    turn.answerLabel.textContent = label || "Something went wrong";
+    turn.answerLabel.textContent = label || t("js.error_label");
     if (!turn.text) turn.answerText.replaceChildren(document.createTextNode(message));
     else turn.answer.append(h("p", { class: "answer-note" }, message));
+    if (detail && detail !== message) {
+      const words = t("js.details", { detail });
+      turn.answer.append(h("p", { class: "answer-note answer-detail", dir: "auto" }, words));
+    }
     if (!turn.byN.size) turn.sources.hidden = true;
   }
 
@@ -388,11 +450,11 @@
     setTurnState(turn, "stopped");
     turn.answer.classList.add("is-stopped");
     if (!turn.text) {
-      turn.answerText.replaceChildren(document.createTextNode("Stopped before the answer started."));
+      turn.answerText.replaceChildren(document.createTextNode(t("js.stopped_early")));
     }
-    turn.answer.append(h("p", { class: "answer-note" }, "Stopped. The answer may be incomplete."));
+    turn.answer.append(h("p", { class: "answer-note" }, t("js.stopped_note")));
     if (!turn.byN.size) turn.sources.hidden = true;
-    setStatus("Stopped.", "");
+    setStatus(t("js.stopped"), "");
   }
 
   // -- the network -----------------------------------------------------------------------
@@ -406,13 +468,20 @@
 
   async function httpError(res) {
     let detail = "";
+    let code = "";
     try {
       const body = await res.json();
-      if (body && typeof body === "object") detail = str(body.detail || body.error);
+      if (body && typeof body === "object") {
+        detail = str(body.detail || body.error);
+        code = str(body.error);
+      }
     } catch {
       /* not JSON */
     }
-    const err = new UiError(detail || `The server answered ${res.status} ${res.statusText}`.trim());
+    const message = code
+      ? errorText(code, detail)
+      : detail || t("js.server_answered", { status: res.status });
+    const err = new UiError(message, detail);
     err.status = res.status;
     if (res.status === 503) err.retryAfter = retryAfterSeconds(res);
     return err;
@@ -443,7 +512,7 @@
       try {
         parsed = JSON.parse(data.join("\n"));
       } catch {
-        throw new UiError("The server sent an event that could not be read.");
+        throw new UiError(t("js.bad_event"));
       }
       onEvent(name, parsed);
     };
@@ -477,16 +546,14 @@
       case "sources":
         showSources(turn, data);
         setTurnState(turn, "answering");
-        setStatus("Answering…", "progress");
+        setStatus(t("js.answering"), "progress");
         break;
       case "queue": {
         // The one model is busy with other questions: position 1 means "next".
         const position = toInt(data && data.position);
         if (position <= 0) break;
         const message =
-          position === 1
-            ? "Waiting for the model: your question is next…"
-            : `Waiting for the model: your question is number ${position} in the queue…`;
+          position === 1 ? t("js.queue_next") : t("js.queue_position", { position });
         turn.waiting = true;
         setTurnState(turn, "queued");
         turn.answerText.replaceChildren(h("span", { class: "waiting" }, message));
@@ -497,9 +564,7 @@
         // The answer so far was refused or withheld: it is dropped and the next, larger
         // model answers the same question from the same sources.
         const model = str(data && data.model);
-        const message = model
-          ? `Checking with a larger model (${model})…`
-          : "Checking with a larger model…";
+        const message = model ? t("js.retry_model", { model }) : t("js.retry");
         turn.text = "";
         turn.waiting = true;
         setTurnState(turn, "retrying");
@@ -514,7 +579,7 @@
         }
         if (turn.article.dataset.state !== "answering") {
           setTurnState(turn, "answering");
-          setStatus("Answering…", "progress");
+          setStatus(t("js.answering"), "progress");
         }
         appendToken(turn, str(data && data.text));
         break;
@@ -522,7 +587,8 @@
         finishTurn(turn, data || {});
         break;
       case "error": {
-        const err = new UiError(str(data && (data.detail || data.error)) || "The answer failed.");
+        const detail = str(data && (data.detail || data.error));
+        const err = new UiError(errorText(data && data.error, detail), detail);
         err.fromStream = true;
         throw err;
       }
@@ -542,7 +608,7 @@
     state.controller = controller;
     setBusy(true);
     setTurnState(turn, "searching");
-    setStatus("Searching…", "progress");
+    setStatus(t("js.searching"), "progress");
 
     try {
       const res = await fetch("/api/ask/stream", {
@@ -571,16 +637,17 @@
       } else {
         await readEvents(res, (name, data) => handleEvent(turn, name, data));
       }
-      if (!turn.done) throw new UiError("The answer was interrupted. Please ask again.");
+      if (!turn.done) throw new UiError(t("js.interrupted"));
     } catch (err) {
       if (err && err.name === "AbortError") {
         stopTurn(turn);
       } else if (err instanceof UiError) {
         if (err.status === 503 && err.retryAfter) {
-          failTurn(turn, `Busy, retry in ${err.retryAfter} s. ${err.message}`.trim(), "Busy");
+          const message = t("js.busy_retry", { seconds: err.retryAfter });
+          failTurn(turn, `${message} ${err.message}`, t("js.busy_label"), err.detail);
           busyCountdown(err.retryAfter);
         } else {
-          failTurn(turn, err.message);
+          failTurn(turn, err.message, null, err.detail);
           setStatus(err.message, "error");
         }
         if (!input.value.trim()) {
@@ -588,7 +655,7 @@
           autosize();
         }
       } else {
-        const message = "Could not reach the assistant. Check the connection and try again.";
+        const message = t("js.unreachable");
         failTurn(turn, message);
         setStatus(message, "error");
         if (!input.value.trim()) {
@@ -644,12 +711,12 @@
     if (state.busy) return;
     const question = input.value.trim();
     if (!question) {
-      setStatus("Type a question first.", "error");
+      setStatus(t("js.type_first"), "error");
       input.focus();
       return;
     }
     if (question.length > MAX_CHARS) {
-      setStatus(`The question is longer than ${MAX_CHARS} characters.`, "error");
+      setStatus(t("js.too_long", { max: MAX_CHARS }), "error");
       return;
     }
     input.value = "";
@@ -682,8 +749,29 @@
       state.turns = 0;
       if (emptyState) emptyState.hidden = false;
       newChatBtn.disabled = true;
-      setStatus("New conversation.", "");
+      setStatus(t("js.new_conversation"), "");
       input.focus();
+    });
+  }
+
+  // -- the page's language: the user's own setting, kept on the server ------------------
+  const languageSwitch = $("language-switch");
+  if (languageSwitch) {
+    languageSwitch.addEventListener("click", async () => {
+      if (state.busy) return;
+      try {
+        const res = await fetch("/api/preferences", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+          body: JSON.stringify({ language: languageSwitch.dataset.language || null }),
+          credentials: "same-origin",
+          cache: "no-store",
+        });
+        if (!res.ok) throw await httpError(res);
+        window.location.reload();
+      } catch {
+        setStatus(t("js.language_failed"), "error");
+      }
     });
   }
 
