@@ -10,7 +10,10 @@
 - the FAISS file is saved atomically with the store generation it reflects
   (assistant/store/recovery.py), at the end of a batch, every 30 s, and by ``tick``.
 
-Only one process writes an index at a time (assistant/store/writer_lock.py).
+Only one process writes an index at a time (assistant/store/writer_lock.py). A process
+that read the index before another one wrote it (an ingest, a re-embedding: ingest/
+reembed.py) catches up when it takes the lock: it refuses a store now bound to another
+embedder, and reloads its in-memory index when the store moved on since it was read.
 """
 
 from __future__ import annotations
@@ -34,20 +37,32 @@ SAVE_EVERY_S = 30.0
 
 
 class Committer:
-    def __init__(self, store: Store, index: VectorIndex) -> None:
+    def __init__(self, store: Store, index: VectorIndex, *, embedder: str | None = None) -> None:
         self.store = store
         self.index = index
+        self.embedder = embedder  # the name of what embeds the documents this writes
         self.journal = Journal(store)
         self.on_erasure: list[ErasureListener] = []
         self._writer = WriterLock(index.path.parent / "writer.lock")
         self._dirty = False
         self._saved_at = time.monotonic()
         recovery.ensure_consistent(index, store)
+        self._generation = store.generation()  # what the in-memory index reflects
         fts_purge.purge(store)  # lexical rows an erasure queued before a crash
 
     def acquire(self) -> None:
-        """Become the index's one writer (held until ``close``)."""
+        """Become the index's one writer (held until ``close``), in step with the store."""
+        if self._writer.held:
+            return
         self._writer.acquire()
+        try:
+            if self.embedder is not None:
+                self.store.bind_embedder(self.embedder)  # re-embedded since: refuse
+            if self.store.generation() != self._generation:  # another writer since
+                self.index.load(*self.store.all_vectors(self.index.dim))
+        except BaseException:
+            self._writer.release()
+            raise
 
     def mark(self, path: str, step: str, digest: str, collection: str) -> None:
         self.journal.mark(path, step, digest, collection)
@@ -91,7 +106,7 @@ class Committer:
         and merge, WAL checkpoint -- is ``tick``'s work, run at the end of an ingest
         batch, when the watcher is next idle, and by ``close`` (``assistant forget``).
         """
-        self._writer.acquire()
+        self.acquire()
         lap = Laps()
         with self.store.transaction() as db:
             done = unlink_paths(db, paths, actor=actor, reason=reason)
@@ -136,6 +151,7 @@ class Committer:
             if self._dirty:
                 self._save()
             purge_retired(self.store, 0.0)
+            self._generation = self.store.generation()
         fts_purge.purge(self.store)  # e.g. `assistant forget`: before the process exits
         self._writer.release()
 

@@ -76,7 +76,7 @@ class Ingestor:
             chunk_overlap=chunk_overlap,
             max_file_bytes=max_file_bytes,
         )
-        self.committer = Committer(store, index)
+        self.committer = Committer(store, index, embedder=embedder.name)
         self.journal = self.committer.journal
         self.on_ingest: list[Callable[[Document, str | None, int], None]] = []
         self._ahead: ParseAhead | None = None

@@ -6,7 +6,10 @@ import json
 import os
 from pathlib import Path
 
+from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
+from assistant.settings import Settings
+from assistant.store import recovery
 from ingest.parsing.parse import parse_file
 from tests.conftest import SAMPLE
 
@@ -116,3 +119,34 @@ def test_index_is_rebuilt_from_the_store_when_out_of_step(resources: Resources) 
 
     reopened = VectorIndex.open(path, resources.embedder.dim, resources.store)
     assert reopened.ntotal == n
+
+
+def test_a_writer_catches_up_with_one_that_wrote_since_it_read_the_index(
+    resources: Resources, settings: Settings, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    (first / "parking.txt").write_text("Parking permits are issued by the facilities desk.\n")
+    (second / "canteen.txt").write_text("The canteen opens at 11:30 on weekdays.\n")
+    resources.ingestor.ingest([SAMPLE], "sample")
+    resources.close()
+    stale = Resources(settings, embedder=HashEmbedder())
+    try:
+        ingestor = stale.ingestor  # reads the index now ...
+        other = Resources(settings, embedder=HashEmbedder())
+        try:
+            other.ingestor.ingest([first], "notes")  # ... another process writes it ...
+        finally:
+            other.close()
+        ingestor.ingest([second], "notes")  # ... and this one's writes keep the other's
+        ingestor.close()
+        assert stale.index.ntotal == stale.store.counts()["chunks"]
+    finally:
+        stale.close()
+    res = Resources(settings, embedder=HashEmbedder())
+    try:
+        assert recovery.saved_generation(res.index) == res.store.generation()
+        found = res.retriever.retrieve("Who issues parking permits?")
+        assert found and found[0].document.path.endswith("parking.txt")
+    finally:
+        res.close()

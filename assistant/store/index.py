@@ -131,8 +131,14 @@ class VectorIndex:
     def rebuild(self, store: Store) -> None:
         ids, vecs = store.all_vectors(self.dim)
         with self._lock:
-            self._index = self._build(ids, vecs)
+            self.load(ids, vecs)
             self.save()
+
+    def load(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Hold exactly ``vectors`` under ``ids``, in an index of the kind their count
+        calls for; in memory only (``save`` writes it)."""
+        with self._lock:
+            self._index = self._build(np.asarray(ids, dtype=np.int64), vectors)
 
     def _all(self) -> tuple[np.ndarray, np.ndarray]:
         """Every (id, vector) held, for a change of index kind."""
