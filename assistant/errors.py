@@ -56,6 +56,13 @@ class EmbedderMismatch(ConfigError):
     code = "embedder_mismatch"
 
 
+class TuningError(AssistantError):
+    """``assistant tune`` could not make a model: too few usable questions, most often."""
+
+    code = "tuning_error"
+    status_code = 422
+
+
 class IngestError(AssistantError):
     """A document could not be turned into chunks. Carries a quarantine reason."""
 

@@ -72,9 +72,9 @@ class Resources:
                 self._embedder = HashEmbedder()  # the model-free stand-in, for tests and demos
             if self._embedder is None:
                 s = self.settings
-                # torch or the int8 ONNX export (assistant/models/embed.py)
+                # a catalogue or tuned model; torch or its int8 ONNX export (models/embed.py)
                 self._embedder = make_embedder(
-                    get_spec(s.embedding_model),
+                    s.embedding_model,
                     s.models_dir,
                     backend=s.embedding_backend,
                     batch_size=s.embed_batch_size,

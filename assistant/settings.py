@@ -63,7 +63,12 @@ class Settings(BaseSettings):
         "with the same passages, when it refuses or the grounding check withholds its answer "
         "(assistant/answering/router.py). None: MODEL alone",
     )
-    embedding_model: str = Field(default="all-minilm-l6-v2")
+    embedding_model: str = Field(
+        default="all-minilm-l6-v2",
+        description="Catalogue name of the embedding model, or one `assistant tune` made "
+        "(NAME-tuned-<16 hex>, checked against its manifest before loading: "
+        "assistant/models/tuned.py). The index records it: a change needs `assistant reembed`",
+    )
     context_size: int = Field(default=4096, ge=512)
     threads: int = Field(default=max(1, os.cpu_count() or 1), ge=1)
     threads_batch: int | None = Field(
@@ -114,7 +119,7 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Texts per embedding batch (0: torch 64, onnx-int8 1)"
     )
     # Queries and documents must use one backend: the store records it
-    # (assistant/store/documents.py).
+    # (assistant/store/documents.py); `assistant reembed` switches an index over.
     embedding_backend: Literal["torch", "onnx-int8"] = Field(
         default="onnx-int8",
         description="onnx-int8: fused int8 ONNX export of the embedding model, made offline from "

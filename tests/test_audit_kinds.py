@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from assistant.audit import AuditLog, EventKind
+from assistant.audit.embedders import record_embedder_tuned, record_reembedded
 from assistant.audit.events import (
     record_answer_failure,
     record_erasure,
@@ -116,6 +117,28 @@ def _one_of_each(log: AuditLog) -> None:
         detail="d",
         model_sha256=None,
     )
+    hashes = {"sha256": "a" * 64, "weights_sha256": "b" * 64}
+    record_reembedded(
+        log,
+        actor="console:root",
+        old_embedder="m@onnx-int8",
+        old_hashes=hashes,
+        new_embedder="m-tuned-0123456789abcdef@onnx-int8",
+        new_hashes={},
+        chunks=3,
+        index_kind="exact",
+        generation=4,
+        seconds=0.5,
+    )
+    record_embedder_tuned(
+        log,
+        actor="console:root",
+        model="m-tuned-0123456789abcdef",
+        manifest_sha256="c" * 64,
+        weights_sha256="d" * 64,
+        files={"model.safetensors": "d" * 64},
+        lineage={"base": {"name": "m"}, "collection": "hr", "pairs": 7},
+    )
 
 
 def test_collections_per_kind_are_what_the_kind_independent_rule_gave(tmp_path: Path) -> None:
@@ -137,9 +160,10 @@ def test_collections_per_kind_are_what_the_kind_independent_rule_gave(tmp_path: 
         "reingest": {"it"},
         "erasure": {"hr"},
         "acl_change": {"hr"},
+        "embedder_tuned": {"hr"},
     }
     hr = [r.kind for r in log.records(ExportFilter(collection="hr"))]
-    assert hr == ["question", "ingest", "erasure", "acl_change"]
+    assert hr == ["question", "ingest", "erasure", "acl_change", "embedder_tuned"]
     assert log.verify().ok
     log.close()
 
@@ -190,6 +214,16 @@ def _summary(kind: str, data: dict[str, Any], texts: dict[str, Any] | None = Non
             "model m fallback (avx2 mode)",
         ),
         ("answer_failed", {"error": "timeout"}, "no answer: timeout"),
+        (
+            "reembedded",
+            {"chunks": 12, "old_embedder": "a@torch", "new_embedder": "b@torch"},
+            "re-embedded 12 chunks: a@torch -> b@torch",
+        ),
+        (
+            "embedder_tuned",
+            {"base": {"name": "a"}, "model": "a-tuned-0123456789abcdef", "pairs": 190},
+            "tuned a into a-tuned-0123456789abcdef on 190 generated questions",
+        ),
     ],
 )
 def test_each_kind_is_labelled_as_the_review_page_showed_it(

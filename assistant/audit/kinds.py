@@ -43,6 +43,8 @@ class EventKind(StrEnum):
     RETENTION_PURGE = "retention_purge"
     MODEL_WORKER = "model_worker"  # the model's worker process: started, crashed, refused
     ANSWER_FAILED = "answer_failed"  # a question that got an error instead of an answer
+    REEMBEDDED = "reembedded"  # every chunk's vector made again by another embedder
+    EMBEDDER_TUNED = "embedder_tuned"  # an embedding model tuned on the corpus: its lineage
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,18 @@ def _model(f: Facts) -> str:
     return _clip(f"model {d.get('model')} {d.get('phase')}{mode}{why}")
 
 
+def _reembedded(f: Facts) -> str:
+    d = f.data
+    return _clip(f"re-embedded {d.get('chunks')} chunks: {d.get('old_embedder')} -> "
+                 f"{d.get('new_embedder')}")  # fmt: skip
+
+
+def _tuned(f: Facts) -> str:
+    d = f.data
+    base = (d.get("base") or {}).get("name") if isinstance(d.get("base"), dict) else None
+    return _clip(f"tuned {base} into {d.get('model')} on {d.get('pairs')} generated questions")
+
+
 _ACCESS = "assistant.auth.access.AccessControl"
 _EVENTS = "assistant.audit.events"
 _SPECS = (
@@ -207,6 +221,15 @@ _SPECS = (
         EventKind.ANSWER_FAILED,
         lambda f: _clip(f"no answer: {f.data.get('error')}"),
         builders=(f"{_EVENTS}.record_answer_failure",),
+    ),
+    KindSpec(
+        EventKind.REEMBEDDED, _reembedded, builders=("assistant.audit.embedders.record_reembedded",)
+    ),
+    KindSpec(
+        EventKind.EMBEDDER_TUNED,
+        _tuned,
+        ONE,  # the collection it was tuned on, when one was chosen
+        ("assistant.audit.embedders.record_embedder_tuned",),
     ),
 )
 

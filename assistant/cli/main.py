@@ -19,10 +19,12 @@ from assistant.cli.eval import eval_command
 from assistant.cli.inbox import run_forget, run_ingest, show_status
 from assistant.cli.inbox import watch as watch_command
 from assistant.cli.progress import bytes_progress, console
+from assistant.cli.tune import reembed_command, tune_command
 from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.cpu import describe_cpu
 from assistant.models.install import install_model, installed_path, verify_installed
 from assistant.models.model_worker import model_worker
+from assistant.models.tuned import is_tuned, tuned_names, verify_tuned
 from assistant.resources import Resources
 from assistant.settings import Settings, load_settings
 
@@ -171,6 +173,8 @@ def models_list(ctx: click.Context) -> None:
     for spec in CATALOG.values():
         present = installed_path(spec, settings.models_dir).exists()
         table.add_row(spec.name, spec.kind, "yes" if present else "no", spec.description)
+    for name in tuned_names(settings.models_dir):  # made here by `assistant tune`
+        table.add_row(name, "embedding", "yes", "tuned on this corpus (`models verify NAME`)")
     console.print(table)
     chain = " -> ".join(settings.chat_models)  # with draft_model: the draft answers first
     console.print(f"default model: {chain}; embeddings: {settings.embedding_model}")
@@ -184,7 +188,13 @@ def models_list(ctx: click.Context) -> None:
 def models_install(ctx: click.Context, names: tuple[str, ...], force: bool) -> None:
     """Install models (default: the configured models and embedder), verifying each SHA-256."""
     settings = _settings(ctx.find_root())
+    models_dir = settings.models_dir
     for name in names or (*settings.chat_models, settings.embedding_model):
+        if is_tuned(name):  # made here, nothing to fetch: check it
+            console.print(
+                f"[green]verified[/green] {name} -> {verify_tuned(name, models_dir).path}"
+            )
+            continue
         spec = get_spec(name)
         with bytes_progress() as bar:
             task = bar.add_task(name, total=None)
@@ -213,6 +223,11 @@ def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> No
     cpu = describe_cpu()
     console.print(f"cpu: {cpu['model']} ({', '.join(cpu['flags']) or 'no AVX2'})")
     for name in names or (*settings.chat_models, settings.embedding_model):
+        if is_tuned(name):  # every file against its manifest, the manifest against the name
+            console.print(
+                f"[green]ok[/green] {name} {verify_tuned(name, settings.models_dir).path}"
+            )
+            continue
         spec = get_spec(name)
         path = verify_installed(spec, settings.models_dir)
         console.print(f"[green]ok[/green] {name} {path}")
@@ -239,6 +254,10 @@ cli.add_command(watch_command)
 
 # -- eval (assistant/cli/eval.py) -------------------------------------------------------------
 cli.add_command(eval_command)
+
+# -- reembed, tune (assistant/cli/tune.py) ------------------------------------------------------
+cli.add_command(reembed_command)
+cli.add_command(tune_command)
 
 
 def main() -> None:

@@ -47,3 +47,16 @@ def bytes_progress() -> Progress:
         TimeRemainingColumn(),
         console=console,
     )
+
+
+def steps_progress() -> Progress:
+    """Steps done of total (questions, training steps, chunks), elapsed and ETA."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )

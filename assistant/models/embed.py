@@ -188,12 +188,19 @@ class OnnxEmbedder:
 
 
 def _max_seq_length(model_dir: Path) -> int:
-    """The window sentence-transformers uses for this model (256 for MiniLM), so both agree."""
-    try:
-        config = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
-        return int(config["max_seq_length"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 256
+    """The window sentence-transformers uses for this model (256 for MiniLM), so both agree:
+    ``sentence_bert_config.json`` holds it, or (as sentence-transformers 6 saves a tuned
+    model) the tokenizer's ``model_max_length``."""
+    for file, key in (
+        ("sentence_bert_config.json", "max_seq_length"),
+        ("tokenizer_config.json", "model_max_length"),
+    ):
+        try:
+            config = json.loads((model_dir / file).read_text(encoding="utf-8"))
+            return int(config[key])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 256
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -222,32 +229,39 @@ class HashEmbedder:
 
 
 def make_embedder(
-    spec: ModelSpec, models_dir: Path, *, backend: str, batch_size: int = 0, threads: int = 0
+    model: ModelSpec | str,
+    models_dir: Path,
+    *,
+    backend: str,
+    batch_size: int = 0,
+    threads: int = 0,
 ) -> Embedder:
     """The embedder for ``backend``, from verified local weights; its name is model@backend.
 
-    ``batch_size`` 0 takes the backend's measured best (torch 64, onnx-int8 1);
-    ``threads`` 0 runs one ONNX worker per core.
+    ``model``: a catalogue entry or name, or the name of a model ``assistant tune`` made
+    (verified against its manifest, ``assistant/models/tuned.py``). ``batch_size`` 0
+    takes the backend's measured best (torch 64, onnx-int8 1); ``threads`` 0 runs one
+    ONNX worker per core.
 
     The name goes into the store (``Store.bind_embedder``) so an index is never
-    queried through another backend than the one that filled it.
+    queried through another model or backend than the one that filled it.
     """
-    from assistant.models.install import verify_installed
+    from assistant.models.sources import embedding_source
 
-    name = f"{spec.name}@{backend}"
+    if backend not in ("torch", "onnx-int8"):
+        raise ConfigError(f"unknown embedding backend {backend!r}: use 'torch' or 'onnx-int8'")
+    source = embedding_source(model if isinstance(model, str) else model.name, models_dir)
+    name = f"{source.name}@{backend}"
     if backend == "torch":
-        path = verify_installed(spec, models_dir)
-        return SentenceTransformerEmbedder(path, name=name, batch_size=batch_size or 64)
-    if backend == "onnx-int8":
-        from assistant.models.onnx_export import ensure_onnx_int8
+        return SentenceTransformerEmbedder(source.path, name=name, batch_size=batch_size or 64)
+    from assistant.models.onnx_export import ensure_int8_export
 
-        onnx = ensure_onnx_int8(spec, models_dir)
-        return OnnxEmbedder(
-            onnx.path,
-            onnx.sha256,
-            onnx.source_dir,
-            name=name,
-            batch_size=batch_size or 1,
-            threads=threads,
-        )
-    raise ConfigError(f"unknown embedding backend {backend!r}: use 'torch' or 'onnx-int8'")
+    onnx = ensure_int8_export(source.name, source.path, source.weights_sha256, models_dir)
+    return OnnxEmbedder(
+        onnx.path,
+        onnx.sha256,
+        onnx.source_dir,
+        name=name,
+        batch_size=batch_size or 1,
+        threads=threads,
+    )

@@ -10,6 +10,10 @@ pooling and L2 normalisation, then dynamically quantised to int8 per channel.
 (ONNX Runtime's BERT fusions were measured too: no faster once int8.) Nothing
 is downloaded. The result lives in ``<models_dir>/<name>-onnx-int8/model.onnx``.
 
+The same recipe exports a model tuned here (``assistant tune``, ``tuned.py``): the
+source is then its manifest-verified folder, and the stamp ties the export to the
+tuned weights' hash the same way (``ensure_int8_export``).
+
 Trust: the export is not byte-reproducible across library versions, so its
 hash cannot be pinned in the catalogue. Instead a stamp beside the other
 model stamps records the SHA-256 of the file just written, the pinned hash of
@@ -52,12 +56,16 @@ class OnnxModel:
     source_dir: Path
 
 
-def export_dir(spec: ModelSpec, models_dir: Path) -> Path:
-    return models_dir / f"{spec.name}-{BACKEND}"
+def _name(model: ModelSpec | str) -> str:
+    return model if isinstance(model, str) else model.name
 
 
-def stamp_path(spec: ModelSpec, models_dir: Path) -> Path:
-    return models_dir / f".{spec.name}-{BACKEND}.export.json"
+def export_dir(model: ModelSpec | str, models_dir: Path) -> Path:
+    return models_dir / f"{_name(model)}-{BACKEND}"
+
+
+def stamp_path(model: ModelSpec | str, models_dir: Path) -> Path:
+    return models_dir / f".{_name(model)}-{BACKEND}.export.json"
 
 
 def sha256_file(path: Path) -> str:
@@ -200,17 +208,22 @@ def export_int8(source_dir: Path, dest_dir: Path) -> Path:
 
 
 def ensure_onnx_int8(spec: ModelSpec, models_dir: Path) -> OnnxModel:
-    """The int8 export of ``spec``, made from its verified weights if missing or stale.
+    """The int8 export of the catalogue model ``spec``, from its verified weights."""
+    source_dir = verify_installed(spec, models_dir)
+    return ensure_int8_export(spec.name, source_dir, source_sha256(spec), models_dir)
+
+
+def ensure_int8_export(name: str, source_dir: Path, source_sha: str, models_dir: Path) -> OnnxModel:
+    """The int8 export of model ``name`` (its weights in ``source_dir``, just verified by
+    the caller, hash ``source_sha``), made from them if missing or stale.
 
     Returns the path with the hash it must have; the loader (``OnnxEmbedder``)
     hashes the exact bytes it loads against it. An export whose size is not
     the stamped one is refused here already. A missing stamp means an unknown
     file: it is replaced by a fresh export, never loaded.
     """
-    source_dir = verify_installed(spec, models_dir)
-    dest, stamp_file = export_dir(spec, models_dir), stamp_path(spec, models_dir)
-    source_sha = source_sha256(spec)
-    with _export_lock(models_dir, spec.name):
+    dest, stamp_file = export_dir(name, models_dir), stamp_path(name, models_dir)
+    with _export_lock(models_dir, name):
         stamp = read_stamp(stamp_file)
         model = dest / MODEL_FILE
         current = stamp.get("source_sha256") == source_sha and stamp.get("recipe") == RECIPE

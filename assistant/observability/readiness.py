@@ -1,4 +1,6 @@
-"""What ``GET /readyz`` reports: the index open, the models verified, the models' workers.
+"""What ``GET /readyz`` reports: the index open, the models verified, the models' workers,
+and ``restart_needed`` when the index was re-embedded by another embedder since the server
+loaded its own (it answers from what it loaded until restarted: ingest/reembed.py).
 
 Checking builds what it checks (the first check of a cold server loads the
 embedder and hash-checks the model), so only the readiness probe calls it.
@@ -22,6 +24,7 @@ class Readiness:
         generator: Callable[[], object],
         draft_model: str | None = None,
         draft: Callable[[], object] | None = None,
+        index_embedder: Callable[[], str | None] | None = None,
     ) -> None:
         self.counts = counts
         self.embedder = embedder
@@ -29,6 +32,7 @@ class Readiness:
         self.generator = generator
         self.draft_model = draft_model  # answers first (settings.draft_model)
         self.draft = draft
+        self.index_embedder = index_embedder  # what the store says embedded the index
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         """(ready, checks): the index's counts, the embedder, the model and its worker's
@@ -38,8 +42,14 @@ class Readiness:
         ready = True
         try:
             checks["index"] = self.counts()
-            self.embedder()
+            embedder = getattr(self.embedder(), "name", None)
             checks["embedder"] = "ok"
+            recorded = self.index_embedder() if self.index_embedder is not None else None
+            if recorded and embedder and recorded != embedder:  # `assistant reembed` since
+                checks["restart_needed"] = (
+                    f"the index was re-embedded by {recorded}; this server embeds questions "
+                    f"with {embedder}: restart it with the embedding settings for {recorded}"
+                )
             models = [("model", self.model, self.generator)]
             if self.draft_model is not None and self.draft is not None:
                 models.insert(0, ("draft_model", self.draft_model, self.draft))

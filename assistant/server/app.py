@@ -86,6 +86,7 @@ def _services(resources: Resources) -> dict[str, Provide]:
         generator=lambda: resources.generator,
         draft_model=resources.draft_name,
         draft=lambda: resources.draft_generator,
+        index_embedder=lambda: resources.store.embedder_name(),
     )
     return {
         "settings": Provide(lambda: resources.settings, sync_to_thread=False, use_cache=True),

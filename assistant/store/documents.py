@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.domain import Document
+from assistant.domain import Chunk, Document
 from assistant.errors import EmbedderMismatch
 from assistant.store import sqlite
 from assistant.store.reads import RetrievalReads
@@ -118,7 +118,7 @@ class Store(RetrievalReads):
             f"the index in {self.path.parent} holds vectors from {recorded}, "
             f"not from {name!r}: queries and documents must use one embedder",
             hint="set embedding_model / embedding_backend back to what made the index, or "
-            f"delete {self.path.parent} and ingest the documents again",
+            "run `assistant reembed` to re-embed every chunk with the configured embedder",
         )
 
     def document(self, doc_id: str) -> Document | None:
@@ -156,6 +156,25 @@ class Store(RetrievalReads):
     def chunk_ids(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT id FROM chunks ORDER BY id")]
+
+    def chunks_after(self, vid: int, limit: int) -> list[tuple[int, Chunk]]:
+        """Up to ``limit`` chunks with a vector id above ``vid``, in vid order: every chunk,
+        page by page, for a re-embedding (ingest/reembed.py)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT vid, id, doc_id, ordinal, text, page, section FROM chunks "
+                "WHERE vid > ? ORDER BY vid LIMIT ?",
+                (vid, limit),
+            ).fetchall()
+        return [(int(r[0]), Chunk(*r[1:])) for r in rows]
+
+    def chunk_vids(self, collection: str | None = None, *, min_chars: int = 0) -> list[int]:
+        """Vector ids of the chunks (of ``collection``) holding ``min_chars`` or more."""
+        sql = "SELECT c.vid FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE "
+        sql += "length(c.text) >= ?" + (" AND d.collection = ?" if collection else "")
+        args: tuple[object, ...] = (min_chars, collection) if collection else (min_chars,)
+        with self._lock:
+            return [int(r[0]) for r in self._db.execute(sql + " ORDER BY c.vid", args)]
 
     def collections(self) -> list[CollectionCounts]:
         with self._lock:

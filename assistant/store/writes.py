@@ -68,6 +68,25 @@ def bump_generation(db: sqlite3.Connection) -> None:
     db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
 
 
+def replace_vectors(db: sqlite3.Connection, ids: np.ndarray, vectors: np.ndarray) -> int:
+    """Give the chunks ``ids`` (vector ids) new ``vectors``, row for row; returns how many
+    rows changed. The caller binds the new embedder and bumps the generation with them."""
+    cur = db.executemany(
+        "UPDATE chunks SET vector = ? WHERE vid = ?",
+        (
+            (np.ascontiguousarray(v, dtype=np.float32).tobytes(), int(i))
+            for i, v in zip(ids, vectors, strict=True)
+        ),
+    )
+    return int(cur.rowcount)
+
+
+def set_embedder(db: sqlite3.Connection, name: str) -> None:
+    """Record ``name`` as the embedder of the store's vectors (``Store.bind_embedder``
+    checks it; only a re-embedding changes it)."""
+    db.execute("INSERT OR REPLACE INTO meta_text (key, value) VALUES ('embedder', ?)", (name,))
+
+
 def upsert_path(db: sqlite3.Connection, entry: PathEntry) -> None:
     db.execute(
         "INSERT INTO doc_paths (path, doc_id, collection, mtime_ns, size) "
