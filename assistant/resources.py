@@ -1,8 +1,11 @@
+# Over 300 lines: the composition root builds every resource, the two dense indexes included.
 """The composition root: heavy resources built lazily, once, from settings.
 
 Entry points (CLI, server, tests) make one ``Resources`` and hand its parts
 down. Tests inject deterministic stand-ins (a hash embedder, an echo
-generator) through the constructor; nothing else needs to know.
+generator) through the constructor; nothing else needs to know. An injected
+embedder stands for the whole dense side: the multilingual index is then off
+unless a multilingual embedder is injected too.
 """
 
 from __future__ import annotations
@@ -27,16 +30,17 @@ from assistant.auth.access import AccessControl
 from assistant.auth.ratelimit import RateLimiter
 from assistant.auth.sessions import SessionManager
 from assistant.auth.store import AuthStore
-from assistant.errors import ModelIntegrityError
+from assistant.errors import ModelIntegrityError, ModelNotInstalled
 from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.embed import Embedder, HashEmbedder, make_embedder
 from assistant.models.install import verify_file, verify_installed
 from assistant.models.model_worker import ModelWorker, model_worker
+from assistant.models.multilingual import make_multilingual_embedder
 from assistant.observability.requests import observe_done
 from assistant.retrieval.coverage import CoverageGate
 from assistant.retrieval.retriever import Retriever
 from assistant.settings import Settings
-from assistant.store import recovery
+from assistant.store import multilingual, recovery
 from assistant.store.documents import Store
 from assistant.store.index import VectorIndex
 from assistant.store.journal import iter_receipts
@@ -53,9 +57,15 @@ class Resources:
         embedder: Embedder | None = None,
         generator: Generator | None = None,
         draft_generator: Generator | None = None,
+        multilingual_embedder: Embedder | None = None,
     ) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._multilingual = multilingual_embedder
+        #: why the multilingual index is off (None: it is on, or not yet looked at)
+        self._multilingual_off: str | None = None
+        if multilingual_embedder is None and embedder is not None:
+            self._multilingual_off = "a stand-in embedder was injected alone"
         self._generator = generator
         self._draft = draft_generator  # answers first (settings.draft_model)
         self._injected = (generator is not None, draft_generator is not None)
@@ -81,6 +91,31 @@ class Resources:
                     threads=s.embed_threads,
                 )
             return self._embedder
+
+    @property
+    def multilingual_embedder(self) -> Embedder | None:
+        """The second, multilingual embedder (``multilingual_embedding_model``); None when
+        off, or when its model is not installed (logged, and reported by ``status``: the
+        English index still serves, and the chunks ingested meanwhile are counted as
+        missing their multilingual vectors)."""
+        with self._lock:
+            name = self.settings.multilingual_embedding_model
+            if self._multilingual is None and self._multilingual_off is None:
+                if name is None:
+                    self._multilingual_off = "multilingual_embedding_model is none"
+                elif name == "hash":  # the model-free stand-in, for tests and demos
+                    self._multilingual = HashEmbedder(256)
+                else:
+                    try:
+                        self._multilingual = make_multilingual_embedder(
+                            get_spec(name),
+                            self.settings.models_dir,
+                            threads=self.settings.multilingual_embed_threads,
+                        )
+                    except ModelNotInstalled as exc:
+                        self._multilingual_off = f"{exc.message} ({exc.hint})"
+                        log.warning("multilingual index off: %s", self._multilingual_off)
+            return self._multilingual
 
     def model_file(self, name: str | None = None) -> tuple[Path, str]:
         """The GGUF of ``name`` (default: MODEL) and its pinned SHA-256, verified before
@@ -192,10 +227,32 @@ class Resources:
         recovery.ensure_consistent(index, self.store)  # a crash between commit and save
         return index
 
+    @cached_property
+    def multilingual_index(self) -> VectorIndex | None:
+        """The multilingual embedder's FAISS index, under the same vids (None: off)."""
+        embedder = self.multilingual_embedder
+        if embedder is None:
+            return None
+        s = self.settings
+        return multilingual.open_index(
+            self.store, s.index_dir, embedder.name, embedder.dim, s.index_exact_max
+        )
+
+    def multilingual_status(self) -> dict[str, Any]:
+        """What ``assistant status`` and ``/readyz`` say of the multilingual index."""
+        index = self.multilingual_index
+        embedder = self.multilingual_embedder
+        if index is None or embedder is None:
+            return {"state": "off", "reason": self._multilingual_off}
+        return multilingual.status(self.store, embedder.name)
+
     # -- services --------------------------------------------------------------
     @cached_property
     def retriever(self) -> Retriever:
         s = self.settings
+        second = self.multilingual_index
+        if second is not None and not multilingual.complete(self.store):
+            second = None  # half an index would skew the fusion: English alone until filled
         return Retriever(
             self.store,
             self.index,
@@ -204,6 +261,9 @@ class Resources:
             min_score=s.min_score,
             min_relative=s.min_relative_score,
             coverage=CoverageGate(s.min_coverage, s.weak_match_score, s.weak_match_coverage),
+            multilingual_index=second,
+            multilingual_embedder=self.multilingual_embedder if second is not None else None,
+            min_score_multilingual=s.min_score_multilingual,
         )
 
     @cached_property
@@ -238,7 +298,14 @@ class Resources:
     @cached_property
     def ingestor(self) -> Ingestor:
         # parse limits, OCR and quarantine come from settings (ingest/pipeline.py)
-        ingestor = Ingestor.from_settings(self.settings, self.store, self.index, self.embedder)
+        ingestor = Ingestor.from_settings(
+            self.settings,
+            self.store,
+            self.index,
+            self.embedder,
+            multilingual_index=self.multilingual_index,  # both indexes, same vids
+            multilingual_embedder=self.multilingual_embedder,
+        )
         audit = IngestAuditor(  # every document added, replaced or erased is audited
             lambda: self.audit,
             collection_rules=lambda: self.access.collection_rules(),
@@ -296,5 +363,13 @@ class Resources:
         if "access" in self.__dict__:
             self.access.store.close()
         # forget what was closed, so a later use (another app in the same process) reopens it
-        for name in ("ingestor", "answers", "retriever", "index", "store", "access"):
+        for name in (
+            "ingestor",
+            "answers",
+            "retriever",
+            "index",
+            "multilingual_index",
+            "store",
+            "access",
+        ):
             self.__dict__.pop(name, None)

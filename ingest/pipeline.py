@@ -33,6 +33,7 @@ from assistant.store.index import VectorIndex
 from ingest.commit import Committer, ErasureListener
 from ingest.erase import Erasure, resolve_targets, who
 from ingest.files import IngestReport, discover, file_sha256, is_ignored
+from ingest.multilingual import fill_multilingual
 from ingest.parsing.ahead import ParseAhead
 from ingest.parsing.parse import ParseOptions
 from ingest.parsing.parser import ConcurrentParser, Parser, parser_from_settings
@@ -60,7 +61,11 @@ class Ingestor:
         quarantine_dir: Path,
         max_file_bytes: int,
         parser: Parser | None = None,
+        multilingual_index: VectorIndex | None = None,
+        multilingual_embedder: Embedder | None = None,
     ) -> None:
+        if (multilingual_index is None) != (multilingual_embedder is None):
+            raise ValueError("the multilingual index and its embedder come together")
         self.store = store
         self.index = index
         self.embedder = embedder
@@ -75,8 +80,15 @@ class Ingestor:
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
             max_file_bytes=max_file_bytes,
+            multilingual=multilingual_embedder,
         )
-        self.committer = Committer(store, index, embedder=embedder.name)
+        self.committer = Committer(
+            store,
+            index,
+            multilingual_index,
+            embedder=embedder.name,
+            multilingual_embedder=getattr(multilingual_embedder, "name", None),
+        )
         self.journal = self.committer.journal
         self.on_ingest: list[Callable[[Document, str | None, int], None]] = []
         self._ahead: ParseAhead | None = None
@@ -95,9 +107,12 @@ class Ingestor:
         embedder: Embedder,
         *,
         parser: Parser | None = None,
+        multilingual_index: VectorIndex | None = None,
+        multilingual_embedder: Embedder | None = None,
     ) -> Ingestor:
         """The ingestor ``settings`` describe; ``parser`` replaces the isolated parser pool
-        (the eval's and the bench's light readers)."""
+        (the eval's and the bench's light readers); the multilingual index and its
+        embedder, when given, are filled beside ``index``."""
         return cls(
             store,
             index,
@@ -107,11 +122,23 @@ class Ingestor:
             quarantine_dir=settings.quarantine_dir,
             max_file_bytes=settings.max_file_mb * 1024 * 1024,
             parser=parser or parser_from_settings(settings),
+            multilingual_index=multilingual_index,
+            multilingual_embedder=multilingual_embedder,
         )
 
     def close(self) -> None:
         with self._lock:
             self.committer.close()
+
+    def fill_multilingual(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Give every chunk stored without one its multilingual vector (ingest/multilingual.py);
+        returns how many were filled."""
+        if self.preparer.multilingual is None:
+            raise ValueError("the multilingual embedder is off (multilingual_embedding_model)")
+        with self._lock:
+            return fill_multilingual(
+                self.store, self.committer, self.preparer.multilingual, progress
+            )
 
     def tick(self) -> None:
         """Housekeeping while idle, and the second half of an erasure: drop retired

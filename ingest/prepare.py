@@ -1,4 +1,5 @@
-"""Prepare: one file's bytes into what the store will hold (detect, parse, chunk, embed).
+"""Prepare: one file's bytes into what the store will hold (detect, parse, chunk, embed
+with each embedder: MiniLM's vectors, and the multilingual ones when that index is on).
 
 No store access, no index, no journal: a step is reported through ``mark`` and the
 caller decides what that means (the single writer journals it, ingest/commit.py).
@@ -35,6 +36,8 @@ class Prepared:
     doc: Document
     chunks: list[Chunk]
     vectors: np.ndarray
+    #: the multilingual embedder's vectors of the same chunks (None: that embedder is off)
+    multilingual: np.ndarray | None = None
 
 
 class Preparer:
@@ -46,9 +49,11 @@ class Preparer:
         chunk_size: int,
         chunk_overlap: int = 0,
         max_file_bytes: int,
+        multilingual: Embedder | None = None,
     ) -> None:
         self.parser = parser
         self.embedder = embedder
+        self.multilingual = multilingual  # the second index's embedder, when on
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.max_file_bytes = max_file_bytes
@@ -84,9 +89,11 @@ class Preparer:
             )
         mark("parsed")
         doc, chunks = self.document(path, digest, collection, st.st_size, parsed)
-        vectors = self.embedder.embed([embedding_text(c) for c in chunks])
+        texts = [embedding_text(c) for c in chunks]
+        vectors = self.embedder.embed(texts)
+        second = self.multilingual.embed(texts) if self.multilingual is not None else None
         mark("embedded")
-        return Prepared(doc, chunks, vectors)
+        return Prepared(doc, chunks, vectors, second)
 
     def document(
         self, path: Path, doc_id: str, collection: str, size: int, parsed: ParsedDocument

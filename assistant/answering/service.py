@@ -198,8 +198,11 @@ class AnswerService:
         language = detect(question)  # what the user typed, not the rewritten follow-up
         standalone = standalone_question(question, history)
         query = self.retriever.embed_query(standalone)
+        query_ml = self.retriever.embed_multilingual(standalone)  # None: that index is off
         timings = {"embed_s": time.perf_counter() - t0}
-        hits = self.retriever.retrieve(standalone, query_vector=query, collections=collections)
+        hits = self.retriever.retrieve(
+            standalone, query_vector=query, collections=collections, multilingual_vector=query_ml
+        )
         timings["retrieve_s"] = time.perf_counter() - t0 - timings["embed_s"]
         if hits and self.context_tokens:
             hits = compact(query, hits, self.retriever.embedder, budget_tokens=self.context_tokens)

@@ -143,6 +143,11 @@ def show_status(settings: Settings, resources: Resources) -> None:
         console.print("vector index: in step with the store")
     else:
         console.print("[yellow]vector index: out of step; it is rebuilt on the next start[/]")
+    second = resources.multilingual_status()
+    if second["state"] == "ready":
+        console.print(f"multilingual index: {second['model']}, {second['vectors']} vectors")
+    else:
+        console.print(f"[yellow]multilingual index: {second['state']}: {second['reason']}[/]")
     for e in Journal(store).unfinished():
         console.print(f"[yellow]interrupted[/yellow] {e.path}: stopped after '{e.state}'")
     entries = Quarantine(settings.quarantine_dir).entries()

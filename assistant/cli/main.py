@@ -177,7 +177,8 @@ def models_list(ctx: click.Context) -> None:
         table.add_row(name, "embedding", "yes", "tuned on this corpus (`models verify NAME`)")
     console.print(table)
     chain = " -> ".join(settings.chat_models)  # with draft_model: the draft answers first
-    console.print(f"default model: {chain}; embeddings: {settings.embedding_model}")
+    embedders = ", ".join(settings.model_names[len(settings.chat_models) :])
+    console.print(f"default model: {chain}; embeddings: {embedders}")
 
 
 @models.command("install")
@@ -189,7 +190,7 @@ def models_install(ctx: click.Context, names: tuple[str, ...], force: bool) -> N
     """Install models (default: the configured models and embedder), verifying each SHA-256."""
     settings = _settings(ctx.find_root())
     models_dir = settings.models_dir
-    for name in names or (*settings.chat_models, settings.embedding_model):
+    for name in names or settings.model_names:
         if is_tuned(name):  # made here, nothing to fetch: check it
             console.print(
                 f"[green]verified[/green] {name} -> {verify_tuned(name, models_dir).path}"
@@ -222,7 +223,7 @@ def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> No
     settings = _settings(ctx.find_root())
     cpu = describe_cpu()
     console.print(f"cpu: {cpu['model']} ({', '.join(cpu['flags']) or 'no AVX2'})")
-    for name in names or (*settings.chat_models, settings.embedding_model):
+    for name in names or settings.model_names:
         if is_tuned(name):  # every file against its manifest, the manifest against the name
             console.print(
                 f"[green]ok[/green] {name} {verify_tuned(name, settings.models_dir).path}"

@@ -136,10 +136,19 @@ def ingest_corpus(
     resources = Resources(settings)
     try:
         ingestor = Ingestor.from_settings(
-            settings, resources.store, resources.index, resources.embedder, parser=parser
+            settings,
+            resources.store,
+            resources.index,
+            resources.embedder,
+            parser=parser,
+            multilingual_index=resources.multilingual_index,  # both dense indexes
+            multilingual_embedder=resources.multilingual_embedder,
         )
         try:
-            return ingestor.ingest([corpus], "eval", progress)
+            report = ingestor.ingest([corpus], "eval", progress)
+            if resources.multilingual_index is not None and resources.store.multilingual_missing():
+                ingestor.fill_multilingual()  # an index built before the multilingual one
+            return report
         finally:
             ingestor.close()
     finally:

@@ -32,6 +32,12 @@ ARABIC_TARGETS = {
 }
 
 
+def _embedders(settings: dict[str, Any]) -> str:
+    """The embedder, and the multilingual one when that index was on."""
+    second = settings.get("multilingual")
+    return f"{settings.get('embedding')} + {second}" if second else str(settings.get("embedding"))
+
+
 def _kind_part(name: str) -> bool:
     """A report on the questions of one kind of a set ("arabic (ar)"): retrieval only."""
     return name.endswith(")") and " (" in name
@@ -162,7 +168,7 @@ def write_eval_doc(
         s = r.settings
         parts.append(
             f"### {name}: {r.answerable} answerable questions, {s.get('chunks')} chunks "
-            f"({s.get('index')} index, {s.get('embedding')})\n\n{targets.get(name, '')}\n\n"
+            f"({s.get('index')} index, {_embedders(s)})\n\n{targets.get(name, '')}\n\n"
             + markdown_table(RETRIEVAL_HEAD, retrieval_rows(r))
             + "\n"
         )
@@ -189,6 +195,21 @@ def write_eval_doc(
             + markdown_table(["min_score", "unanswerable refused", "answerable refused"], rows)
             + "\n"
         )
+        if g.grid_multilingual and g.min_score_multilingual is not None:
+            t_ml = g.min_score_multilingual
+            parts.append(
+                "Its Arabic questions are gated on the multilingual index's best cosine "
+                "instead (MiniLM's means nothing for Arabic), against `min_score_multilingual`; "
+                "the table above counts the others.\n\n"
+                + markdown_table(
+                    ["min_score_multilingual", "unanswerable refused", "answerable refused"],
+                    [
+                        [f"{t:.2f}" + (" (set)" if math.isclose(t, t_ml) else ""), f3(u), f3(a)]
+                        for t, u, a in g.grid_multilingual
+                    ],
+                )
+                + "\n"
+            )
         if g.coverage_grid and r.unanswerable:
             parts.append(
                 f"With the coverage gate (`assistant/retrieval/coverage.py`) after the cosine gate "

@@ -51,7 +51,7 @@ def share_ci(x: float | None, n: int | None) -> str:
 
 def retrieval_rows(report: EvalReport) -> list[list[str]]:
     rows = []
-    for mode in MODES:
+    for mode in (m for m in MODES if m in report.retrieval):  # "multilingual": when on
         r = report.retrieval[mode]
         recalls = (share_ci(v, r.n) for v in (r.recall_1, r.recall_5, r.recall_10))
         rows.append([mode_label(mode), *recalls, f3(r.mrr), f3(r.ndcg_10)])
@@ -111,6 +111,17 @@ def tables(report: EvalReport) -> list[Table]:
             f"{g.min_score:.2f} (set)", f3(g.refused_unanswerable), f3(g.refused_answerable)
         )
     out.append(gate)
+    if g.grid_multilingual and g.min_score_multilingual is not None:
+        ml = Table(
+            "min_score_multilingual",
+            "refuses unanswerable",
+            "refuses answerable",
+            title="relevance gate of Arabic questions (multilingual cosine)",
+        )
+        for threshold, unans, ans in g.grid_multilingual:
+            mark = " (set)" if math.isclose(threshold, g.min_score_multilingual) else ""
+            ml.add_row(f"{threshold:.2f}{mark}", f3(unans), f3(ans))
+        out.append(ml)
     if report.answers is not None:
         a = Table(*ANSWER_HEAD, title=f"answers · {models_label(report)}")
         a.add_row(*answer_row(report.answers))
@@ -162,6 +173,10 @@ def from_dict(data: dict[str, Any]) -> EvalReport:
             grid=[(t, num(u), num(a)) for t, u, a in gate["grid"]],
             coverage_grid=[
                 (c, w, wc, num(u), num(a)) for c, w, wc, u, a in gate.get("coverage_grid", [])
+            ],
+            min_score_multilingual=gate.get("min_score_multilingual"),
+            grid_multilingual=[
+                (t, num(u), num(a)) for t, u, a in gate.get("grid_multilingual", [])
             ],
         ),
         answers=AnswerScores(**{f: num(v) for f, v in answers.items()}) if answers else None,

@@ -1,10 +1,11 @@
-"""Run an eval: retrieval for all three retrievers, then (optionally) grounded answers.
+"""Run an eval: retrieval for every retriever, then (optionally) grounded answers.
 
 Retrieval: every question is searched once; the same search yields the
-dense list, the BM25 list and their fusion, so the three are compared on
-identical candidates in one run. Ranking metrics ignore the relevance gate;
-the gate is reported on its own (how many unanswerable questions it stops,
-how many answerable ones it wrongly stops).
+dense list, the BM25 list, the multilingual index's list (when on) and their
+fusion, so they are compared on identical candidates in one run. Ranking metrics
+ignore the relevance gate; the gate is reported on its own (how many unanswerable
+questions it stops, how many answerable ones it wrongly stops), and with the
+multilingual index on, the Arabic questions' gate (on the multilingual cosine) apart.
 
 Answers: the real ``AnswerService`` (gate, compact context, prompt, model --
 or the chain of models with ``draft_model`` --, citation resolution, refusal
@@ -23,25 +24,15 @@ from assistant.answering.prompt import build_messages
 from assistant.answering.service import AnswerService, DoneEvent, RetryEvent, TokenEvent
 from assistant.eval import metrics as m
 from assistant.eval.dataset import EvalItem, GoldResolver, spread
+from assistant.eval.gate import COVERAGE_GRID, Evidence, gate_scores
 from assistant.eval.scores import AnswerScores, EvalReport, GateScores, RetrievalScores
 from assistant.retrieval.coverage import CoverageGate
-from assistant.retrieval.retriever import MODES, Mode, Retriever
+from assistant.retrieval.retriever import Mode, Retriever
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 #: A batch eval waits for slow answers (a loaded machine) rather than failing them.
 ANSWER_TIMEOUT_S = 1800.0
-
-#: Thresholds at which the gate's trade-off is tabulated in the report.
-GATE_GRID = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
-#: Coverage gates tabulated with it: (min_coverage, weak_score, weak_coverage).
-COVERAGE_GRID = (
-    (0.0, 0.0, 0.0),
-    (0.5, 0.0, 0.0),
-    (0.7, 0.0, 0.0),
-    (0.5, 0.45, 0.7),
-    (0.5, 0.5, 0.7),
-)
 
 
 def _noop(phase: str, done: int, total: int) -> None:
@@ -54,28 +45,29 @@ def evaluate_retrieval(
     resolver: GoldResolver,
     progress: Progress = _noop,
 ) -> tuple[dict[str, RetrievalScores], GateScores, int]:
-    vectors = retriever.embedder.embed([it.question for it in items])
-    per_mode: dict[str, list[list[float]]] = {mode: [] for mode in MODES}
-    best_answerable: list[float] = []
-    best_unanswerable: list[float] = []
+    questions = [it.question for it in items]
+    vectors = retriever.embedder.embed(questions)
+    second = retriever.multilingual_embedder
+    ml_vectors = second.embed(questions) if second is not None else [None] * len(items)
+    per_mode: dict[str, list[list[float]]] = {mode: [] for mode in retriever.modes}
+    evidence: list[Evidence] = []  # the gate's, per question
     unresolved = 0
     gates = {*(CoverageGate(*g) for g in COVERAGE_GRID), retriever.coverage}
     refused: dict[CoverageGate, tuple[list[float], list[float]]] = {g: ([], []) for g in gates}
-    for n, (item, vec) in enumerate(zip(items, vectors, strict=True), start=1):
-        found = retriever.search(item.question, query_vector=vec)
+    for n, (item, vec, ml_vec) in enumerate(zip(items, vectors, ml_vectors, strict=True), 1):
+        found = retriever.search(item.question, query_vector=vec, multilingual_vector=ml_vec)
         top = found.ranked(retriever.mode)[: retriever.top_k]
         top_rows = retriever.store.chunks_for_vids(top)
         for g, (unans, ans) in refused.items():
             gated = retriever.refuses(item.question, found, top, top_rows, g)
             (ans if item.answerable else unans).append(float(gated))
-        if not item.answerable:
-            best_unanswerable.append(found.best_cosine)
-        else:
-            best_answerable.append(found.best_cosine)
+        stopped = not retriever.admits(found)
+        evidence.append((found.gated_multilingual, item.answerable, found.relevance, stopped))
+        if item.answerable:
             gold = resolver.resolve(item.gold)
             unresolved += not gold
             rows = retriever.store.chunks_for_vids(list(found.cosine))
-            for mode in MODES:
+            for mode in retriever.modes:
                 docs = m.dedupe(rows[v][1].id for v in found.ranked(mode) if v in rows)
                 per_mode[mode].append(
                     [
@@ -92,23 +84,8 @@ def evaluate_retrieval(
         r1, r5, r10, mrr, ndcg = (m.mean([row[i] for row in per_question]) for i in range(5))
         scores[name] = RetrievalScores(r1, r5, r10, mrr, ndcg, n=len(per_question))
 
-    def share_below(values: list[float], t: float) -> float:
-        return m.mean([1.0 if v < t else 0.0 for v in values])
-
-    t = retriever.min_score
-    gate = GateScores(
-        min_score=t,
-        refused_unanswerable=share_below(best_unanswerable, t),
-        refused_answerable=share_below(best_answerable, t),
-        grid=[
-            (g, share_below(best_unanswerable, g), share_below(best_answerable, g))
-            for g in sorted({*GATE_GRID, t})
-        ],
-        coverage_grid=sorted(
-            (g.min_coverage, g.weak_score, g.weak_coverage, m.mean(u), m.mean(a))
-            for g, (u, a) in refused.items()
-        ),
-    )
+    t_ml = retriever.min_score_multilingual if retriever.multilingual_index is not None else None
+    gate = gate_scores(evidence, retriever.min_score, t_ml, refused)
     return scores, gate, unresolved
 
 
@@ -247,6 +224,8 @@ def run_eval(
             "min_coverage": s.min_coverage,
             "weak_match": [s.weak_match_score, s.weak_match_coverage],
             "embedding": resources.embedder.name,
+            "multilingual": getattr(retriever.multilingual_embedder, "name", None),
+            "min_score_multilingual": s.min_score_multilingual,
             "chunks": resources.store.counts()["chunks"],
             "index": resources.index.kind,
         },
@@ -284,4 +263,5 @@ def mode_label(mode: Mode) -> str:
         "hybrid": "hybrid (z-score fusion)",
         "dense": "dense (FAISS)",
         "lexical": "BM25 (FTS5)",
+        "multilingual": "dense (multilingual)",
     }[mode]

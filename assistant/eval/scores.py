@@ -27,6 +27,10 @@ class GateScores:
     #: (min_coverage, weak_score, weak_coverage, unanswerable refused, answerable refused):
     #: the cosine gate at ``min_score`` and the coverage gate (``retrieval.coverage``) together.
     coverage_grid: list[tuple[float, float, float, float, float]] = field(default_factory=list)
+    #: With the multilingual index on, Arabic questions are gated on its best cosine against
+    #: ``min_score_multilingual``; ``grid`` then counts the other questions, this grid those.
+    min_score_multilingual: float | None = None
+    grid_multilingual: list[tuple[float, float, float]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

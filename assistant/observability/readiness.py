@@ -25,6 +25,7 @@ class Readiness:
         draft_model: str | None = None,
         draft: Callable[[], object] | None = None,
         index_embedder: Callable[[], str | None] | None = None,
+        multilingual: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.counts = counts
         self.embedder = embedder
@@ -33,9 +34,12 @@ class Readiness:
         self.draft_model = draft_model  # answers first (settings.draft_model)
         self.draft = draft
         self.index_embedder = index_embedder  # what the store says embedded the index
+        self.multilingual = multilingual  # the second, multilingual index's state
 
     def check(self) -> tuple[bool, dict[str, Any]]:
-        """(ready, checks): the index's counts, the embedder, the model and its worker's
+        """(ready, checks): the index's counts, the embedder, the multilingual index's state
+        (``ready``, ``incomplete`` with the chunks missing their vector, or ``off`` and why:
+        it never makes the server unready), the model and its worker's
         state and CPU mode (and the draft model's, as ``draft_model``/``draft_model_worker``),
         or the error that stopped the check."""
         checks: dict[str, Any] = {}
@@ -50,6 +54,8 @@ class Readiness:
                     f"the index was re-embedded by {recorded}; this server embeds questions "
                     f"with {embedder}: restart it with the embedding settings for {recorded}"
                 )
+            if self.multilingual is not None:  # informative: English retrieval serves without
+                checks["multilingual_index"] = self.multilingual()
             models = [("model", self.model, self.generator)]
             if self.draft_model is not None and self.draft is not None:
                 models.insert(0, ("draft_model", self.draft_model, self.draft))

@@ -1,6 +1,6 @@
-"""Fusing the dense and the lexical ranking into one.
+"""Fusing the dense and the lexical rankings into one.
 
-Two rules live here:
+Three rules live here:
 
 ``rrf`` -- reciprocal rank fusion, ``Σ w / (k + rank)``. It ignores scores, so
 it cannot tell a retriever that is sure from one that is guessing: on
@@ -24,12 +24,20 @@ passage sharing no query term scores) punishes a pure paraphrase by many
 standard deviations when BM25's list is tight, exactly where dense should
 decide. Dense scores are exact cosines for every candidate, because the
 retriever reads the vectors of lexical-only hits back from the index.
+
+``language_aware`` -- ``zscore`` over three lists when the multilingual index is on:
+MiniLM, the multilingual embedder (USE, Arabic and English in one space) and BM25,
+each a weighted z-score vote (``fuse``); the multilingual list, like BM25's, gives a
+candidate it did not return its lowest score. The weights follow the question's language
+(``LANGUAGE_WEIGHTS``): an English question gets all three votes, an Arabic one
+drops MiniLM's, whose cosines mean nothing for Arabic text.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 Hits = list[tuple[int, float]]
 
@@ -63,26 +71,89 @@ def standardise(scores: Sequence[float]) -> tuple[float, float]:
     return mu, max(math.sqrt(var), 1e-6)
 
 
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One retriever's say in the fusion: its own top list, best first, and its weight.
+
+    ``exact`` holds the retriever's exact score of every candidate of every list (a dense
+    index's cosines, read back for candidates it did not return); without it (BM25) a
+    candidate it did not return gets the lowest score of its list.
+    """
+
+    hits: Hits
+    exact: Mapping[int, float] | None = None
+    weight: float = 1.0
+
+
+def fuse(votes: Sequence[Vote]) -> Hits:
+    """Weighted sum of per-query z-scores over the candidates of every list, best first.
+
+    Each vote's scores are standardised against its own list; a vote with no hits, or
+    with weight 0, adds nothing (its candidates still take part, scored by the others).
+    """
+    candidates = dict.fromkeys(vid for vote in votes for vid, _ in vote.hits)
+    fused = dict.fromkeys(candidates, 0.0)
+    for vote in votes:
+        if not vote.hits or vote.weight == 0.0:
+            continue
+        scores = [s for _, s in vote.hits]
+        mu, sigma = standardise(scores)
+        floor = min(scores)
+        own = vote.exact if vote.exact is not None else dict(vote.hits)
+        for vid in candidates:
+            score = own.get(vid)
+            fused[vid] += vote.weight * ((floor if score is None else score) - mu) / sigma
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def zscore(dense: Hits, lexical: Hits, cosine: Mapping[int, float]) -> Hits:
     """Sum of per-query z-scores of the dense and lexical lists: (id, fused score), best first.
 
     ``dense`` and ``lexical`` are each retriever's top list, best first;
-    ``cosine`` holds the exact query similarity of every candidate of either list.
+    ``cosine`` holds the exact query similarity of every candidate of either list (one
+    missing -- not in the vector index, which should not happen -- gets the dense floor).
     """
-    d_mu, d_sigma = standardise([s for _, s in dense])
-    l_scores = [s for _, s in lexical]
-    l_mu, l_sigma = standardise(l_scores)
-    l_floor = min(l_scores, default=0.0)
-    lex = dict(lexical)
-    fused: dict[int, float] = {}
-    for vid in dict.fromkeys([v for v, _ in dense] + [v for v, _ in lexical]):
-        cos = cosine.get(vid)
-        if cos is None:  # not in the vector index (should not happen): dense floor
-            cos = min((s for _, s in dense), default=0.0)
-        z_dense = (cos - d_mu) / d_sigma
-        z_lex = (lex.get(vid, l_floor) - l_mu) / l_sigma if lexical else 0.0
-        fused[vid] = z_dense + z_lex
-    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+    return fuse([Vote(dense, cosine), Vote(lexical)])
+
+
+#: Votes of (MiniLM, multilingual, lexical) by the question's language. MiniLM knows no
+#: Arabic: its cosines for an Arabic question are noise, and its vote only moves the right
+#: passage down. Measured on the Arabic set, recall@5 ar / en-ar / ar-en: three equal votes
+#: 0.977 / 0.875 / 0.727; MiniLM's vote dropped for Arabic questions 0.966 / 0.875 / 0.909;
+#: and English questions keep it (HaluEval: 0.990, as MiniLM + BM25; the multilingual
+#: index + BM25 alone 0.983). MiniLM's candidates stay in the pool either way.
+LANGUAGE_WEIGHTS: dict[str, tuple[float, float, float]] = {
+    "en": (1.0, 1.0, 1.0),
+    "ar": (0.0, 1.0, 1.0),
+}
+
+
+def language_aware(
+    dense: Hits,
+    multilingual: Hits,
+    lexical: Hits,
+    cosine: Mapping[int, float],
+    weights: tuple[float, float, float],
+) -> Hits:
+    """The three-way fusion: MiniLM's, the multilingual index's and BM25's z-scores, each
+    times its weight (``LANGUAGE_WEIGHTS`` by the question's language).
+
+    MiniLM votes with exact cosines (``cosine``), as in ``zscore``. The multilingual index
+    votes like BM25, with its own list: a candidate it did not return gets its list's
+    lowest score. Reading its exact cosines back instead cost the Arabic questions on
+    English notices recall@5 0.909 -> 0.636: MiniLM's candidates of an Arabic question
+    (random ones) then take cosines far below the list, which drags the fused list's floor
+    down, and ``by_document`` counts a short notice's missing second and third chunks at
+    that floor, against long policies that fill all three places.
+    """
+    w_dense, w_multi, w_lex = weights
+    return fuse(
+        [
+            Vote(dense, cosine, w_dense),
+            Vote(multilingual, None, w_multi),
+            Vote(lexical, None, w_lex),
+        ]
+    )
 
 
 #: A document's score is its best chunk's plus DECAY times its second's plus DECAY² times its

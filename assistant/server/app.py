@@ -87,6 +87,7 @@ def _services(resources: Resources) -> dict[str, Provide]:
         draft_model=resources.draft_name,
         draft=lambda: resources.draft_generator,
         index_embedder=lambda: resources.store.embedder_name(),
+        multilingual=resources.multilingual_status,
     )
     return {
         "settings": Provide(lambda: resources.settings, sync_to_thread=False, use_cache=True),

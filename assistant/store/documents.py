@@ -121,6 +121,69 @@ class Store(RetrievalReads):
             "run `assistant reembed` to re-embed every chunk with the configured embedder",
         )
 
+    def multilingual_embedder_name(self) -> str | None:
+        """The multilingual embedder whose vectors ``multilingual_vectors`` holds, if any."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM meta_text WHERE key = 'multilingual_embedder'"
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def bind_multilingual_embedder(self, name: str) -> None:
+        """``bind_embedder`` for the second, multilingual vectors (``multilingual_vectors``).
+
+        Chunks with no multilingual vector (stored before schema 3, or while the setting
+        was off) do not stand in the way: they are missing, not wrong, and are counted by
+        ``multilingual_missing`` until they are filled (ingest/multilingual.py).
+        """
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT value FROM meta_text WHERE key = 'multilingual_embedder'"
+            ).fetchone()
+            if row is not None and row[0] == name:
+                return
+            if db.execute("SELECT 1 FROM multilingual_vectors LIMIT 1").fetchone() is None:
+                db.execute(  # no vector to disagree with
+                    "INSERT OR REPLACE INTO meta_text (key, value) "
+                    "VALUES ('multilingual_embedder', ?)",
+                    (name,),
+                )
+                return
+            recorded = repr(row[0]) if row is not None else "an unrecorded embedder"
+        raise EmbedderMismatch(
+            f"the multilingual index in {self.path.parent} holds vectors from {recorded}, "
+            f"not from {name!r}: queries and documents must use one embedder",
+            hint="set multilingual_embedding_model back to what made the index, or re-embed "
+            "(ingest/multilingual.py: clear_multilingual, then fill_multilingual)",
+        )
+
+    def clear_multilingual(self) -> None:
+        """Forget every multilingual vector and the embedder that made them (to re-embed)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM multilingual_vectors")
+            db.execute("DELETE FROM meta_text WHERE key = 'multilingual_embedder'")
+
+    def multilingual_missing(self) -> int:
+        """Chunks without a multilingual vector: stored before schema 3 or with the setting
+        off. The retriever leaves the multilingual index aside until this is 0."""
+        with self._lock:
+            return int(
+                self._db.execute(
+                    "SELECT count(*) FROM chunks c WHERE NOT EXISTS "
+                    "(SELECT 1 FROM multilingual_vectors m WHERE m.vid = c.vid)"
+                ).fetchone()[0]
+            )
+
+    def chunks_missing_multilingual(self, limit: int) -> list[Chunk]:
+        """Up to ``limit`` chunks that have no multilingual vector yet, in vid order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, doc_id, ordinal, text, page, section FROM chunks c WHERE NOT EXISTS "
+                "(SELECT 1 FROM multilingual_vectors m WHERE m.vid = c.vid) ORDER BY vid LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [Chunk(*r) for r in rows]
+
     def document(self, doc_id: str) -> Document | None:
         with self._lock:
             row = self._db.execute(

@@ -79,6 +79,8 @@ def delete_document(db: sqlite3.Connection, doc_id: str) -> list[int]:
 
     FTS5 re-tokenises a row to delete it; that work leaves the erasure's critical
     path. The rows are unreachable from this commit: ``search_text`` skips them.
+    The chunks' multilingual vectors go with them (``ON DELETE CASCADE``, schema 3);
+    the caller removes the vids from both FAISS indexes.
     """
     vids = [r[0] for r in db.execute("SELECT vid FROM chunks WHERE doc_id = ?", (doc_id,))]
     if vids:

@@ -22,6 +22,7 @@ import faiss
 import numpy as np
 
 from assistant.store.documents import Store
+from assistant.store.reads import VectorSpace
 
 #: Above this many vectors the index switches to IVF; below half of it, back to exact.
 DEFAULT_EXACT_MAX = 50_000
@@ -57,10 +58,18 @@ def ivf_probes(nlist: int) -> int:
 class VectorIndex:
     """Inner-product (cosine, on normalised rows) search under the chunks' stable vector ids."""
 
-    def __init__(self, path: Path, dim: int, *, exact_max: int = DEFAULT_EXACT_MAX) -> None:
+    def __init__(
+        self,
+        path: Path,
+        dim: int,
+        *,
+        exact_max: int = DEFAULT_EXACT_MAX,
+        space: VectorSpace = "primary",
+    ) -> None:
         self.path = path
         self.dim = dim
         self.exact_max = exact_max
+        self.space = space  # which of the store's vectors it holds (store/reads.py)
         self._lock = threading.RLock()
         self._index: Any = self._flat()
 
@@ -109,11 +118,17 @@ class VectorIndex:
 
     @classmethod
     def open(
-        cls, path: Path, dim: int, store: Store, *, exact_max: int = DEFAULT_EXACT_MAX
+        cls,
+        path: Path,
+        dim: int,
+        store: Store,
+        *,
+        exact_max: int = DEFAULT_EXACT_MAX,
+        space: VectorSpace = "primary",
     ) -> VectorIndex:
         """Load the saved index; rebuild it from the store if missing, stale or the wrong kind."""
-        index = cls(path, dim, exact_max=exact_max)
-        expected = store.counts()["chunks"]
+        index = cls(path, dim, exact_max=exact_max, space=space)
+        expected = store.vector_count(space)
         if path.exists():
             try:
                 loaded = faiss.read_index(str(path))
@@ -129,7 +144,7 @@ class VectorIndex:
         return index
 
     def rebuild(self, store: Store) -> None:
-        ids, vecs = store.all_vectors(self.dim)
+        ids, vecs = store.all_vectors(self.dim, self.space)
         with self._lock:
             self.load(ids, vecs)
             self.save()

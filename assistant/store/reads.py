@@ -12,11 +12,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
 from assistant.domain import Chunk, Document
 from assistant.store.sqlite import Lock
+
+#: The store's two vector spaces: the embedder's, in ``chunks.vector``, and the
+#: multilingual embedder's, in ``multilingual_vectors`` (schema 3), under the same vids.
+VectorSpace = Literal["primary", "multilingual"]
 
 
 class RetrievalReads:
@@ -96,14 +101,25 @@ class RetrievalReads:
                 found.update(int(v) for v, d in rows if json.loads(d)[3] in collections)
         return found
 
-    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    def all_vectors(
+        self, dim: int, space: VectorSpace = "primary"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every (vid, vector) of ``space``: the embedder's (``chunks.vector``) or the
+        multilingual embedder's (``multilingual_vectors``), to rebuild that FAISS index."""
+        table = "chunks" if space == "primary" else "multilingual_vectors"
         with self._lock:
-            rows = self._db.execute("SELECT vid, vector FROM chunks ORDER BY vid").fetchall()
+            rows = self._db.execute(f"SELECT vid, vector FROM {table} ORDER BY vid").fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vecs = np.zeros((len(rows), dim), dtype=np.float32)
         for i, (_, blob) in enumerate(rows):
             vecs[i] = np.frombuffer(blob, dtype=np.float32)
         return ids, vecs
+
+    def vector_count(self, space: VectorSpace = "primary") -> int:
+        """How many vectors ``space`` holds: what its FAISS index must hold."""
+        table = "chunks" if space == "primary" else "multilingual_vectors"
+        with self._lock:
+            return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     def search_text(self, query: str, k: int) -> list[tuple[int, float]]:
         """BM25 over the FTS5 index: (vector id, score), higher is better.

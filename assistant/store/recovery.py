@@ -7,6 +7,11 @@ generation means a process died between a store commit and a FAISS save; the
 index is then rebuilt from the vectors in the store, which is the truth.
 Comparing counts alone is not enough: replacing a file by a version with the
 same number of chunks leaves the count unchanged and the ids stale.
+
+The multilingual index (``vectors-multilingual.faiss``) is kept the same way, beside
+its own generation file, against the vectors of its own space. Filling the vectors
+an older store lacks (ingest/multilingual.py) only ever adds, so a crash between
+that commit and the save shows as a count below the store's.
 """
 
 from __future__ import annotations
@@ -58,13 +63,16 @@ def ensure_consistent(index: VectorIndex, store: Store) -> bool:
     Returns True when a rebuild was needed.
     """
     generation = store.generation()
-    chunks = store.counts()["chunks"]
+    chunks = store.vector_count(index.space)
     if saved_generation(index) == generation and index.ntotal == chunks:
         return False
     if chunks == 0 and index.ntotal == 0:  # empty on both sides: nothing to repair
         _write_generation(index, generation)
         return False
-    log.warning("vector index out of step with the store (crash?): rebuilding from the store")
+    log.warning(
+        "vector index %s out of step with the store (crash?): rebuilding from the store",
+        index.path.name,
+    )
     index.rebuild(store)
     _write_generation(index, generation)
     return True

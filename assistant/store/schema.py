@@ -2,7 +2,10 @@
 
 An index built by an older version opens unchanged: tables are created only if
 missing, and a schema-1 store (FTS rows with automatic rowids) has its FTS index
-rebuilt once, in one transaction, keyed by the chunk's vector id.
+rebuilt once, in one transaction, keyed by the chunk's vector id. Schema 3 adds
+``multilingual_vectors``, the second embedder's vector of each chunk (keyed by its
+vid, deleted with it); a store from before has none, and says so
+(``Store.multilingual_missing``) until they are filled (ingest/multilingual.py).
 """
 
 from __future__ import annotations
@@ -55,10 +58,15 @@ CREATE TABLE IF NOT EXISTS retired_chunks (
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
 CREATE TABLE IF NOT EXISTS meta_text (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS fts_purge (vid INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS multilingual_vectors (
+    vid INTEGER PRIMARY KEY REFERENCES chunks(vid) ON DELETE CASCADE,
+    vector BLOB NOT NULL
+);
 """
 
-#: Schema 2: FTS rowid = chunk vid (schema 1 used automatic rowids).
-SCHEMA_VERSION = 2
+#: Schema 2: FTS rowid = chunk vid (schema 1 used automatic rowids). Schema 3: the
+#: multilingual_vectors table (made by ``SCHEMA`` itself, empty in an older store).
+SCHEMA_VERSION = 3
 
 #: FTS5 buffers pending changes in memory and writes them out as a new segment when
 #: the buffer passes ``hashsize`` (default 1 MiB), and at every statement boundary.
@@ -100,19 +108,26 @@ def _migrate(connection: sqlite3.Connection, lock: Lock) -> None:
                 (FTS_HASHSIZE,),
             )
         row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        if row is not None and row[0] >= SCHEMA_VERSION:
+        version = int(row[0]) if row is not None else 1
+        if version >= SCHEMA_VERSION:
             return
-        db.execute("DELETE FROM chunks_fts")
-        db.execute("DELETE FROM fts_purge")
-        db.execute(
-            "INSERT INTO chunks_fts (rowid, text, chunk_id) "
-            "SELECT vid, index_text(section, text), id FROM chunks"
-        )
+        if version < 2:
+            _rebuild_fts(db)
         db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
         )
-        # the rows were just written by this analyser (retrieval/lexical.py checks the record)
-        db.execute(
-            "INSERT OR REPLACE INTO meta_text (key, value) VALUES ('analyser', ?)",
-            (ANALYSER_VERSION,),
-        )
+
+
+def _rebuild_fts(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: the FTS rows again, each under its chunk's vid."""
+    db.execute("DELETE FROM chunks_fts")
+    db.execute("DELETE FROM fts_purge")
+    db.execute(
+        "INSERT INTO chunks_fts (rowid, text, chunk_id) "
+        "SELECT vid, index_text(section, text), id FROM chunks"
+    )
+    # the rows were just written by this analyser (retrieval/lexical.py checks the record)
+    db.execute(
+        "INSERT OR REPLACE INTO meta_text (key, value) VALUES ('analyser', ?)",
+        (ANALYSER_VERSION,),
+    )

@@ -1,6 +1,7 @@
 """Ingest's writes to the chunk store, each inside the caller's ``Store.transaction()``.
 
-A document and all its chunks go in one transaction, FTS rows with them, and every
+A document and all its chunks go in one transaction, FTS rows and multilingual
+vectors with them (those are deleted with their chunk: ``ON DELETE CASCADE``), and every
 change to the chunk set bumps the store's ``generation`` (store/recovery.py
 compares it with the one the FAISS file was saved at).
 """
@@ -18,8 +19,14 @@ from assistant.store.documents import PathEntry, Store
 
 
 def insert_document(
-    db: sqlite3.Connection, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray
+    db: sqlite3.Connection,
+    doc: Document,
+    chunks: Sequence[Chunk],
+    vectors: np.ndarray,
+    multilingual: np.ndarray | None = None,
 ) -> None:
+    """The document, its chunks with their vectors (and their ``multilingual`` ones, when
+    the second embedder is on), and their FTS rows."""
     db.execute(
         "INSERT INTO documents (id, path, title, collection, mime_type, size, ingested_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -42,6 +49,11 @@ def insert_document(
             for i, c in enumerate(chunks)
         ],
     )
+    if multilingual is not None:
+        db.executemany(
+            "INSERT INTO multilingual_vectors (vid, vector) VALUES (?, ?)",
+            [(c.vector_id, multilingual[i].tobytes()) for i, c in enumerate(chunks)],
+        )
     if db.execute("SELECT 1 FROM fts_purge LIMIT 1").fetchone() is not None:
         # the same document erased a moment ago: its queued rows hold these rowids
         db.execute(
@@ -62,6 +74,16 @@ def insert_document(
         (doc.id,),
     )
     bump_generation(db)
+
+
+def insert_multilingual(db: sqlite3.Connection, vids: Sequence[int], vectors: np.ndarray) -> None:
+    """Multilingual vectors of chunks stored without them (ingest/multilingual.py). The set
+    of chunks is unchanged, so the generation is too: the multilingual index's own count
+    tells a crash before its save (store/recovery.py)."""
+    db.executemany(
+        "INSERT INTO multilingual_vectors (vid, vector) VALUES (?, ?)",
+        [(int(v), vectors[i].tobytes()) for i, v in enumerate(vids)],
+    )
 
 
 def bump_generation(db: sqlite3.Connection) -> None:
