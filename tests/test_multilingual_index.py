@@ -380,3 +380,21 @@ def test_an_english_question_passes_on_an_arabic_passage(both: Resources) -> Non
     found = retriever.search("Where do visitors park?")  # close only to an English notice
     assert found.best_cosine < 0.99 and max(found.cosine_multilingual.values()) >= 0.3
     assert not retriever.admits(found) and retriever.retrieve("Where do visitors park?") == []
+
+
+def test_readiness_reports_the_multilingual_index(both: Resources) -> None:
+    from assistant.observability.readiness import Readiness
+
+    ready, checks = Readiness(
+        counts=both.store.counts,
+        embedder=lambda: both.embedder,
+        model="echo",
+        generator=lambda: both.generator,
+        multilingual=both.multilingual_status,
+    ).check()
+    assert ready and checks["multilingual_index"] == {
+        "state": "ready",
+        "model": "translating-256",
+        "vectors": both.store.counts()["chunks"],
+        "missing": 0,
+    }
