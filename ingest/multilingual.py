@@ -6,9 +6,9 @@ Why not at open: embedding a large corpus again takes hours on a 2-core machine 
 index keeps working as it did -- MiniLM and BM25, English gate -- and says what is
 missing (``assistant status``, ``/readyz``); the retriever takes the multilingual
 index up once no chunk lacks its vector (at the next start). New documents get both
-vectors from the moment the setting is on. This fills the rest: in batches, each
-committed to the store and then added to the index by the single writer, so it can be
-stopped and run again (it resumes where it stopped).
+vectors from the moment the setting is on. This fills the rest (``assistant reembed``
+runs it): in batches, each committed to the store and then added to the index by the
+single writer, so it can be stopped and run again (it resumes where it stopped).
 """
 
 from __future__ import annotations

@@ -398,3 +398,79 @@ def test_readiness_reports_the_multilingual_index(both: Resources) -> None:
         "vectors": both.store.counts()["chunks"],
         "missing": 0,
     }
+
+
+def _old_store(settings: Settings, docs: Path) -> int:
+    """A store whose chunks have MiniLM's vectors only (ingested with the index off)."""
+    old = make(settings, second=False)
+    old.ingestor.ingest([docs], "c")
+    chunks = old.store.counts()["chunks"]
+    old.close()
+    return chunks
+
+
+def test_assistant_reembed_fills_what_is_missing(settings: Settings, docs: Path) -> None:
+    from assistant.cli.tune import fill_multilingual_with_progress
+
+    chunks = _old_store(settings, docs)
+    res = make(settings)
+    try:
+        assert fill_multilingual_with_progress(res) == chunks
+        assert res.store.multilingual_missing() == 0
+        assert fill_multilingual_with_progress(res) == 0  # nothing left: nothing done
+    finally:
+        res.close()
+    store = Store(settings.index_dir / "chunks.sqlite")
+    try:
+        vids = {int(v) for v in store.all_vectors(384)[0]}
+    finally:
+        store.close()
+    assert _saved_ids(settings.index_dir / multilingual.FILE) == vids
+
+
+def test_a_reembedding_of_minilm_keeps_the_multilingual_vectors(
+    settings: Settings, both: Resources
+) -> None:
+    from ingest.reembed import reembed
+
+    vids = {int(v) for v in both.store.all_vectors(256, "multilingual")[0]}
+    both.close()
+    store = Store(settings.index_dir / "chunks.sqlite")
+    try:
+        reembed(store, settings.index_dir / "vectors.faiss", HashEmbedder(128))
+    finally:
+        store.close()
+    res = Resources(
+        settings,
+        embedder=HashEmbedder(128),
+        generator=EchoGenerator(),
+        multilingual_embedder=TranslatingEmbedder(),
+    )
+    try:  # the generation moved: the multilingual file is rebuilt from the same vectors
+        second = res.multilingual_index
+        assert second is not None and set(second.vectors(sorted(vids))) == vids
+        assert res.multilingual_status()["state"] == "ready"
+        found = res.retriever.search("كم يوما الإجازة السنوية؟")
+        assert _names(res, found.ranked("hybrid"))[0] == "leave.md"
+    finally:
+        res.close()
+
+
+def test_a_writer_catches_up_with_a_fill_made_elsewhere(settings: Settings, docs: Path) -> None:
+    chunks = _old_store(settings, docs)
+    writer = make(settings)
+    filler = make(settings)
+    try:
+        committer = writer.ingestor.committer  # read the indexes: no multilingual vector yet
+        second = writer.multilingual_index
+        assert second is not None and second.ntotal == 0
+        assert filler.ingestor.fill_multilingual() == chunks
+        filler.close()  # the writer lock goes with it
+        (docs / "new.txt").write_text("The canteen opens at noon.\n", "utf-8")
+        writer.ingestor.ingest([docs], "c")  # takes the lock: catches up, then adds
+        assert committer.multilingual is second
+        assert second.ntotal == writer.store.vector_count("multilingual") == chunks + 1
+    finally:
+        writer.close()
+        filler.close()
+    assert len(_saved_ids(settings.index_dir / multilingual.FILE)) == chunks + 1

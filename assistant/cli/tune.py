@@ -21,6 +21,8 @@ from assistant.models.embed import Embedder, make_embedder
 from assistant.models.sources import embedding_source, recorded_hashes, split_embedder
 from assistant.resources import Resources
 from assistant.settings import Settings
+from ingest.commit import Committer
+from ingest.multilingual import fill_multilingual
 from ingest.reembed import ReembedReport, reembed
 from ingest.tuning.tune import TuneOptions, tune_embedder
 
@@ -84,6 +86,36 @@ def reembed_with_progress(
     return report
 
 
+def fill_multilingual_with_progress(resources: Resources) -> int:
+    """Give every chunk stored without one its multilingual vector (an index from before
+    the multilingual index, or chunks ingested while it was off); returns how many."""
+    second, embedder = resources.multilingual_index, resources.multilingual_embedder
+    missing = resources.store.multilingual_missing()
+    if second is None or embedder is None or not missing:
+        return 0
+    console.print(f"embedding {missing} chunks with {embedder.name} for the multilingual index")
+    committer = Committer(
+        resources.store,
+        resources.index,
+        second,
+        embedder=resources.embedder.name,
+        multilingual_embedder=embedder.name,
+    )
+    try:
+        with steps_progress() as bar:
+            task = bar.add_task("multilingual", total=missing)
+            done = fill_multilingual(
+                resources.store,
+                committer,
+                embedder,
+                progress=lambda d, t: bar.update(task, completed=d, total=t),
+            )
+    finally:
+        committer.close()
+    console.print(f"{done} multilingual vectors filled: the next start uses that index")
+    return done
+
+
 def tell_settings(configured: Settings, embedder: str) -> None:
     """Print the settings that make queries use ``embedder`` (``model@backend``)."""
     model, backend = split_embedder(embedder)
@@ -115,12 +147,15 @@ def reembed_command(ctx: click.Context, embedder: str | None, force: bool) -> No
     Uses the configured embedding model and backend (or --embedder). The old index
     stays as it was until the new one is complete; the swap is recorded in the audit
     log. Refused while another process (the server's inbox watcher) writes the index.
+    Then the chunks without a multilingual vector (an index from before the multilingual
+    one) get theirs, in batches an interruption does not lose.
     """
     configured = _root_settings(ctx)
     settings = with_embedder(configured, embedder)
     resources = Resources(settings)
     try:
         report = reembed_with_progress(resources, resources.embedder, force=force)
+        fill_multilingual_with_progress(resources)
     finally:
         resources.close()
     if report is not None:

@@ -153,8 +153,8 @@ class Store(RetrievalReads):
         raise EmbedderMismatch(
             f"the multilingual index in {self.path.parent} holds vectors from {recorded}, "
             f"not from {name!r}: queries and documents must use one embedder",
-            hint="set multilingual_embedding_model back to what made the index, or re-embed "
-            "(ingest/multilingual.py: clear_multilingual, then fill_multilingual)",
+            hint="set multilingual_embedding_model back to what made the index, or clear its "
+            "vectors (Store.clear_multilingual) and run `assistant reembed` to fill them again",
         )
 
     def clear_multilingual(self) -> None:

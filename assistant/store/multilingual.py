@@ -7,8 +7,8 @@ under the chunks' own vids, in ``vectors-multilingual.faiss`` beside
 neither has a chunk ingested while the setting was off. Such chunks are counted
 (``Store.multilingual_missing``) and reported by ``assistant status`` and
 ``/readyz``; the retriever leaves the index aside until none is missing, since a
-half-filled index would score half the candidates as absent. ``Ingestor.fill_multilingual``
-(ingest/multilingual.py) fills them.
+half-filled index would score half the candidates as absent. ``assistant reembed``
+fills them (``fill_multilingual``, ingest/multilingual.py).
 """
 
 from __future__ import annotations
@@ -60,6 +60,6 @@ def status(store: Store, name: str) -> dict[str, Any]:
     if missing:
         out["reason"] = (
             f"multilingual vectors missing for {missing} chunks: Arabic and cross-lingual "
-            "retrieval stay off until they are filled (Ingestor.fill_multilingual)"
+            "retrieval stay off until `assistant reembed` fills them"
         )
     return out
