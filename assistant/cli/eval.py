@@ -8,17 +8,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from assistant.cli.errors import cli_errors
-from assistant.cli.progress import console
+from assistant.cli.progress import console, steps_progress
 from assistant.settings import Settings
 
 
@@ -96,16 +90,7 @@ def eval_command(
         if corpus is not None:
             report_ingest = resources.ingestor.ingest([corpus], "eval")
             console.print(f"corpus: {report_ingest.summary()}")
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=as_json,
-        ) as bar:
+        with steps_progress(transient=as_json) as bar:
             tasks: dict[str, TaskID] = {}
 
             def progress(phase: str, done: int, total: int) -> None:

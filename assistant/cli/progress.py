@@ -49,7 +49,7 @@ def bytes_progress() -> Progress:
     )
 
 
-def steps_progress() -> Progress:
+def steps_progress(*, transient: bool = False) -> Progress:
     """Steps done of total (questions, training steps, chunks), elapsed and ETA."""
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -59,4 +59,5 @@ def steps_progress() -> Progress:
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
+        transient=transient,
     )
