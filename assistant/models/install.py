@@ -53,7 +53,8 @@ def _integrity_error(
     )
 
 
-def _hash_file(path: Path) -> str:
+def hash_file(path: Path) -> str:
+    """SHA-256 of ``path``, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(BLOCK):
@@ -63,7 +64,7 @@ def _hash_file(path: Path) -> str:
 
 def verify_file(path: Path, sha256: str) -> None:
     """Hash ``path`` in 1 MiB blocks; ModelIntegrityError unless it is ``sha256``."""
-    actual = _hash_file(path)
+    actual = hash_file(path)
     if actual != sha256:
         raise _integrity_error(path, sha256, actual)
 

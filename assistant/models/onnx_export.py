@@ -25,7 +25,6 @@ longer matches its stamp was altered after export and is refused.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -38,6 +37,7 @@ from typing import Any
 
 from assistant.errors import ModelError, ModelIntegrityError
 from assistant.models.catalog import ModelSpec
+from assistant.models.install import hash_file as sha256_file
 from assistant.models.install import verify_installed
 
 #: Bump when the export steps change: older exports are then re-made.
@@ -66,14 +66,6 @@ def export_dir(model: ModelSpec | str, models_dir: Path) -> Path:
 
 def stamp_path(model: ModelSpec | str, models_dir: Path) -> Path:
     return models_dir / f".{_name(model)}-{BACKEND}.export.json"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def source_sha256(spec: ModelSpec) -> str:

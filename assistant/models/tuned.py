@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ModelError, ModelIntegrityError, ModelNotInstalled
-from assistant.models.install import verify_file
+from assistant.models.install import hash_file, verify_file
 
 MANIFEST = "manifest.json"
 FORMAT = "tuned-embedding-v1"
@@ -71,14 +71,6 @@ def tuned_names(models_dir: Path) -> list[str]:
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _files_in(folder: Path) -> list[str]:
     """Every file under ``folder`` but its manifest, as relative POSIX paths."""
     found = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
@@ -99,7 +91,7 @@ def install_tuned(
     ``work`` must be on the same file system (a temporary folder in ``models_dir``): the
     model appears whole under its name, or not at all.
     """
-    files = {rel: {"sha256": _sha256(work / rel), "size": (work / rel).stat().st_size}
+    files = {rel: {"sha256": hash_file(work / rel), "size": (work / rel).stat().st_size}
              for rel in _files_in(work)}  # fmt: skip
     if weights not in files:
         raise ModelError(f"the tuned model in {work} has no weights file {weights!r}")
