@@ -12,6 +12,7 @@ from assistant.domain import Answer
 from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
+from assistant.text.sentences import finished_part
 from tests.conftest import SAMPLE
 
 
@@ -76,3 +77,30 @@ def test_the_check_can_be_switched_off(settings: Settings) -> None:
         assert not answer.refused and "480" in answer.answer
     finally:
         res.close()
+
+
+def test_an_answer_cut_by_the_token_cap_loses_its_unfinished_sentence(
+    settings: Settings,
+) -> None:
+    """The cap stops the model mid-figure ("... since 19"): that half-written number is no
+    claim, so the finished sentences are judged and shown, not withheld."""
+    reply = "In capital cities the cap is 220 EUR per night [1]. It was raised in 19"
+    capped = settings.model_copy(update={"max_tokens": len(reply.split(" "))})
+    res, answer = _ask(capped, reply)
+    try:
+        assert not answer.refused, answer
+        assert answer.answer.rstrip().endswith("per night [1].")
+        assert "19" not in answer.answer and answer.unsupported == []
+    finally:
+        res.close()
+    res, uncapped = _ask(settings, reply)  # not cut: the model chose to stop there
+    try:
+        assert uncapped.refused and uncapped.unsupported == ["19"]
+    finally:
+        res.close()
+
+
+def test_finished_part() -> None:
+    assert finished_part("1972 [1]. King (23 June 1894 – 28 May 19") == "1972 [1]."
+    assert finished_part("Done [1]. Also done.") == "Done [1]. Also done."
+    assert finished_part("one unfinished sentence") == "one unfinished sentence"

@@ -28,6 +28,7 @@ from assistant.answering.guard import leaks_prompt
 from assistant.answering.prompt import SYSTEM_PROMPT, build_messages, refusal
 from assistant.answering.queue import QueueTimeout
 from assistant.domain import Citation, Draft, RetrievedChunk
+from assistant.text.sentences import finished_part
 
 Steps = abc.Generator[Event, None, "Verdict"]
 
@@ -153,7 +154,8 @@ class Router:
                 raise QueueTimeout(f"the answer took longer than {self.timeout_s:.0f} s")
         timings["generate_s"] = time.perf_counter() - t1
         timings["tokens"] = float(len(pieces))
-        return self.judge(model.name, "".join(pieces), sources, question, language)
+        cut = len(pieces) >= self.max_tokens  # ran into the cap: its last sentence is cut
+        return self.judge(model.name, "".join(pieces), sources, question, language, cut=cut)
 
     def judge(
         self,
@@ -162,11 +164,15 @@ class Router:
         sources: list[Citation],
         question: str,
         language: str = "en",
+        *,
+        cut: bool = False,
     ) -> Verdict:
         """Resolve the citations of what ``model`` wrote; refuse a refusal (in any language:
         the user gets the one of ``language``) or a leaked system prompt, and withhold an
-        answer whose facts its passages do not hold."""
-        text, cited = resolve(attribute(written, sources), sources)
+        answer whose facts its passages do not hold. An answer ``cut`` off by the token cap
+        loses its unfinished last sentence first: a half-written date is no claim."""
+        shown = finished_part(written) if cut else written
+        text, cited = resolve(attribute(shown, sources), sources)
         if is_refusal(text) or leaks_prompt(text):  # never hand out the system prompt
             return Verdict(model, refusal(language), True, written=written)
         if not self.verify_grounding:

@@ -50,3 +50,18 @@ def split_sentences(text: str) -> list[str]:
         start = match.end()
     out.append(text[start:])
     return [p for p in out if p.strip()]
+
+
+#: A finished sentence: its end punctuation, then any citation markers after it.
+_FINISHED = re.compile(r"[.!?؟。][\"'”’)]*(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s*$")
+
+
+def finished_part(text: str) -> str:
+    """``text`` without its last sentence when that one was cut off (an answer that ran
+    into the token cap ends mid-word, "... 23 June 1894 – 28 May 19"); the whole text when
+    it ends a sentence or is one unfinished sentence."""
+    pieces = split_sentences(text)
+    if len(pieces) < 2 or _FINISHED.search(pieces[-1]):
+        return text
+    end = text.rfind(pieces[-1])
+    return text[:end].rstrip()
