@@ -474,3 +474,44 @@ def test_a_writer_catches_up_with_a_fill_made_elsewhere(settings: Settings, docs
         writer.close()
         filler.close()
     assert len(_saved_ids(settings.index_dir / multilingual.FILE)) == chunks + 1
+
+
+class RecordingEmbedder(TranslatingEmbedder):
+    """The bilingual stand-in, keeping every text it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.seen.extend(texts)
+        return super().embed(texts)
+
+
+def test_an_arabic_context_is_chosen_in_the_multilingual_space(
+    settings: Settings, docs: Path
+) -> None:
+    """MiniLM's similarity on Arabic is noise: the sentences of an Arabic passage that
+    must be cut to the context budget are chosen with the multilingual embedder."""
+    (docs / "leave.md").write_text(
+        "# سياسة الإجازة\n\n"
+        + " ".join(["يعمل الموظف في المكتب من الأحد إلى الخميس."] * 12)
+        + " يحصل كل الموظف على 30 يوما من الإجازة السنوية المدفوعة.\n",
+        "utf-8",
+    )
+    recording = RecordingEmbedder()
+    small = settings.model_copy(update={"context_tokens": 30, "min_score_multilingual": 0.05})
+    res = Resources(
+        small, embedder=HashEmbedder(), generator=EchoGenerator(), multilingual_embedder=recording
+    )
+    try:
+        res.ingestor.ingest([docs], "c")
+        recording.seen.clear()
+        answer = res.answers.answer("كم يوما الإجازة السنوية؟")
+        assert any("30 يوما" in text for text in recording.seen[1:])  # [0]: the question
+        assert "30" in answer.citations[0].quote
+        recording.seen.clear()
+        res.answers.answer("Where do visitors park?")  # English, English passages: MiniLM's
+        assert recording.seen == ["Where do visitors park?"]
+    finally:
+        res.close()

@@ -33,7 +33,7 @@ from assistant.answering.queue import ModelQueue, QueueTimeout, Ticket
 from assistant.answering.router import ChainModel, Router
 from assistant.domain import Answer, Citation
 from assistant.errors import AssistantError, InvalidQuestion
-from assistant.retrieval.context import compact
+from assistant.retrieval.context import compact, context_space
 from assistant.retrieval.retriever import Retriever
 from assistant.text.language import detect
 
@@ -205,7 +205,10 @@ class AnswerService:
         )
         timings["retrieve_s"] = time.perf_counter() - t0 - timings["embed_s"]
         if hits and self.context_tokens:
-            hits = compact(query, hits, self.retriever.embedder, budget_tokens=self.context_tokens)
+            ml = self.retriever.multilingual_embedder  # Arabic sentences are chosen with it
+            both = None if query_ml is None or ml is None else (query_ml, ml)
+            vector, embedder = context_space(language, hits, (query, self.retriever.embedder), both)
+            hits = compact(vector, hits, embedder, budget_tokens=self.context_tokens)
         timings["context_s"] = time.perf_counter() - t0 - sum(timings.values())
         hits = strip_injections(hits)  # documents are data: instruction-like sentences go
         sources = as_sources(hits)

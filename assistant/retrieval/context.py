@@ -21,6 +21,7 @@ import numpy as np
 
 from assistant.domain import RetrievedChunk
 from assistant.models.embed import Embedder
+from assistant.text.language import detect
 from assistant.text.sentences import split_sentences
 
 #: About four characters per token for English text with these tokenizers.
@@ -29,6 +30,20 @@ CHARS_PER_TOKEN = 4
 
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in split_sentences(text)]
+
+
+Space = tuple[np.ndarray, Embedder]
+
+
+def context_space(
+    language: str, hits: Sequence[RetrievedChunk], english: Space, multilingual: Space | None
+) -> Space:
+    """The (question vector, embedder) the context's sentences are chosen with: the
+    English embedder's, unless the question or a passage is in another language and the
+    multilingual index is on. MiniLM reads English only: on Arabic its similarity is
+    noise, and the sentence that answers would be cut for one that does not."""
+    other = language != "en" or any(detect(hit.chunk.text) != "en" for hit in hits)
+    return multilingual if multilingual is not None and other else english
 
 
 def compact(
