@@ -68,9 +68,9 @@ system-deps:
 	@if command -v chromium >/dev/null; then echo "chromium present"; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium missing and not root: the browser test will be skipped"; fi
-	@# OCR for scanned PDFs and images: tesseract (+ English data); pdfinfo from poppler-utils
-	@if command -v tesseract >/dev/null && command -v pdfinfo >/dev/null; then echo "tesseract present"; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng poppler-utils >/dev/null; \
+	@# OCR for scanned PDFs and images: tesseract with English and Arabic data; pdfinfo from poppler-utils
+	@if command -v tesseract >/dev/null && command -v pdfinfo >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx ara; then echo "tesseract present"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng tesseract-ocr-ara poppler-utils >/dev/null; \
 	else echo "tesseract missing and not root: scans are quarantined (OCR not available), the OCR test is skipped"; fi
 
 test: install system-deps

@@ -172,7 +172,11 @@ class Settings(BaseSettings):
     tesseract_cmd: str = Field(
         default="tesseract", description="OCR program for scans and images; missing: quarantine"
     )
-    ocr_languages: str = Field(default="eng", description="tesseract languages, e.g. 'eng+deu'")
+    ocr_languages: str = Field(
+        default="eng+ara",
+        description="tesseract languages, e.g. 'eng+deu'; each needs Debian's "
+        "tesseract-ocr-<lang> (a missing one: scans are quarantined, saying which)",
+    )
     watch_inbox: bool = Field(
         default=False, description="`assistant serve` also watches DATA_DIR/inbox and ingests"
     )

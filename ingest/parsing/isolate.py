@@ -70,7 +70,7 @@ def _worker(conn: Connection) -> None:
 
     ``("plan", path)``: the ParsedDocument, or a PagedPdf for a long PDF;
     ``("window", path, first, last, ocr)``: that window's raw elements."""
-    # No neural model ever runs here (PDFs: "fast" or "ocr_only", never the layout model),
+    # No neural model ever runs here (PDFs: pdfminer or tesseract, never the layout model),
     # yet spaCy's thinc imports torch when it can: ~200 MB resident and ~1.5 s per child,
     # times the pool's workers. thinc treats torch as optional, so it is made unimportable.
     sys.modules["torch"] = None  # type: ignore[assignment]

@@ -8,15 +8,18 @@ process (ingest/parsing/isolate.py) and send its result back.
 The parser is chosen from the content (ingest/parsing/detect.py), not the extension.
 Text is decoded here, with the detected encoding, and handed to unstructured
 as a string. A PDF without a text layer and an image go through tesseract
-("ocr_only": never unstructured's layout model, which would come from a hub);
-without tesseract they are refused with "OCR not available".
+(ingest/parsing/ocr.py; never unstructured's layout model, which would come from a hub);
+without tesseract or its language data they are refused with "OCR not available". A PDF
+with Arabic is read again in reading order (ingest/parsing/rtl_pdf.py).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -32,6 +35,7 @@ from assistant.errors import (
     ParseMemoryLimit,
     TooDeeplyNested,
 )
+from ingest.parsing import ocr, rtl_pdf
 from ingest.parsing.detect import Detected, decode_text, detect
 
 log = logging.getLogger(__name__)
@@ -73,7 +77,7 @@ class ParseOptions:
 
     max_unzipped_bytes: int = 1024 * 1024 * 1024
     tesseract_cmd: str = "tesseract"
-    ocr_languages: tuple[str, ...] = ("eng",)
+    ocr_languages: tuple[str, ...] = ("eng", "ara")
     #: A PDF with more pages is parsed in windows of this many pages (0: always in one piece).
     pdf_window_pages: int = 64
 
@@ -100,11 +104,32 @@ def ocr_available(tesseract_cmd: str) -> bool:
     return shutil.which(tesseract_cmd) is not None
 
 
+@functools.cache
+def ocr_languages(tesseract_cmd: str) -> frozenset[str]:
+    """The languages ``tesseract_cmd`` has data for (``tesseract --list-langs``)."""
+    try:
+        listed = subprocess.run(
+            [tesseract_cmd, "--list-langs"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(line.strip() for line in listed.stdout.splitlines()[1:] if line.strip())
+
+
 def require_ocr(options: ParseOptions, what: str) -> None:
     if not ocr_available(options.tesseract_cmd):
         raise OcrUnavailable(
             f"OCR not available: {what} needs tesseract ({options.tesseract_cmd!r} not found)",
-            hint="apt-get install tesseract-ocr tesseract-ocr-eng, then ingest again",
+            hint="apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-ara, "
+            "then ingest again",
+        )
+    missing = [x for x in options.ocr_languages if x not in ocr_languages(options.tesseract_cmd)]
+    if missing:
+        raise OcrUnavailable(
+            f"OCR not available: {what} needs tesseract's data for {'+'.join(missing)}, "
+            "which is not installed",
+            hint=f"apt-get install {' '.join(f'tesseract-ocr-{x}' for x in missing)}, "
+            "or set ASSISTANT_OCR_LANGUAGES to languages installed; then ingest again",
         )
     import unstructured_pytesseract
 
@@ -182,63 +207,56 @@ def check_pdf(path: Path) -> int:
         raise CorruptFile(f"a damaged PDF: {type(exc).__name__}: {exc}") from exc
 
 
-def _ocr(partition: Callable[..., list[Any]], path: Path, options: ParseOptions) -> list[Any]:
-    """Elements by OCR only (tesseract, in ``options.ocr_languages``)."""
-    return list(
-        partition(filename=str(path), strategy="ocr_only", languages=list(options.ocr_languages))
-    )
-
-
-def _partition(path: Path, detected: Detected, options: ParseOptions) -> tuple[list[Any], bool]:
-    """unstructured's elements for ``path``, and whether OCR produced them."""
+def _partition(
+    path: Path, detected: Detected, options: ParseOptions
+) -> tuple[list[RawElement], bool]:
+    """The raw elements of ``path``, and whether OCR produced them."""
     kind = detected.kind
     if kind == "pdf":
         from unstructured.partition.pdf import partition_pdf
 
         check_pdf(path)
         # "fast" reads the text layer with pdfminer: no layout model, no download.
-        raw = list(partition_pdf(filename=str(path), strategy="fast"))
-        if any((getattr(e, "text", "") or "").strip() for e in raw):
-            return raw, False
+        raw = raw_elements(list(partition_pdf(filename=str(path), strategy="fast")))
+        if any_text(raw):
+            return rtl_pdf.reread(path, raw), False  # Arabic pages again, in reading order
         require_ocr(options, "this PDF has no text layer (a scan?) and")
-        return _ocr(partition_pdf, path, options), True
+        return ocr.pdf_elements(path, options.ocr_languages), True
     if kind == "image":
         require_ocr(options, "an image")
-        from unstructured.partition.image import partition_image
-
-        return _ocr(partition_image, path, options), True
+        return ocr.image_elements(path, options.ocr_languages), True
     if kind == "docx":
         from unstructured.partition.docx import partition_docx
 
-        return list(partition_docx(filename=str(path))), False
+        return raw_elements(partition_docx(filename=str(path))), False
     if kind == "pptx":
         from unstructured.partition.pptx import partition_pptx
 
-        return list(partition_pptx(filename=str(path))), False
+        return raw_elements(partition_pptx(filename=str(path))), False
     if kind == "xlsx":
         from unstructured.partition.xlsx import partition_xlsx
 
-        return list(partition_xlsx(filename=str(path))), False
+        return raw_elements(partition_xlsx(filename=str(path))), False
     if kind == "eml":
         from unstructured.partition.email import partition_email
 
-        return list(partition_email(filename=str(path))), False
+        return raw_elements(partition_email(filename=str(path))), False
     text = decode_text(path.read_bytes())
     if kind == "html":
         from unstructured.partition.html import partition_html
 
         check_html_depth(text)
-        return list(partition_html(text=text)), False
+        return raw_elements(partition_html(text=text)), False
     if kind == "md":
         from unstructured.partition.md import partition_md
 
-        return list(partition_md(text=text)), False
+        return raw_elements(partition_md(text=text)), False
     from unstructured.partition.text import partition_text
 
-    return list(partition_text(text=text)), False
+    return raw_elements(partition_text(text=text)), False
 
 
-def raw_elements(raw: list[Any]) -> list[RawElement]:
+def raw_elements(raw: Iterable[Any]) -> list[RawElement]:
     """unstructured's elements as plain tuples (see :data:`RawElement`)."""
     out: list[RawElement] = []
     for el in raw:
@@ -246,7 +264,7 @@ def raw_elements(raw: list[Any]) -> list[RawElement]:
         out.append(
             (
                 getattr(el, "category", "") or "",
-                (getattr(el, "text", "") or "").strip(),
+                (getattr(el, "text", "") or "").translate(rtl_pdf.BIDI_CONTROLS).strip(),
                 getattr(meta, "page_number", None) if meta is not None else None,
                 getattr(meta, "page_name", None) if meta is not None else None,
             )
@@ -322,4 +340,4 @@ def parse_file(path: Path, options: ParseOptions | None = None) -> ParsedDocumen
     detected = detect(path, max_unzipped_bytes=options.max_unzipped_bytes)
     with parser_errors():
         raw, ocr = _partition(path, detected, options)
-    return assemble(path, detected.mime_type, raw_elements(raw), ocr)
+    return assemble(path, detected.mime_type, raw, ocr)

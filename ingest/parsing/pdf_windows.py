@@ -24,7 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.parsing import rtl_pdf
 from ingest.parsing.detect import detect
+from ingest.parsing.ocr import pdf_elements as ocr_pdf
 from ingest.parsing.parse import (
     ParsedDocument,
     ParseOptions,
@@ -88,20 +90,14 @@ def parse_window(
 ) -> list[RawElement]:
     """The raw elements of pages ``first``..``last``, numbered as in the whole file."""
     with parser_errors():
+        data = _cut(path, first, last)
+        if ocr:
+            require_ocr(options, "this PDF has no text layer (a scan?) and")
+            return ocr_pdf(data, options.ocr_languages, first_page=first)
         from unstructured.partition.pdf import partition_pdf
 
-        data = _cut(path, first, last)
-        if not ocr:
-            raw = partition_pdf(file=data, strategy="fast", starting_page_number=first)
-        else:
-            require_ocr(options, "this PDF has no text layer (a scan?) and")
-            raw = partition_pdf(
-                file=data,
-                strategy="ocr_only",
-                languages=list(options.ocr_languages),
-                starting_page_number=first,
-            )
-        return raw_elements(list(raw))
+        raw = partition_pdf(file=data, strategy="fast", starting_page_number=first)
+        return rtl_pdf.reread(data, raw_elements(list(raw)), first_page=first)
 
 
 def assemble_windows(
