@@ -42,6 +42,7 @@ from assistant.retrieval.retriever import Retriever
 from assistant.settings import Settings
 from assistant.store import multilingual, recovery
 from assistant.store.documents import Store
+from assistant.store.follow import Follower
 from assistant.store.index import VectorIndex
 from assistant.store.journal import iter_receipts
 from ingest.pipeline import Ingestor
@@ -264,7 +265,16 @@ class Resources:
             multilingual_index=second,
             multilingual_embedder=self.multilingual_embedder if second is not None else None,
             min_score_multilingual=s.min_score_multilingual,
+            # what other processes commit is searched within a second (store/follow.py)
+            follower=Follower(
+                self.store, [self.index, *([second] if second else [])], writing=self._writing
+            ),
         )
+
+    def _writing(self) -> bool:
+        """Whether this process's ingestor is the index's writer now."""
+        ingestor = self.__dict__.get("ingestor")
+        return ingestor is not None and ingestor.committer.writing
 
     @cached_property
     def answers(self) -> AnswerService:

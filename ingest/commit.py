@@ -84,16 +84,21 @@ class Committer:
                 self.store.bind_multilingual_embedder(self.multilingual_embedder)
             moved = self.store.generation() != self._generation  # another writer since
             if moved:
-                self.index.load(*self.store.all_vectors(self.index.dim))
+                self.index.follow(self.store)  # only what changed (store/follow.py)
             second = self.multilingual
             # a fill elsewhere adds multilingual vectors without moving the generation
             if second is not None and (
                 moved or second.ntotal != self.store.vector_count("multilingual")
             ):
-                second.load(*self.store.all_vectors(second.dim, "multilingual"))
+                second.follow(self.store)
         except BaseException:
             self._writer.release()
             raise
+
+    @property
+    def writing(self) -> bool:
+        """Whether this process is the index's writer now (no other process can commit)."""
+        return self._writer.held
 
     def mark(self, path: str, step: str, digest: str, collection: str) -> None:
         self.journal.mark(path, step, digest, collection)

@@ -35,6 +35,7 @@ llama.cpp does not read before the first token of the answer.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -47,6 +48,7 @@ from assistant.retrieval import fusion, lexical
 from assistant.retrieval.acl import permitted_search
 from assistant.retrieval.coverage import CoverageGate
 from assistant.store.documents import Store
+from assistant.store.follow import Follower
 from assistant.store.index import VectorIndex
 from assistant.text.language import Language, detect
 
@@ -117,6 +119,8 @@ class Retriever:
     multilingual_index: VectorIndex | None = None
     multilingual_embedder: Embedder | None = None
     min_score_multilingual: float = 0.2
+    #: brings the indexes to what other processes committed (None: this process alone)
+    follower: Follower | None = None
 
     def __post_init__(self) -> None:
         if (self.multilingual_index is None) != (self.multilingual_embedder is None):
@@ -171,6 +175,8 @@ class Retriever:
 
         ``query_vector`` and ``multilingual_vector``: the question already embedded by each
         embedder (None: embedded here)."""
+        if self.follower is not None:
+            self.follower.check()
         depth = depth or self.depth
         query = self.embed_query(question) if query_vector is None else query_vector
         total = self.index.ntotal
@@ -189,13 +195,8 @@ class Retriever:
         lex: fusion.Hits = []
         if self.mode != "dense":
             lexical.ensure_lexical_index(self.store)
-            lex = permitted_search(
-                lambda n: lexical.search(self.store, question, n),
-                self.store,
-                depth,
-                collections,
-                total,
-            )
+            bm25 = functools.partial(lexical.search, self.store, question)
+            lex = permitted_search(bm25, self.store, depth, collections, total)
         candidates = [vid for vid, _ in (*dense, *multi, *lex)]
         cosine = _exact(self.index, dense, candidates, query)
         language = detect(question)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -201,6 +202,43 @@ class VectorIndex:
             removed = int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
             self._refit()
             return removed
+
+    def ids(self) -> np.ndarray:
+        """Every vid held."""
+        with self._lock:
+            index = self._index
+            if not isinstance(index, faiss.IndexIVF):
+                return faiss.vector_to_array(index.id_map).astype(np.int64)
+            lists = index.invlists
+            assert lists is not None
+            parts = [
+                faiss.rev_swig_ptr(lists.get_ids(i), n).astype(np.int64).copy()
+                for i in range(index.nlist)
+                if (n := lists.list_size(i))
+            ]
+            return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def follow(
+        self, store: Store, *, unless: Callable[[], bool] | None = None
+    ) -> tuple[int, int] | None:
+        """Hold what ``store`` holds now, reading only what changed: the vectors of vids it
+        gained and the vids it lost (another process committed them). (added, removed), or
+        None when ``unless()`` says, under the index's lock, that this process writes the
+        index itself now: its writer adds a file's vectors before its store commit, and
+        would see them taken out again (store/follow.py)."""
+        with self._lock:
+            if unless is not None and unless():
+                return None
+            held, stored = self.ids(), store.vector_ids(self.space)
+            gone = np.setdiff1d(held, stored, assume_unique=True)
+            new = np.setdiff1d(stored, held, assume_unique=True)
+            if len(gone):
+                self._index.remove_ids(gone)
+            if len(new):
+                ids, vecs = store.vectors_of(self.dim, new.tolist(), self.space)
+                self._index.add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32), ids)
+            self._refit()
+            return len(new), len(gone)
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         with self._lock:

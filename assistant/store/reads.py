@@ -115,6 +115,32 @@ class RetrievalReads:
             vecs[i] = np.frombuffer(blob, dtype=np.float32)
         return ids, vecs
 
+    def vector_ids(self, space: VectorSpace = "primary") -> np.ndarray:
+        """The vids ``space`` holds, without their vectors: what its FAISS index must hold."""
+        table = "chunks" if space == "primary" else "multilingual_vectors"
+        with self._lock:
+            rows = self._db.execute(f"SELECT vid FROM {table}").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def vectors_of(
+        self, dim: int, vids: Sequence[int], space: VectorSpace = "primary"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(vid, vector) of those of ``vids`` that ``space`` holds."""
+        table = "chunks" if space == "primary" else "multilingual_vectors"
+        rows: list[tuple[int, bytes]] = []
+        with self._lock:
+            for start in range(0, len(vids), 500):
+                part = [int(v) for v in vids[start : start + 500]]
+                rows += self._db.execute(
+                    f"SELECT vid, vector FROM {table} WHERE vid IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.zeros((len(rows), dim), dtype=np.float32)
+        for i, (_, blob) in enumerate(rows):
+            vecs[i] = np.frombuffer(blob, dtype=np.float32)
+        return ids, vecs
+
     def vector_count(self, space: VectorSpace = "primary") -> int:
         """How many vectors ``space`` holds: what its FAISS index must hold."""
         table = "chunks" if space == "primary" else "multilingual_vectors"
