@@ -34,6 +34,7 @@ from assistant.server.openai_api import OpenAIController
 from assistant.server.pages import PagesController, PreferencesController
 from assistant.server.review_api import ReviewApiController
 from assistant.server.review_pages import ReviewController
+from assistant.server.security import security_headers
 from assistant.server.threads import size_answer_pool
 from assistant.settings import Settings
 from ingest.watch import service_from_settings
@@ -169,4 +170,6 @@ def create_app(
     app.asgi_handler = RequestObservability(
         app.asgi_handler, AppObserver(metrics, log_content=settings.log_content)
     )
+    # CSP, nosniff, no framing, no referrer on every response, 404s and errors included
+    app.asgi_handler = security_headers(app.asgi_handler)  # (assistant/server/security.py)
     return app
