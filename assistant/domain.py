@@ -113,6 +113,8 @@ class Answer:
     drafts: list[Draft] = field(default_factory=list)
     #: the language of the question, which the answer and a refusal are given in: en | ar
     language: str = "en"
+    #: the audit record of this answer (its seq), once recorded: feedback names it
+    record: int | None = None
 
     @property
     def tried(self) -> list[str]:
@@ -130,6 +132,7 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "conversation_id": self.conversation_id,
             "language": self.language,
+            "record": self.record,
         }
 
 

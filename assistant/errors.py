@@ -145,6 +145,11 @@ class InvalidQuestion(AssistantError):
     status_code = 400
 
 
+class InvalidFeedback(AssistantError):
+    code = "invalid_feedback"
+    status_code = 400
+
+
 class NotFound(AssistantError):
     code = "not_found"
     status_code = 404

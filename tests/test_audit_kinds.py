@@ -23,6 +23,7 @@ from assistant.audit.events import (
     recorder,
 )
 from assistant.audit.export import ExportFilter
+from assistant.audit.feedback import FeedbackBook
 from assistant.audit.kinds import (
     ANY,
     REGISTRY,
@@ -92,7 +93,10 @@ def _one_of_each(log: AuditLog) -> None:
     write("login", "alice", {"address": "10.0.0.1", "via": "password"})
     write("logout", "alice", {"address": "10.0.0.1", "reason": "user"})
     write("login_failed", "-", {"address": "10.0.0.2"})
-    log.record("question", "alice", {"chunks": PASSAGES, "refused": False}, {"question": "q?"})
+    asked = log.record(
+        "question", "alice", {"chunks": PASSAGES, "refused": False}, {"question": "q?"}
+    )
+    FeedbackBook(log).give("alice", asked.seq, "down", "the figure is wrong")
     log.record("question", "bob", {"note": "no passages"})
     record_ingest(log, actor="system", doc_id=DOC, collection="hr", path="/in/a.pdf", chunks=3)
     record_ingest(log, actor="system", doc_id="e" * 64, collection="it", replaces=DOC)
@@ -161,9 +165,10 @@ def test_collections_per_kind_are_what_the_kind_independent_rule_gave(tmp_path: 
         "erasure": {"hr"},
         "acl_change": {"hr"},
         "embedder_tuned": {"hr"},
+        "feedback": {"hr", "it"},
     }
     hr = [r.kind for r in log.records(ExportFilter(collection="hr"))]
-    assert hr == ["question", "ingest", "erasure", "acl_change", "embedder_tuned"]
+    assert hr == ["question", "feedback", "ingest", "erasure", "acl_change", "embedder_tuned"]
     assert log.verify().ok
     log.close()
 

@@ -294,6 +294,40 @@ def test_ask_shows_streamed_answer_and_source_cards(
         assert not pl.problems(), pl.problems()
 
 
+def test_feedback_on_an_answer_is_recorded(
+    browser: Any, serve: Callable[..., Live], tmp_path: Path
+) -> None:
+    """Thumbs down and a comment under an answer: recorded in the audit log, the comment
+    as erasable personal data, and the page says so."""
+    from playwright.sync_api import expect
+
+    from assistant.audit.feedback import FeedbackBook
+
+    live = serve()
+    page, log = open_page(browser, live.url)
+    turn = ask(page, QUESTION)
+    wait_done(page, turn)
+    box = turn.locator(".feedback")
+    expect(box).to_be_visible()
+    expect(box.locator(".feedback-more")).to_be_hidden()
+    box.locator(".feedback-down").click()
+    expect(box).to_have_attribute("data-sent", "down")
+    expect(box.locator(".feedback-down")).to_have_attribute("aria-pressed", "true")
+    expect(box.locator(".feedback-note")).to_have_text("Thank you: your feedback was recorded.")
+    box.locator(".feedback-comment").fill("The cap is per night, not per trip.")
+    box.locator(".feedback-send").click()
+    expect(box.locator(".feedback-more")).to_be_hidden()
+    page.screenshot(path=str(tmp_path / "chat-feedback.png"), full_page=True)
+
+    entries = FeedbackBook(live.resources.audit).entries()
+    assert [e.rating for e in entries] == ["down", "down"]  # newest first
+    assert entries[0].comment == "The cap is per night, not per trip."
+    assert entries[1].comment is None
+    assert entries[0].question is not None and entries[0].question.personal is not None
+    assert entries[0].question.personal["question"] == QUESTION
+    assert not log.problems(), log.problems()
+
+
 def test_an_answer_its_sources_do_not_back_is_withheld(
     browser: Any, serve: Callable[..., Live], tmp_path: Path
 ) -> None:

@@ -56,8 +56,9 @@ class AnswerAudit(Protocol):
     """Where every question is recorded, whichever door it came in by (page, API, OpenAI,
     CLI): the audit log (assistant/audit/answers.py)."""
 
-    def answered(self, user: str, done: DoneEvent) -> None:
-        """A final answer, refusals included, and exactly what it was answered from."""
+    def answered(self, user: str, done: DoneEvent) -> int | None:
+        """A final answer, refusals included, and exactly what it was answered from; the
+        record's seq (None: not recorded), which feedback on the answer names."""
 
     def failed(
         self,
@@ -73,7 +74,7 @@ class AnswerAudit(Protocol):
 class NoAudit:
     """Records nothing: for a service built outside the app (a benchmark, a test)."""
 
-    def answered(self, user: str, done: DoneEvent) -> None:
+    def answered(self, user: str, done: DoneEvent) -> int | None:
         return None
 
     def failed(
@@ -176,7 +177,7 @@ class AnswerService:
                         self.conversations.add(
                             key, Turn(question, event.standalone, event.answer.answer)
                         )
-                        self.audit.answered(user, event)
+                        event.answer.record = self.audit.answered(user, event)
                         for observe in self.observers:
                             observe(user, event)
                     yield event

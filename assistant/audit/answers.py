@@ -29,15 +29,15 @@ class AnswerAuditor:
         self.log = log
         self.model_sha256 = model_sha256
 
-    def answered(self, user: str, done: DoneEvent) -> None:
-        record_answer(
+    def answered(self, user: str, done: DoneEvent) -> int | None:
+        return record_answer(
             self.log(),
             user=user,
             answer=done.answer,
             model_sha256=self.model_sha256(done.answer.model),
             hits=done.hits,
             latency_s=done.answer.timings.get("total_s"),
-        )
+        ).seq
 
     def failed(
         self,

@@ -45,6 +45,7 @@ class EventKind(StrEnum):
     ANSWER_FAILED = "answer_failed"  # a question that got an error instead of an answer
     REEMBEDDED = "reembedded"  # every chunk's vector made again by another embedder
     EMBEDDER_TUNED = "embedder_tuned"  # an embedding model tuned on the corpus: its lineage
+    FEEDBACK = "feedback"  # a user's thumbs up or down on one of their answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,14 @@ def _tuned(f: Facts) -> str:
     return _clip(f"tuned {base} into {d.get('model')} on {d.get('pairs')} generated questions")
 
 
+def _feedback(f: Facts) -> str:
+    rating = "marked right" if f.data.get("rating") == "up" else "marked wrong"
+    about = f.texts.get("question") if isinstance(f.texts.get("question"), str) else None
+    about = about or f"record {f.data.get('question_seq')}"
+    comment = f' – "{f.texts["comment"]}"' if isinstance(f.texts.get("comment"), str) else ""
+    return _clip(f"{rating}: {about}{comment}")
+
+
 _ACCESS = "assistant.auth.access.AccessControl"
 _EVENTS = "assistant.audit.events"
 _SPECS = (
@@ -230,6 +239,12 @@ _SPECS = (
         _tuned,
         ONE,  # the collection it was tuned on, when one was chosen
         ("assistant.audit.embedders.record_embedder_tuned",),
+    ),
+    KindSpec(
+        EventKind.FEEDBACK,
+        _feedback,
+        PER_PASSAGE,  # the rated answer's passages' collections
+        ("assistant.audit.feedback.record_feedback",),
     ),
 )
 

@@ -16,6 +16,7 @@ from assistant.cli.access import users as users_commands
 from assistant.cli.audit import audit as audit_commands
 from assistant.cli.errors import cli_errors
 from assistant.cli.eval import eval_command
+from assistant.cli.feedback import feedback as feedback_commands
 from assistant.cli.inbox import run_forget, run_ingest, show_status
 from assistant.cli.inbox import watch as watch_command
 from assistant.cli.progress import bytes_progress, console
@@ -246,6 +247,7 @@ def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> No
 
 # -- audit (assistant/cli/audit.py) ----------------------------------------------------
 cli.add_command(audit_commands)
+cli.add_command(feedback_commands)
 cli.add_command(users_commands)
 cli.add_command(collections_commands)
 

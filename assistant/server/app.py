@@ -18,6 +18,7 @@ from litestar.template.config import TemplateConfig
 from assistant import __version__
 from assistant.answering.service import AnswerService
 from assistant.audit.events import record_settings
+from assistant.audit.feedback import FeedbackBook
 from assistant.auth.principal import Principal
 from assistant.library import Library
 from assistant.observability.metrics import Metrics
@@ -28,6 +29,7 @@ from assistant.server.admin import AdminController
 from assistant.server.api import AskController, HealthController
 from assistant.server.auth import AuthController, provide_principal
 from assistant.server.errors import EXCEPTION_HANDLERS
+from assistant.server.feedback_api import FeedbackController
 from assistant.server.i18n import install as install_i18n
 from assistant.server.metrics_api import MetricsController
 from assistant.server.openai_api import OpenAIController
@@ -97,6 +99,7 @@ def _services(resources: Resources) -> dict[str, Provide]:
         "answers": Provide(answers),
         "library": Provide(library, sync_to_thread=False),
         "readiness": Provide(lambda: readiness, sync_to_thread=False, use_cache=True),
+        "feedback": Provide(lambda: FeedbackBook(resources.audit), sync_to_thread=False),
     }
 
 
@@ -141,6 +144,7 @@ def create_app(
             AdminController,
             AuthController,
             AskController,
+            FeedbackController,  # thumbs up or down on an answer (server/feedback_api.py)
             HealthController,
             OpenAIController,
             create_static_files_router(path="/static", directories=[tdir / "static"]),

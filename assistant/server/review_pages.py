@@ -246,6 +246,11 @@ class ReviewController(Controller):
                     "erased": row.erased if row else None,
                 }
             )
+            if record.kind == EventKind.FEEDBACK:  # the answer rated, as it was given
+                rated = one(audit, int(record.data.get("question_seq", 0)))
+                if rated is not None and rated.record is not None:
+                    context["rated"] = rated
+                    context["rated_passages"] = view.passages(rated.record, rated.personal)
         return Template(
             template_name="review_detail.html",
             context=context,

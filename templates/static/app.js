@@ -404,6 +404,56 @@
     turn.answer.append(h("p", { class: "answer-model", title: t("js.model_title") }, text));
   }
 
+  // -- feedback: thumbs up or down on one's own answer (POST /api/feedback) -------------
+  function showFeedback(turn, answer) {
+    const record = Number(answer.record);
+    if (!Number.isInteger(record)) return; // not recorded: nothing to rate
+    const note = h("span", { class: "feedback-note", role: "status" });
+    const comment = h("textarea", {
+      class: "feedback-comment",
+      rows: "2",
+      maxlength: "2000",
+      dir: "auto",
+      "aria-label": t("js.feedback_comment"),
+      placeholder: t("js.feedback_comment"),
+    });
+    const send = h("button", { type: "button", class: "feedback-send" }, t("js.feedback_send"));
+    const more = h("div", { class: "feedback-more", hidden: true }, comment, send);
+    const up = h("button", { type: "button", class: "feedback-up", "aria-pressed": "false" },
+      `👍 ${t("js.feedback_up")}`);
+    const down = h("button", { type: "button", class: "feedback-down", "aria-pressed": "false" },
+      `👎 ${t("js.feedback_down")}`);
+    const box = h("div", { class: "feedback", "data-record": String(record) },
+      h("span", { class: "feedback-ask" }, t("js.feedback_ask")), up, down, note, more);
+    let rating = null;
+    async function post(body) {
+      const res = await fetch("/api/feedback", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+        body: JSON.stringify({ record, ...body }),
+      });
+      note.textContent = res.ok ? t("js.feedback_thanks") : t("js.feedback_failed");
+      box.dataset.sent = res.ok ? String(body.rating) : "failed";
+    }
+    function rate(value) {
+      rating = value;
+      up.setAttribute("aria-pressed", String(value === "up"));
+      down.setAttribute("aria-pressed", String(value === "down"));
+      more.hidden = value !== "down";
+      post({ rating: value }).catch(() => { note.textContent = t("js.feedback_failed"); });
+    }
+    up.addEventListener("click", () => rate("up"));
+    down.addEventListener("click", () => rate("down"));
+    send.addEventListener("click", () => {
+      const text = comment.value.trim();
+      if (!text || !rating) return;
+      post({ rating, comment: text }).then(() => { more.hidden = true; })
+        .catch(() => { note.textContent = t("js.feedback_failed"); });
+    });
+    turn.answer.append(box);
+  }
+
   function finishTurn(turn, answer) {
     const wasNear = nearBottom();
     turn.done = true;
@@ -421,6 +471,7 @@
       renderAnswerText(turn, text);
     }
     showModel(turn, answer);
+    showFeedback(turn, answer);
     setTurnState(turn, "done");
     const seconds = ((performance.now() - turn.started) / 1000).toFixed(1);
     const n = Array.isArray(answer.citations) ? answer.citations.length : 0;
