@@ -14,6 +14,7 @@ from assistant.cli.access import collections as collections_commands
 from assistant.cli.access import principal_for
 from assistant.cli.access import users as users_commands
 from assistant.cli.audit import audit as audit_commands
+from assistant.cli.backup import backup_command, restore_command
 from assistant.cli.errors import cli_errors
 from assistant.cli.eval import eval_command
 from assistant.cli.feedback import feedback as feedback_commands
@@ -247,6 +248,8 @@ def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> No
 
 # -- audit (assistant/cli/audit.py) ----------------------------------------------------
 cli.add_command(audit_commands)
+cli.add_command(backup_command)
+cli.add_command(restore_command)
 cli.add_command(feedback_commands)
 cli.add_command(users_commands)
 cli.add_command(collections_commands)
