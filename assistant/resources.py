@@ -20,12 +20,15 @@ from typing import Any
 from assistant.answering.generator import EchoGenerator, Generator
 from assistant.answering.prompt import system_prompt
 from assistant.answering.queue import ModelQueue
+from assistant.answering.redaction import Redaction
 from assistant.answering.router import ChainModel
 from assistant.answering.service import AnswerService
 from assistant.audit.answers import AnswerAuditor
 from assistant.audit.events import record_model_event, recorder
 from assistant.audit.ingests import IngestAuditor
 from assistant.audit.log import AuditLog
+from assistant.audit.masking import masker
+from assistant.audit.records import AuditRecord
 from assistant.auth.access import AccessControl
 from assistant.auth.ratelimit import RateLimiter
 from assistant.auth.sessions import SessionManager
@@ -45,6 +48,7 @@ from assistant.store.documents import Store
 from assistant.store.follow import Follower
 from assistant.store.index import VectorIndex
 from assistant.store.journal import iter_receipts
+from assistant.text.pii import Redactor
 from ingest.pipeline import Ingestor
 
 log = logging.getLogger(__name__)
@@ -293,7 +297,14 @@ class Resources:
             system_prompt=first.system_prompt,
             verify_grounding=s.verify_grounding,  # answering/grounding.py
             fallbacks=fallbacks,  # take over when the draft refuses or is withheld
+            # personal data masked for collections set to redact it (answering/redaction.py)
+            redaction=Redaction(Redactor(extra=s.pii_patterns), self.access.store.redacting),
         )
+
+    def pii_mask(self, record: AuditRecord, texts: dict[str, Any]) -> dict[str, Any]:
+        """A record's texts for an export, masked for redacting collections (audit/masking.py)."""
+        redactor = Redactor(extra=self.settings.pii_patterns)
+        return masker(self.access.store.redacting, redactor)(record, texts)
 
     @property
     def system_prompt(self) -> str:

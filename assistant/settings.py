@@ -9,6 +9,7 @@ environment variables, an optional TOML file (``ASSISTANT_CONFIG`` or
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -285,6 +286,18 @@ class Settings(BaseSettings):
         description='Per event kind, e.g. {"login": 400}; JSON in the environment',
     )
 
+    @field_validator("pii_patterns", mode="after")
+    @classmethod
+    def _patterns_compile(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, pattern in v.items():
+            if not name.replace("_", "").isalnum():
+                raise ValueError(f"{name!r}: a pattern's name is letters, digits and _")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{name}: not a regular expression ({exc})") from exc
+        return v
+
     @field_validator("audit_key_path", "audit_public_key_path", "audit_checkpoint_copy_dir")
     @classmethod
     def _audit_absolute(cls, v: Path | None) -> Path | None:
@@ -339,6 +352,12 @@ class Settings(BaseSettings):
     log_content: bool = Field(
         default=False,
         description="Also log question and answer texts (personal data: the audit log holds them)",
+    )
+    pii_patterns: dict[str, str] = Field(
+        default_factory=dict,
+        description="More personal data to mask, name -> regular expression, e.g. "
+        '{"EMPLOYEE_NO": "EMP-\\d{6}"}: in every log line, and in the answers, sources and '
+        "exports of collections set to --redact-pii (assistant/text/pii.py)",
     )
     metrics_enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics")
 

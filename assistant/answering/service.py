@@ -11,6 +11,7 @@ when one refuses or its answer is withheld, a ``RetryEvent`` precedes the next o
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,7 @@ from assistant.answering.generator import Generator
 from assistant.answering.guard import strip_injections
 from assistant.answering.prompt import SYSTEM_PROMPT, build_messages, refusal
 from assistant.answering.queue import ModelQueue, QueueTimeout, Ticket
+from assistant.answering.redaction import Redaction, without_tokens
 from assistant.answering.router import ChainModel, Router
 from assistant.domain import Answer, Citation
 from assistant.errors import AssistantError, InvalidQuestion
@@ -108,6 +110,7 @@ class AnswerService:
         system_prompt: str = SYSTEM_PROMPT,
         verify_grounding: bool = True,
         fallbacks: Sequence[ChainModel] = (),
+        redaction: Redaction | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -118,6 +121,7 @@ class AnswerService:
         self.audit: AnswerAudit = audit or NoAudit()
         self.observers = observers or []  # told of every final answer after the audit: metrics
         self.system_prompt = system_prompt
+        self.redaction = redaction  # personal data masked for some collections
         first = ChainModel(generator.name, lambda: generator, system_prompt)
         self.router = Router(
             [first, *fallbacks],
@@ -213,7 +217,8 @@ class AnswerService:
         timings["context_s"] = time.perf_counter() - t0 - sum(timings.values())
         hits = strip_injections(hits)  # documents are data: instruction-like sentences go
         sources = as_sources(hits)
-        yield SourcesEvent(sources)
+        mask = self.redaction if self.redaction and self.redaction.covers(hits) else None
+        yield SourcesEvent(mask.sources(sources) if mask else sources)  # (redaction.py)
 
         def done(text: str, refused: bool, cited: list[Citation], **more: Any) -> DoneEvent:
             timings["total_s"] = time.perf_counter() - t0
@@ -241,7 +246,7 @@ class AnswerService:
         timings["queue_s"] = time.perf_counter() - t0 - sum(timings.values())
 
         # the models answer in turn until one is neither refused nor withheld (router.py)
-        v = yield from self.router.answer(
+        steps = self.router.answer(
             standalone,
             hits,
             sources,
@@ -251,8 +256,9 @@ class AnswerService:
             tried=tried,
             language=language,
         )
+        v = yield from (without_tokens(steps) if mask else steps)  # masked: sent whole
         ticket.release()  # the last model asked is done: the next in line may go
-        yield done(
+        final = done(
             v.text,
             v.refused,
             v.cited,
@@ -262,6 +268,10 @@ class AnswerService:
             model=v.model,
             drafts=v.drafts,
         )
+        if mask is not None:
+            final = dataclasses.replace(final, answer=mask.answer(final.answer))
+            yield TokenEvent(final.answer.answer)
+        yield final
 
     def answer(
         self,

@@ -16,7 +16,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
@@ -102,6 +102,10 @@ class _HashingWriter:
         return self.out.write(text)
 
 
+#: Rewrites one record's texts for an export: (record, texts) -> texts.
+Mask = Callable[[AuditRecord, dict[str, Any]], dict[str, Any]]
+
+
 def export(
     log: AuditLog,
     out: TextIO,
@@ -110,8 +114,10 @@ def export(
     *,
     actor: str,
     personal: bool = True,
+    mask: Mask | None = None,
 ) -> ExportSummary:
-    """Write matching records to ``out``; then record who exported what, even on failure."""
+    """Write matching records to ``out``; then record who exported what, even on failure.
+    ``mask`` may rewrite a record's texts (personal data masked for its collections)."""
     if fmt not in ("csv", "jsonl"):
         raise AuditError(f"unknown export format {fmt!r}", hint="csv or jsonl")
     sink = _HashingWriter(out)
@@ -122,6 +128,8 @@ def export(
             writer.writerow(COLUMNS)
         for rec in query(log, flt):
             texts = log.payload(rec) if personal else None
+            if texts is not None and mask is not None:
+                texts = mask(rec, texts)
             if writer is not None:
                 writer.writerow(_csv_row(rec, texts))
             else:
@@ -135,6 +143,7 @@ def export(
             "filters": flt.to_dict(),
             "records": count,
             "personal": personal,
+            "masked": mask is not None,
             "sha256": sink.digest.hexdigest(),
             "complete": complete,
         }

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from assistant.audit.export import Mask
 from assistant.audit.filters import ExportFilter
 from assistant.audit.kinds import EventKind
 from assistant.audit.log import AuditLog
@@ -141,13 +142,16 @@ def _cited_paths(row: Row) -> list[str]:
     return sorted({p["path"] for p in passages if p.get("n") in cited and p.get("path")})
 
 
-def rows(entries: Iterator[Feedback]) -> Iterator[dict[str, Any]]:
-    """Eval-set lines (``assistant eval`` format) from feedback whose question text is kept."""
+def rows(entries: Iterator[Feedback], mask: Mask | None = None) -> Iterator[dict[str, Any]]:
+    """Eval-set lines (``assistant eval`` format) from feedback whose question text is kept;
+    ``mask`` masks the texts of collections set to redact personal data (audit/masking.py)."""
     for entry in entries:
         row = entry.question
         texts = row.personal if row is not None else None
         if row is None or not texts or not isinstance(texts.get("question"), str):
             continue  # erased, or never kept: nothing to ask again
+        if mask is not None and row.record is not None:
+            texts = mask(row.record, texts)
         line: dict[str, Any] = {"question": texts["question"], "kind": f"marked-{entry.rating}"}
         if entry.rating == "up":
             line["gold"] = _cited_paths(row)

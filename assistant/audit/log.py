@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from assistant.audit.chain import ChainStore, Tip
 from assistant.audit.checkpoint import ORIGIN_PREFIX, Checkpoint, write_copy
-from assistant.audit.export import ExportFilter, ExportSummary, Format, export, query
+from assistant.audit.export import ExportFilter, ExportSummary, Format, Mask, export, query
 from assistant.audit.merkle import inclusion_proof
 from assistant.audit.payloads import PayloadStore
 from assistant.audit.records import (
@@ -269,9 +269,11 @@ class AuditLog:
         *,
         actor: str,
         personal: bool = True,
+        mask: Mask | None = None,
     ) -> ExportSummary:
         """Write a CSV or JSONL export; the export is recorded as ``audit_export``."""
-        return export(self, out, fmt, flt or ExportFilter(), actor=actor, personal=personal)
+        flt = flt or ExportFilter()
+        return export(self, out, fmt, flt, actor=actor, personal=personal, mask=mask)
 
     def purge(self, *, actor: str) -> PurgeReport:
         """Apply retention (see ``retention``); recorded as ``retention_purge``."""

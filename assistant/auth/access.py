@@ -146,10 +146,19 @@ class AccessControl:
         self.record("user_change", actor, {"action": "disable", "user": name, "sessions": ended})
 
     def set_collection(
-        self, name: str, groups: frozenset[str], label: Level, *, actor: str
+        self,
+        name: str,
+        groups: frozenset[str],
+        label: Level,
+        *,
+        actor: str,
+        redact_pii: bool | None = None,
     ) -> CollectionRule:
+        """Set who may read ``name``; ``redact_pii`` None keeps its current setting."""
         before = self.store.collection_rules().get(name)
-        rule = self.store.set_collection(name, groups, label)
+        if redact_pii is None:
+            redact_pii = before.redact_pii if before is not None else False
+        rule = self.store.set_collection(name, groups, label, redact_pii)
         self.record(
             "acl_change",
             actor,
@@ -157,8 +166,13 @@ class AccessControl:
                 "collection": name,
                 "groups": sorted(groups),
                 "label": label.name,
+                "redact_pii": redact_pii,
                 "before": (
-                    {"groups": sorted(before.groups), "label": before.label.name}
+                    {
+                        "groups": sorted(before.groups),
+                        "label": before.label.name,
+                        "redact_pii": before.redact_pii,
+                    }
                     if before
                     else None
                 ),

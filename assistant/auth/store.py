@@ -11,6 +11,7 @@ import hashlib
 import json
 import secrets
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,8 @@ class CollectionRule:
     name: str
     groups: frozenset[str]
     label: Level
+    #: mask personal data (assistant/text/pii.py) in its answers, sources and exports
+    redact_pii: bool = False
 
 
 def parse_groups(value: str | list[str] | None) -> frozenset[str]:
@@ -96,6 +99,11 @@ class AuthStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite.connect(path)
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(collections)")}
+        if "redact_pii" not in columns:  # a store from before redaction
+            self._db.execute(
+                "ALTER TABLE collections ADD COLUMN redact_pii INTEGER NOT NULL DEFAULT 0"
+            )
         self._lock = threading.Lock()
         self._hasher = hasher or PasswordHasher()
         # verifying against this keeps unknown-user logins as slow as wrong passwords
@@ -229,22 +237,35 @@ class AuthStore:
         return user if user is not None and not user.disabled else None
 
     # -- collection access rules ------------------------------------------------------
-    def set_collection(self, name: str, groups: frozenset[str], label: Level) -> CollectionRule:
+    def set_collection(
+        self, name: str, groups: frozenset[str], label: Level, redact_pii: bool = False
+    ) -> CollectionRule:
         if not name:
             raise InvalidUser("a collection needs a name")
         with self._lock:
             self._db.execute(
-                "INSERT INTO collections (name, groups, label, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET groups = excluded.groups, "
-                "label = excluded.label, updated_at = excluded.updated_at",
-                (name, json.dumps(sorted(groups)), int(label), utcnow().isoformat()),
+                "INSERT INTO collections (name, groups, label, updated_at, redact_pii) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET groups = "
+                "excluded.groups, label = excluded.label, updated_at = excluded.updated_at, "
+                "redact_pii = excluded.redact_pii",
+                (name, json.dumps(sorted(groups)), int(label), utcnow().isoformat(), redact_pii),
             )
-        return CollectionRule(name, groups, label)
+        return CollectionRule(name, groups, label, redact_pii)
 
     def collection_rules(self) -> dict[str, CollectionRule]:
         with self._lock:
-            rows = self._db.execute("SELECT name, groups, label FROM collections").fetchall()
-        return {r[0]: CollectionRule(r[0], frozenset(json.loads(r[1])), Level(r[2])) for r in rows}
+            rows = self._db.execute(
+                "SELECT name, groups, label, redact_pii FROM collections"
+            ).fetchall()
+        return {
+            r[0]: CollectionRule(r[0], frozenset(json.loads(r[1])), Level(r[2]), bool(r[3]))
+            for r in rows
+        }
+
+    def redacting(self, collections: Iterable[str]) -> bool:
+        """Whether any of ``collections`` is set to mask personal data."""
+        rules = self.collection_rules()
+        return any(rules[c].redact_pii for c in collections if c in rules)
 
     def visible_collections(self, principal: Principal) -> frozenset[str] | None:
         """The collections ``principal`` may read; None means all (the CLI operator)."""

@@ -165,12 +165,22 @@ def collections() -> None:
 @click.argument("name")
 @click.option("--groups", required=True, help="Comma-separated groups allowed to read it")
 @click.option("--label", type=click.Choice(LEVELS), required=True, help="Classification")
+@click.option(
+    "--redact-pii/--no-redact-pii",
+    default=None,
+    help="Mask personal data in its answers, sources and exports (default: unchanged)",
+)
 @click.pass_context
 @cli_errors
-def collections_set(ctx: click.Context, name: str, groups: str, label: str) -> None:
+def collections_set(
+    ctx: click.Context, name: str, groups: str, label: str, redact_pii: bool | None
+) -> None:
     res = _resources(ctx)
-    res.access.set_collection(name, parse_groups(groups), Level[label], actor=CONSOLE_ACTOR)
-    console.print(f"{name}: groups {groups}, label {label}")
+    rule = res.access.set_collection(
+        name, parse_groups(groups), Level[label], actor=CONSOLE_ACTOR, redact_pii=redact_pii
+    )
+    masked = ", personal data masked" if rule.redact_pii else ""
+    console.print(f"{name}: groups {groups}, label {label}{masked}")
     res.close()
 
 
@@ -181,7 +191,7 @@ def collections_list(ctx: click.Context) -> None:
     res = _resources(ctx)
     rules = res.access.store.collection_rules()
     known = {d.collection for d in res.store.documents()} | set(rules)
-    table = Table("collection", "groups", "label", "documents")
+    table = Table("collection", "groups", "label", "documents", "redact PII")
     counts: dict[str, int] = {}
     for d in res.store.documents():
         counts[d.collection] = counts.get(d.collection, 0) + 1
@@ -192,6 +202,7 @@ def collections_list(ctx: click.Context) -> None:
             ",".join(sorted(rule.groups)) if rule else "[red]nobody (no rule)[/red]",
             rule.label.name if rule else "-",
             str(counts.get(name, 0)),
+            "yes" if rule is not None and rule.redact_pii else "-",
         )
     console.print(table)
     res.close()

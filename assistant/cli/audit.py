@@ -20,11 +20,14 @@ import click
 from assistant.audit import keys
 from assistant.audit.export import ExportFilter, Format, parse_when
 from assistant.audit.log import AuditLog
+from assistant.audit.masking import masker
 from assistant.audit.records import KINDS
 from assistant.audit.verify import format_report, report_json
+from assistant.auth.store import AuthStore
 from assistant.cli.errors import cli_errors
 from assistant.errors import AuditTampered
 from assistant.settings import Settings
+from assistant.text.pii import Redactor
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -102,8 +105,13 @@ def export(
     target: AbstractContextManager[TextIO] = (
         nullcontext(sys.stdout) if output is None else _private_file(output)
     )
+    settings = _settings(ctx)
+    accounts = AuthStore(settings.data_dir / "auth.sqlite")
+    mask = masker(accounts.redacting, Redactor(extra=settings.pii_patterns))  # per collection
     with _open(ctx) as log, target as fh:
-        summary = log.export(fh, out_fmt, flt, actor=cli_actor(), personal=not no_personal)
+        summary = log.export(
+            fh, out_fmt, flt, actor=cli_actor(), personal=not no_personal, mask=mask
+        )
     click.echo(
         f"exported {summary.count} record(s), sha256 {summary.sha256} "
         f"(recorded as seq {summary.record.seq})",

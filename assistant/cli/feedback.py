@@ -45,7 +45,8 @@ def export(ctx: click.Context, out: Path, rating: str) -> None:
     resources = Resources(settings)
     try:
         book = FeedbackBook(resources.audit)
-        lines = list(rows(book.latest(rating=None if rating == "all" else rating)))
+        latest = book.latest(rating=None if rating == "all" else rating)
+        lines = list(rows(latest, mask=resources.pii_mask))  # masked where collections say
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", encoding="utf-8") as fh:
             for line in lines:

@@ -63,7 +63,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     host = host or settings.host
     port = port or settings.port
     settings.ensure_dirs()
-    configure_logging(settings.log_level)  # JSON lines on stderr (assistant/observability)
+    # JSON lines on stderr, personal data masked (assistant/observability/logging.py)
+    configure_logging(settings.log_level, pii_patterns=settings.pii_patterns)
     app = create_app(settings)
     # stderr stays pure JSON lines for log shippers: the banner is a log line too
     get_logger("assistant.cli").info(f"chat on http://{host}:{port} (API docs: /schema)")

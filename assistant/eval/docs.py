@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.eval import pii
 from assistant.eval.doc_text import FUSION, INTRO
 from assistant.eval.report import (
     ANSWER_HEAD,
@@ -238,6 +239,8 @@ def write_eval_doc(
                 + "\n"
             )
     parts.append(_answers_section(answers))
+    if finished.get("pii"):  # the redactor's precision and recall (assistant/eval/pii.py)
+        parts.append(pii.section(finished["pii"]))
     if finished.get("note"):
         parts.append(f"Note: {finished['note']}.\n")
     best, rows = recommend(answers)

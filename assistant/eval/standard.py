@@ -51,7 +51,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import assistant.offline  # noqa: F401  (offline before any model library loads)
-from assistant.eval import build
+from assistant.eval import build, pii
 from assistant.eval.dataset import EvalItem, load_dataset
 from assistant.eval.docs import write_eval_doc
 from assistant.eval.report import from_dict, to_dict
@@ -203,6 +203,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     results["answers"] = [
         {"set": s, "model": m, "context": c, **to_dict(r)} for s, m, c, r in answers
     ]
+    results["pii"] = pii.measure()  # the redactor, on its own synthetic set (no model)
     results["finished"] = time.strftime("%F %T")
     default = f"{base.draft_model} → {base.model}" if base.draft_model else base.model
     results["default_model"] = default

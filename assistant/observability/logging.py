@@ -20,11 +20,13 @@ import logging
 import re
 import sys
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import IO, Any
 
 import structlog
 from structlog.typing import Processor
+
+from assistant.text.pii import Redactor
 
 #: An incoming ``X-Request-ID`` is kept only if it looks like an id: short, no spaces or
 #: control characters that could forge log lines or headers.
@@ -78,8 +80,31 @@ def _pre_chain() -> list[Processor]:
     ]
 
 
-def json_handler(stream: IO[str] | None = None) -> logging.Handler:
-    """A stdlib handler rendering any record as one JSON line."""
+def masking(redactor: Redactor) -> Processor:
+    """A processor masking personal data in every string of the event (assistant/text/pii.py):
+    an e-mail address in an error message, an ID in a file name, never reach the log."""
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, str):
+            return redactor.redact(value)
+        if isinstance(value, dict):
+            return {k: mask(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [mask(v) for v in value]
+        return value
+
+    def processor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in list(event.items()):
+            event[key] = mask(value)
+        return event
+
+    return processor
+
+
+def json_handler(
+    stream: IO[str] | None = None, *, redactor: Redactor | None = None
+) -> logging.Handler:
+    """A stdlib handler rendering any record as one JSON line, personal data masked."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(
@@ -87,6 +112,7 @@ def json_handler(stream: IO[str] | None = None) -> logging.Handler:
             foreign_pre_chain=_pre_chain(),
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                masking(redactor or Redactor()),  # always: logs are kept and shipped
                 structlog.processors.JSONRenderer(),
             ],
         )
@@ -94,7 +120,12 @@ def json_handler(stream: IO[str] | None = None) -> logging.Handler:
     return handler
 
 
-def configure_logging(level: str = "INFO", *, stream: IO[str] | None = None) -> logging.Handler:
+def configure_logging(
+    level: str = "INFO",
+    *,
+    stream: IO[str] | None = None,
+    pii_patterns: Mapping[str, str] | None = None,
+) -> logging.Handler:
     """Send all logs of this process, as JSON lines, to ``stream`` (stderr).
 
     Call it at an entry point (``assistant serve``), then run uvicorn with
@@ -104,7 +135,7 @@ def configure_logging(level: str = "INFO", *, stream: IO[str] | None = None) -> 
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
-    handler = json_handler(stream)
+    handler = json_handler(stream, redactor=Redactor(extra=pii_patterns))
     root.addHandler(handler)
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

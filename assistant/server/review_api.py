@@ -23,8 +23,9 @@ import anyio
 from litestar import Controller, Request, get, post
 from litestar.response import Stream
 
-from assistant.audit.export import ExportFilter, Format
+from assistant.audit.export import ExportFilter, Format, Mask
 from assistant.audit.log import AuditLog
+from assistant.audit.masking import masker
 from assistant.audit.records import format_ts
 from assistant.auth.access import AccessControl
 from assistant.auth.principal import Principal
@@ -32,6 +33,7 @@ from assistant.domain import utcnow
 from assistant.server.review_pages import NO_STORE, REVIEW_ROLE, InvalidFilter, parse_filter
 from assistant.server.review_pages import verify_status as current_status
 from assistant.settings import Settings
+from assistant.text.pii import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +85,15 @@ class _Pipe(io.TextIOBase):
         raise _Cancelled
 
 
-def _run_export(audit: AuditLog, pipe: _Pipe, fmt: Format, flt: ExportFilter, user: str) -> None:
+def _mask(access: AccessControl, settings: Settings) -> Mask:
+    return masker(access.store.redacting, Redactor(extra=settings.pii_patterns))
+
+
+def _run_export(
+    audit: AuditLog, pipe: _Pipe, fmt: Format, flt: ExportFilter, user: str, mask: Mask
+) -> None:
     try:
-        audit.export(cast(TextIO, pipe), fmt, flt, actor=user, personal=True)
+        audit.export(cast(TextIO, pipe), fmt, flt, actor=user, personal=True, mask=mask)
         pipe.flush()
     except _Cancelled:
         log.info("audit export by %s stopped: the download was cancelled", user)
@@ -117,6 +125,7 @@ class ReviewApiController(Controller):
         request: Request[Any, Any, Any],
         access: AccessControl,
         audit: AuditLog,
+        settings: Settings,
         principal: Principal,
         format: Literal["csv", "jsonl"] = "csv",
     ) -> Stream:
@@ -127,7 +136,8 @@ class ReviewApiController(Controller):
         pipe = _Pipe()
         worker = threading.Thread(
             target=_run_export,
-            args=(audit, pipe, format, flt, principal.user),
+            # personal data masked in the records of collections set to redact it
+            args=(audit, pipe, format, flt, principal.user, _mask(access, settings)),
             name="audit-export",
             daemon=True,
         )
