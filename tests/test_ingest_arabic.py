@@ -5,6 +5,7 @@ tests/data/arabic/make_fixtures.py."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -16,19 +17,10 @@ from ingest.parsing.parse import ParseOptions, ocr_languages, parse_file
 from ingest.parsing.rtl_pdf import plain_letters, reading_order
 
 FIXTURES = Path(__file__).parent / "data" / "arabic"
-TITLE = "سياسة العمل عن بعد"
-PARAGRAPHS = [
-    "يحق للموظف العمل عن بعد يومين في الأسبوع بعد موافقة مديره المباشر.",
-    "يجب تقديم النموذج رقم ٤٥ إلى إدارة الموارد البشرية قبل ١٠ أيام من بدء العمل عن بعد.",
-    "يستخدم الموظف برنامج VPN عند الاتصال بأنظمة الجهة من المنزل.",
-]
-LONG = (
-    "تلتزم الجهة بحماية البيانات الشخصية وفق نظام حماية البيانات الشخصية، ولا يجوز للموظف "
-    "نقل أي بيانات خارج أنظمة الجهة أو حفظها على أجهزة شخصية، ويجب الإبلاغ عن أي حادثة "
-    "أمنية خلال ٢٤ ساعة من اكتشافها إلى مركز العمليات الأمنية على الرقم ٩٩٠."
-)
-ENGLISH = "Page two is in English: the help desk answers VPN questions on extension 4471."
-TRANSLATION = "يجيب مكتب المساعدة عن أسئلة VPN على التحويلة ٤٤٧١."
+#: The texts the fixtures were made from (make_fixtures.py writes them beside them).
+TEXTS = json.loads((FIXTURES / "texts.json").read_text("utf-8"))
+TITLE, PARAGRAPHS, LONG = TEXTS["title"], TEXTS["paragraphs"], TEXTS["long"]
+ENGLISH, TRANSLATION = TEXTS["english"], TEXTS["translation"]
 
 needs_arabic_ocr = pytest.mark.skipif(
     shutil.which("tesseract") is None or "ara" not in ocr_languages("tesseract"),

@@ -17,18 +17,9 @@ from assistant.text.pii import Redactor
 def masker(redacting: Callable[[Iterable[str]], bool], redactor: Redactor) -> Mask:
     """A ``Mask`` for ``AuditLog.export``: ``redacting(collections)`` says which to mask."""
 
-    def mask(value: Any) -> Any:
-        if isinstance(value, str):
-            return redactor.redact(value)
-        if isinstance(value, dict):
-            return {k: mask(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [mask(v) for v in value]
-        return value
-
     def texts_of(record: AuditRecord, texts: dict[str, Any]) -> dict[str, Any]:
         if not redacting(collections_of(record.kind, record.data)):
             return texts
-        return dict(mask(texts))
+        return dict(redactor.redact_all(texts))
 
     return texts_of

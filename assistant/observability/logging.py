@@ -84,18 +84,9 @@ def masking(redactor: Redactor) -> Processor:
     """A processor masking personal data in every string of the event (assistant/text/pii.py):
     an e-mail address in an error message, an ID in a file name, never reach the log."""
 
-    def mask(value: Any) -> Any:
-        if isinstance(value, str):
-            return redactor.redact(value)
-        if isinstance(value, dict):
-            return {k: mask(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [mask(v) for v in value]
-        return value
-
     def processor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in list(event.items()):
-            event[key] = mask(value)
+            event[key] = redactor.redact_all(value)
         return event
 
     return processor

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")  # same length
 
@@ -125,3 +126,13 @@ class Redactor:
             last = f.end
         out.append(text[last:])
         return "".join(out)
+
+    def redact_all(self, value: Any) -> Any:
+        """``value`` with every string in it redacted, through dicts, lists and tuples."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {k: self.redact_all(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.redact_all(v) for v in value]
+        return value

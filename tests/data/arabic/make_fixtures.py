@@ -6,6 +6,7 @@ tests need neither Chromium nor fonts: python tests/data/arabic/make_fixtures.py
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from pathlib import Path
@@ -69,6 +70,14 @@ def chromium(args: list[str], page: Path) -> None:
 
 
 def main() -> None:
+    texts = {
+        "title": TITLE,
+        "paragraphs": PARAGRAPHS,
+        "long": LONG,
+        "english": ENGLISH,
+        "translation": TRANSLATION,
+    }  # what the tests expect to read back (tests/test_ingest_arabic.py)
+    (HERE / "texts.json").write_text(json.dumps(texts, ensure_ascii=False, indent=1), "utf-8")
     (HERE / "policy.html").write_text(html(), "utf-8")
     docx(HERE / "policy.docx")
     with tempfile.TemporaryDirectory() as tmp:
