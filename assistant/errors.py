@@ -145,6 +145,11 @@ class InvalidQuestion(AssistantError):
     status_code = 400
 
 
+class InvalidInput(AssistantError):
+    code = "invalid_input"
+    status_code = 400
+
+
 class InvalidFeedback(AssistantError):
     code = "invalid_feedback"
     status_code = 400

@@ -17,7 +17,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from assistant.answering.conversations import Conversations, Turn
 from assistant.answering.generator import EchoGenerator, Generator
+from assistant.answering.history import ChatHistory
 from assistant.answering.prompt import system_prompt
 from assistant.answering.queue import ModelQueue
 from assistant.answering.redaction import Redaction
@@ -293,13 +295,25 @@ class Resources:
             timeout_s=s.request_timeout_s,
             # every answer, whichever door it left by, is audited
             audit=AnswerAuditor(lambda: self.audit, self._sha256_of),
-            observers=[observe_done],  # server metrics
+            observers=[observe_done, self.history.record],  # metrics; the user's history
+            # a follow-up to a reopened conversation reads its saved turns (answering/history.py)
+            conversations=Conversations(loader=self._saved_turns),
             system_prompt=first.system_prompt,
             verify_grounding=s.verify_grounding,  # answering/grounding.py
             fallbacks=fallbacks,  # take over when the draft refuses or is withheld
             # personal data masked for collections set to redact it (answering/redaction.py)
             redaction=Redaction(Redactor(extra=s.pii_patterns), self.access.store.redacting),
         )
+
+    @cached_property
+    def history(self) -> ChatHistory:
+        """Each user's saved conversations (personal data: DATA_DIR/history.sqlite)."""
+        s = self.settings
+        return ChatHistory(s.data_dir / "history.sqlite", retention_days=s.history_retention_days)
+
+    def _saved_turns(self, key: str) -> list[Turn]:
+        user, _, cid = key.partition("\x00")  # the service's key: user, then conversation
+        return self.history.turns(user, cid)
 
     def pii_mask(self, record: AuditRecord, texts: dict[str, Any]) -> dict[str, Any]:
         """A record's texts for an export, masked for redacting collections (audit/masking.py)."""
@@ -383,6 +397,8 @@ class Resources:
             self.store.close()
         if "access" in self.__dict__:
             self.access.store.close()
+        if "history" in self.__dict__:
+            self.history.close()
         # forget what was closed, so a later use (another app in the same process) reopens it
         for name in (
             "ingestor",
@@ -392,5 +408,6 @@ class Resources:
             "multilingual_index",
             "store",
             "access",
+            "history",
         ):
             self.__dict__.pop(name, None)

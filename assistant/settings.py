@@ -353,6 +353,11 @@ class Settings(BaseSettings):
         default=False,
         description="Also log question and answer texts (personal data: the audit log holds them)",
     )
+    history_retention_days: float = Field(
+        default=90,
+        gt=0,
+        description="A user's saved conversation is deleted this long after its last question",
+    )
     pii_patterns: dict[str, str] = Field(
         default_factory=dict,
         description="More personal data to mask, name -> regular expression, e.g. "

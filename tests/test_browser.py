@@ -328,6 +328,42 @@ def test_feedback_on_an_answer_is_recorded(
     assert not log.problems(), log.problems()
 
 
+def test_saved_conversations_are_reopened_renamed_and_deleted(
+    browser: Any, serve: Callable[..., Live], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    live = serve()
+    page, log = open_page(browser, live.url)
+    wait_done(page, ask(page, QUESTION))
+    page.locator("#new-chat").click()
+    expect(page.locator(".turn")).to_have_count(0)
+
+    page.locator("#history-toggle").click()
+    item = page.locator("#history-list .history-item").first
+    expect(item.locator(".history-open")).to_have_text(QUESTION)
+    cid = item.get_attribute("data-id")
+    item.locator(".history-open").click()
+    turn = page.locator(".turn").first
+    expect(turn.locator(".question")).to_contain_text(QUESTION)
+    expect(turn.locator(".answer-text")).to_contain_text("[1]")
+    expect(turn.locator(".card").first).to_be_visible()
+    page.screenshot(path=str(tmp_path / "chat-history.png"), full_page=True)
+
+    follow = ask(page, "And how much hotel cost per night is reimbursed then?")
+    wait_done(page, follow)
+    assert log.ask_bodies[-1]["conversation_id"] == cid  # the reopened conversation goes on
+
+    page.once("dialog", lambda dialog: dialog.accept("Leave questions"))
+    item.locator(".history-rename").click()
+    expect(item.locator(".history-open")).to_have_text("Leave questions")
+    page.once("dialog", lambda dialog: dialog.accept())
+    item.locator(".history-delete").click()
+    expect(page.locator("#history-list .history-item")).to_have_count(0)
+    assert live.resources.history.list("alice") == []
+    assert not log.problems(), log.problems()
+
+
 def test_an_answer_its_sources_do_not_back_is_withheld(
     browser: Any, serve: Callable[..., Live], tmp_path: Path
 ) -> None:

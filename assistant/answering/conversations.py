@@ -1,7 +1,8 @@
 """Conversations: ids and their recent turns, so follow-up questions keep their context.
 
 Kept in memory, bounded in turns, conversations and age: question texts are
-personal data, and the audit log (not this cache) is the record of what was asked.
+personal data, and the audit log (not this cache) is the record of what was asked. A
+conversation reopened from the saved history (answering/history.py) is read from there.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -23,11 +25,18 @@ class Turn:
 
 class Conversations:
     def __init__(
-        self, *, max_turns: int = 6, max_conversations: int = 2000, ttl_s: float = 3600
+        self,
+        *,
+        max_turns: int = 6,
+        max_conversations: int = 2000,
+        ttl_s: float = 3600,
+        loader: Callable[[str], list[Turn]] | None = None,
     ) -> None:
         self.max_turns = max_turns
         self.max_conversations = max_conversations
         self.ttl_s = ttl_s
+        #: a conversation not (or no longer) in memory, from the saved history (history.py)
+        self.loader = loader
         self._lock = threading.Lock()
         self._data: OrderedDict[str, tuple[float, list[Turn]]] = OrderedDict()
 
@@ -40,9 +49,11 @@ class Conversations:
             return []
         with self._lock:
             entry = self._data.get(conversation_id)
-            if entry is None or time.monotonic() - entry[0] > self.ttl_s:
-                return []
-            return list(entry[1])
+            if entry is not None and time.monotonic() - entry[0] <= self.ttl_s:
+                return list(entry[1])
+        if self.loader is None:
+            return []
+        return self.loader(conversation_id)[-self.max_turns :]
 
     def add(self, conversation_id: str, turn: Turn) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ from typing import TextIO
 
 import click
 
+from assistant.answering.history import ChatHistory
 from assistant.audit import keys
 from assistant.audit.export import ExportFilter, Format, parse_when
 from assistant.audit.log import AuditLog
@@ -163,13 +164,22 @@ def checkpoint(ctx: click.Context) -> None:
 @click.pass_context
 @cli_errors
 def erase_subject(ctx: click.Context, subject: str, containing: bool, yes: bool) -> None:
-    """Erase a data subject's question and answer texts; the chain stays verifiable."""
+    """Erase a data subject's question and answer texts and saved conversations; the chain
+    stays verifiable."""
     what = f"every audit text mentioning {subject!r}" if containing else f"{subject}'s texts"
     if not yes:
         click.confirm(f"Erase {what} for good?", abort=True)
     with _open(ctx) as log:
         n = log.erase_subject(subject, actor=cli_actor(), containing=containing)
-    click.echo(f"erased {n} payload(s); the erasure is recorded")
+    settings = _settings(ctx)
+    history = ChatHistory(
+        settings.data_dir / "history.sqlite", retention_days=settings.history_retention_days
+    )
+    try:
+        chats = history.erase_user(subject)  # their saved conversations (answering/history.py)
+    finally:
+        history.close()
+    click.echo(f"erased {n} payload(s) and {chats} saved conversation(s); the erasure is recorded")
 
 
 @audit.command("purge")

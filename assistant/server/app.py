@@ -30,6 +30,7 @@ from assistant.server.api import AskController, HealthController
 from assistant.server.auth import AuthController, provide_principal
 from assistant.server.errors import EXCEPTION_HANDLERS
 from assistant.server.feedback_api import FeedbackController
+from assistant.server.history_api import HistoryController
 from assistant.server.i18n import install as install_i18n
 from assistant.server.metrics_api import MetricsController
 from assistant.server.openai_api import OpenAIController
@@ -100,6 +101,7 @@ def _services(resources: Resources) -> dict[str, Provide]:
         "library": Provide(library, sync_to_thread=False),
         "readiness": Provide(lambda: readiness, sync_to_thread=False, use_cache=True),
         "feedback": Provide(lambda: FeedbackBook(resources.audit), sync_to_thread=False),
+        "history": Provide(lambda: resources.history, sync_to_thread=False),
     }
 
 
@@ -145,6 +147,7 @@ def create_app(
             AuthController,
             AskController,
             FeedbackController,  # thumbs up or down on an answer (server/feedback_api.py)
+            HistoryController,  # a user's saved conversations (server/history_api.py)
             HealthController,
             OpenAIController,
             create_static_files_router(path="/static", directories=[tdir / "static"]),

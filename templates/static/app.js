@@ -805,6 +805,84 @@
     });
   }
 
+  // -- saved conversations: list, reopen, rename, delete (/api/conversations) -----------
+  const historyToggle = $("history-toggle");
+  const historyPanel = $("history");
+  const historyList = $("history-list");
+  const historyEmpty = $("history-empty");
+
+  async function historyCall(path, options = {}) {
+    const res = await fetch(`/api/conversations${path}`, {
+      credentials: "same-origin",
+      ...options,
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+    });
+    if (!res.ok) throw new UiError(t("js.history_failed"));
+    return res.status === 204 ? null : res.json();
+  }
+
+  async function reopen(id) {
+    if (state.busy) return;
+    const saved = await historyCall(`/${encodeURIComponent(id)}`);
+    for (const turn of conv.querySelectorAll(".turn")) turn.remove();
+    state.turns = 0;
+    for (const past of saved.turns || []) {
+      const turn = createTurn(str(past.question));
+      showSources(turn, Array.isArray(past.sources) ? past.sources : []);
+      finishTurn(turn, past.answer || {});
+    }
+    state.conversationId = String(saved.id);
+    if (newChatBtn) newChatBtn.disabled = false;
+    setStatus(t("js.history_reopened"), "");
+    input.focus();
+  }
+
+  async function showHistory() {
+    const items = await historyCall("/");
+    historyList.replaceChildren();
+    historyEmpty.hidden = items.length > 0;
+    for (const item of items) {
+      const id = String(item.id);
+      const title = h("button", { type: "button", class: "history-open", dir: "auto" },
+        str(item.title));
+      const rename = h("button", { type: "button", class: "history-rename btn-ghost" },
+        t("js.history_rename"));
+      const remove = h("button", { type: "button", class: "history-delete btn-ghost" },
+        t("js.history_delete"));
+      const li = h("li", { class: "history-item", "data-id": id }, title, rename, remove);
+      title.addEventListener("click", () => reopen(id).catch(showError));
+      rename.addEventListener("click", async () => {
+        const name = window.prompt(t("js.history_rename_prompt"), str(item.title));
+        if (!name || !name.trim()) return;
+        await historyCall(`/${encodeURIComponent(id)}`, {
+          method: "PATCH", body: JSON.stringify({ title: name }),
+        }).catch(showError);
+        title.textContent = name.trim();
+      });
+      remove.addEventListener("click", async () => {
+        if (!window.confirm(t("js.history_delete_confirm"))) return;
+        await historyCall(`/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(showError);
+        li.remove();
+        if (state.conversationId === id && newChatBtn) newChatBtn.click();
+        historyEmpty.hidden = historyList.children.length > 0;
+      });
+      historyList.append(li);
+    }
+  }
+
+  function showError(err) {
+    setStatus(err instanceof UiError ? err.message : t("js.history_failed"), "error");
+  }
+
+  if (historyToggle && historyPanel) {
+    historyToggle.addEventListener("click", () => {
+      const open = historyPanel.hidden;
+      historyPanel.hidden = !open;
+      historyToggle.setAttribute("aria-expanded", String(open));
+      if (open) showHistory().catch(showError);
+    });
+  }
+
   // -- the page's language: the user's own setting, kept on the server ------------------
   const languageSwitch = $("language-switch");
   if (languageSwitch) {
