@@ -39,6 +39,7 @@ REGISTRY: dict[str, str] = {
     "worker": "tests.bench.bench_worker",
     "builds": "tests.bench.bench_builds",
     "security": "tests.bench.bench_security",
+    "follow": "tests.bench.bench_follow",
 }
 
 #: areas a full run leaves out (they take long and answer a one-off question); name them to run
