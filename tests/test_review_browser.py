@@ -207,3 +207,51 @@ def test_an_employee_is_refused_the_audit_page(browser: Any, live: Live) -> None
     text = html.unescape(page.content())
     assert "compliance role" in text
     assert not problems, problems
+
+
+def test_an_admin_creates_a_collection_and_uploads_files(
+    browser: Any, live: Live, tmp_path: Path
+) -> None:
+    """In the admin page: a new collection, then three files chosen for it, each one's
+    outcome shown as it is known; the good one is searchable, the bad ones say why."""
+    from playwright.sync_api import expect
+
+    add_user(live.resources, "adam", role="admin")
+    page, problems = new_page(browser, live.url, "adam")
+    page.click("#nav-admin")
+    page.wait_for_url(live.url + "/admin")
+    page.fill("#nc-name", "board-minutes")
+    page.fill("#nc-groups", "board, legal")
+    page.select_option("#nc-label", "secret")
+    page.click("#nc-create")
+    page.wait_for_load_state("load")
+    expect(page.locator("#collections-table tr[data-collection='board-minutes']")).to_contain_text(
+        "board, legal"
+    )
+
+    files = tmp_path / "upload"
+    files.mkdir()
+    (files / "minutes.md").write_text("# Minutes\n\nThe board approved the quokka budget.\n")
+    (files / "empty.txt").write_text("")
+    (files / "blob.bin").write_bytes(bytes(range(256)) * 32)
+    page.select_option("#up-collection", "board-minutes")
+    page.set_input_files(
+        "#up-input", [str(files / n) for n in ("minutes.md", "empty.txt", "blob.bin")]
+    )
+    item = page.locator("#upload-list .upload-item")
+    expect(page.locator(".upload-item[data-file='minutes.md']")).to_have_attribute(
+        "data-state", "added"
+    )
+    expect(page.locator(".upload-item[data-file='empty.txt']")).to_have_attribute(
+        "data-state", "refused"
+    )
+    expect(page.locator(".upload-item[data-file='blob.bin']")).to_have_attribute(
+        "data-state", "quarantined"
+    )
+    expect(item.filter(has_text="empty.txt").locator(".upload-reason")).to_have_text(
+        "the file is empty"
+    )
+    page.screenshot(path=str(tmp_path / "admin-upload.png"), full_page=True)
+    hits = live.resources.retriever.retrieve("What budget did the board approve?")
+    assert hits and hits[0].document.collection == "board-minutes"
+    assert not problems, problems

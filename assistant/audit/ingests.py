@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from assistant.audit.events import SYSTEM_ACTOR, record_ingest
+from assistant.audit.kinds import EventKind
 from assistant.audit.log import AuditLog
 from assistant.audit.receipts import sync_erasure_receipts
 from assistant.auth.store import CollectionRule
@@ -49,3 +50,18 @@ class IngestAuditor:
         """Copy the ingest journal's erasure receipts into the audit log, each once:
         ``receipt`` and any an earlier failure left behind."""
         sync_erasure_receipts(self.log(), self.receipts_after)
+
+
+def record_upload(
+    log: AuditLog, *, actor: str, collection: str, files: Iterable[Mapping[str, Any]]
+) -> None:
+    """Files an administrator uploaded in the page: who, into which collection, each file's
+    SHA-256 and size in the chain; their names (which may name a person) in the payload."""
+    files = list(files)
+    data = {
+        "collection": collection,
+        "files": [
+            {"sha256": f["sha256"], "size": f["size"], "refused": f["refused"]} for f in files
+        ],
+    }
+    log.record(EventKind.UPLOAD, actor, data, {"names": [f["name"] for f in files]})

@@ -46,6 +46,7 @@ class EventKind(StrEnum):
     REEMBEDDED = "reembedded"  # every chunk's vector made again by another embedder
     EMBEDDER_TUNED = "embedder_tuned"  # an embedding model tuned on the corpus: its lineage
     FEEDBACK = "feedback"  # a user's thumbs up or down on one of their answers
+    UPLOAD = "upload"  # files an administrator uploaded in the page, into a collection
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,13 @@ def _feedback(f: Facts) -> str:
     return _clip(f"{rating}: {about}{comment}")
 
 
+def _upload(f: Facts) -> str:
+    files = f.data.get("files") or []
+    refused = sum(1 for x in files if isinstance(x, dict) and x.get("refused"))
+    more = f", {refused} refused" if refused else ""
+    return _clip(f"uploaded {len(files)} file(s) into {f.data.get('collection')}{more}")
+
+
 _ACCESS = "assistant.auth.access.AccessControl"
 _EVENTS = "assistant.audit.events"
 _SPECS = (
@@ -240,6 +248,7 @@ _SPECS = (
         ONE,  # the collection it was tuned on, when one was chosen
         ("assistant.audit.embedders.record_embedder_tuned",),
     ),
+    KindSpec(EventKind.UPLOAD, _upload, ONE, ("assistant.audit.ingests.record_upload",)),
     KindSpec(
         EventKind.FEEDBACK,
         _feedback,

@@ -88,6 +88,7 @@ class AdminController(Controller):
                 "users": access.users(),
                 "collections": collection_rows(library, access),
                 "quarantined": quarantined,
+                "max_file_mb": settings.max_file_mb,
             },
             headers=NO_STORE,
         )

@@ -39,6 +39,7 @@ from assistant.server.review_api import ReviewApiController
 from assistant.server.review_pages import ReviewController
 from assistant.server.security import security_headers
 from assistant.server.threads import size_answer_pool
+from assistant.server.upload_api import UploadController
 from assistant.settings import Settings
 from ingest.watch import service_from_settings
 
@@ -102,6 +103,7 @@ def _services(resources: Resources) -> dict[str, Provide]:
         "readiness": Provide(lambda: readiness, sync_to_thread=False, use_cache=True),
         "feedback": Provide(lambda: FeedbackBook(resources.audit), sync_to_thread=False),
         "history": Provide(lambda: resources.history, sync_to_thread=False),
+        "resources": Provide(lambda: resources, sync_to_thread=False),  # uploads only
     }
 
 
@@ -148,6 +150,7 @@ def create_app(
             AskController,
             FeedbackController,  # thumbs up or down on an answer (server/feedback_api.py)
             HistoryController,  # a user's saved conversations (server/history_api.py)
+            UploadController,  # admins add collections and files (server/upload_api.py)
             HealthController,
             OpenAIController,
             create_static_files_router(path="/static", directories=[tdir / "static"]),
