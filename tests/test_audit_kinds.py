@@ -24,6 +24,7 @@ from assistant.audit.events import (
 )
 from assistant.audit.export import ExportFilter
 from assistant.audit.feedback import FeedbackBook
+from assistant.audit.ingests import record_upload
 from assistant.audit.kinds import (
     ANY,
     REGISTRY,
@@ -97,6 +98,8 @@ def _one_of_each(log: AuditLog) -> None:
         "question", "alice", {"chunks": PASSAGES, "refused": False}, {"question": "q?"}
     )
     FeedbackBook(log).give("alice", asked.seq, "down", "the figure is wrong")
+    files = [{"name": "memo.pdf", "sha256": "f" * 64, "size": 10, "refused": None}]
+    record_upload(log, actor="adam", collection="hr", files=files)
     log.record("question", "bob", {"note": "no passages"})
     record_ingest(log, actor="system", doc_id=DOC, collection="hr", path="/in/a.pdf", chunks=3)
     record_ingest(log, actor="system", doc_id="e" * 64, collection="it", replaces=DOC)
@@ -166,9 +169,18 @@ def test_collections_per_kind_are_what_the_kind_independent_rule_gave(tmp_path: 
         "acl_change": {"hr"},
         "embedder_tuned": {"hr"},
         "feedback": {"hr", "it"},
+        "upload": {"hr"},
     }
     hr = [r.kind for r in log.records(ExportFilter(collection="hr"))]
-    assert hr == ["question", "feedback", "ingest", "erasure", "acl_change", "embedder_tuned"]
+    assert hr == [
+        "question",
+        "feedback",
+        "upload",
+        "ingest",
+        "erasure",
+        "acl_change",
+        "embedder_tuned",
+    ]
     assert log.verify().ok
     log.close()
 
