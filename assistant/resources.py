@@ -27,10 +27,10 @@ from assistant.answering.router import ChainModel
 from assistant.answering.service import AnswerService
 from assistant.audit.answers import AnswerAuditor
 from assistant.audit.events import record_model_event, recorder
+from assistant.audit.export import Mask
 from assistant.audit.ingests import IngestAuditor
 from assistant.audit.log import AuditLog
 from assistant.audit.masking import masker
-from assistant.audit.records import AuditRecord
 from assistant.auth.access import AccessControl
 from assistant.auth.ratelimit import RateLimiter
 from assistant.auth.sessions import SessionManager
@@ -302,7 +302,7 @@ class Resources:
             verify_grounding=s.verify_grounding,  # answering/grounding.py
             fallbacks=fallbacks,  # take over when the draft refuses or is withheld
             # personal data masked for collections set to redact it (answering/redaction.py)
-            redaction=Redaction(Redactor(extra=s.pii_patterns), self.access.store.redacting),
+            redaction=Redaction(self.redactor, self.access.store.redacting),
         )
 
     @cached_property
@@ -315,10 +315,15 @@ class Resources:
         user, _, cid = key.partition("\x00")  # the service's key: user, then conversation
         return self.history.turns(user, cid)
 
-    def pii_mask(self, record: AuditRecord, texts: dict[str, Any]) -> dict[str, Any]:
-        """A record's texts for an export, masked for redacting collections (audit/masking.py)."""
-        redactor = Redactor(extra=self.settings.pii_patterns)
-        return masker(self.access.store.redacting, redactor)(record, texts)
+    @cached_property
+    def redactor(self) -> Redactor:
+        """The personal-data patterns, compiled once (assistant/text/pii.py)."""
+        return Redactor(extra=self.settings.pii_patterns)
+
+    @cached_property
+    def pii_mask(self) -> Mask:
+        """Masks a record's texts for an export when its collection redacts (audit/masking.py)."""
+        return masker(self.access.store.redacting, self.redactor)
 
     @property
     def system_prompt(self) -> str:
