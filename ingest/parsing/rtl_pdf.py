@@ -25,6 +25,7 @@ import statistics
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -112,9 +113,12 @@ class _Line:
         self.x0, self.x1 = min(self.x0, other.x0), max(self.x1, other.x1)
         self.y0, self.y1 = min(self.y0, other.y0), max(self.y1, other.y1)
         self.chars += other.chars
+        self.__dict__.pop("drawn", None)  # read again from the joined characters
 
-    def visual(self) -> str:
-        """The line as drawn: characters by position, a space where a gap is."""
+    @cached_property
+    def drawn(self) -> str:
+        """The line as drawn: characters by position, a space where a gap is (read once:
+        paragraph grouping and direction ask for it line after line)."""
         out: list[str] = []
         previous = None
         for char in sorted(self.chars, key=lambda c: c.x0):
@@ -164,8 +168,8 @@ def _pitch(upper: _Line, lower: _Line) -> float | None:
 
 def _turns(paragraph: Sequence[_Line], line: _Line) -> bool:
     """True when ``line`` runs one way and ``paragraph`` the other (a translation below)."""
-    a = right_to_left(" ".join(upper.visual() for upper in paragraph))
-    b = right_to_left(line.visual())
+    a = right_to_left(" ".join(upper.drawn for upper in paragraph))
+    b = right_to_left(line.drawn)
     return a is not None and b is not None and a != b
 
 
@@ -192,10 +196,10 @@ def page_elements(page: Any, number: int) -> list[RawElement]:
     if not lines:
         return []
     usual = statistics.median(line.size for line in lines)
-    page_rtl = right_to_left(" ".join(line.visual() for line in lines)) is not False
+    page_rtl = right_to_left(" ".join(line.drawn for line in lines)) is not False
     out: list[RawElement] = []
     for group in _paragraphs(lines):
-        drawn = [line.visual() for line in group]
+        drawn = [line.drawn for line in group]
         own = right_to_left(" ".join(drawn))
         fallback = page_rtl if own is None else own  # for a line of digits alone
         texts = [reading_order(d, _or(right_to_left(d), fallback)).strip() for d in drawn]
