@@ -21,8 +21,8 @@ from assistant.answering.prompt import (
     refusal,
 )
 from assistant.answering.service import DoneEvent, RetryEvent
+from assistant.eval.answers import evaluate_answers
 from assistant.eval.dataset import EvalItem, GoldResolver
-from assistant.eval.runner import evaluate_answers
 from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings

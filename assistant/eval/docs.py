@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from assistant.eval.report import (
     RETRIEVAL_HEAD,
     answer_row,
     f3,
+    from_dict,
     markdown_table,
     retrieval_rows,
 )
@@ -148,10 +150,14 @@ def write_eval_doc(
 ) -> None:
     parts = [INTRO]
     load = os.getloadavg()
+    cpu = finished.get("cpu") or {}
+    where = f" on {cpu['model']} ({', '.join(cpu['flags']) or 'no AVX-512'})" if cpu else ""
+    code = f" at commit `{finished['code'][:12]}`" if finished.get("code") else ""
     parts.append(
-        f"Run {finished.get('started', '')} – {finished.get('finished', '')}, "
+        f"Run {finished.get('started', '')} – {finished.get('finished', '')}{code}{where}, "
         f"load average at the end {load[0]:.1f} on {os.cpu_count()} cores (the machine is shared: "
-        "timings are pessimistic).\n"
+        "timings are pessimistic; an interrupted run goes on from its journaled answers, so "
+        "the span may include a pause).\n"
     )
     parts.append(
         "## Retrieval\n\n"
@@ -269,3 +275,13 @@ def write_eval_doc(
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
+
+
+def render_results(results_path: Path, doc: Path, default_model: str) -> None:
+    """Rewrite ``doc`` from a saved ``results.json`` (after a change to the doc's wording);
+    ``default_model`` when the results do not name theirs."""
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    reports = {k: from_dict(v) for k, v in results["sets"].items()}
+    answers = [(a["set"], a["model"], a["context"], from_dict(a)) for a in results["answers"]]
+    default = results.get("default_model") or default_model
+    write_eval_doc(doc, reports, answers, default_model=default, finished=results)

@@ -10,26 +10,22 @@ multilingual index on, the Arabic questions' gate (on the multilingual cosine) a
 Answers: the real ``AnswerService`` (gate, compact context, prompt, model --
 or the chain of models with ``draft_model`` --, citation resolution, refusal
 detection, grounding) runs on each question, and the stream's own clock gives
-time to first token and the decode rate of the answer shown.
+time to first token and the decode rate of the answer shown (``answers``).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from assistant.answering.generator import Generator
-from assistant.answering.prompt import build_messages
-from assistant.answering.service import AnswerService, DoneEvent, RetryEvent, TokenEvent
+from assistant.answering.service import AnswerService
 from assistant.eval import metrics as m
+from assistant.eval.answers import Journal, Progress, evaluate_answers
 from assistant.eval.dataset import EvalItem, GoldResolver, spread
 from assistant.eval.gate import COVERAGE_GRID, Evidence, gate_scores
-from assistant.eval.scores import AnswerScores, EvalReport, GateScores, RetrievalScores
+from assistant.eval.scores import EvalReport, GateScores, RetrievalScores
 from assistant.retrieval.coverage import CoverageGate
 from assistant.retrieval.retriever import Mode, Retriever
-
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 #: A batch eval waits for slow answers (a loaded machine) rather than failing them.
 ANSWER_TIMEOUT_S = 1800.0
@@ -89,105 +85,6 @@ def evaluate_retrieval(
     return scores, gate, unresolved
 
 
-def _prompt_tokens(generator: Generator, text: str) -> int:
-    """Tokens of ``text`` by the model's tokenizer when it has one, else ~4 chars a token."""
-    count = getattr(generator, "count_tokens", None)  # the model's worker process
-    if count is not None:
-        return int(count(text))
-    return max(1, len(text) // 4)
-
-
-def evaluate_answers(
-    service: AnswerService,
-    items: Sequence[EvalItem],
-    resolver: GoldResolver,
-    progress: Progress = _noop,
-    samples: list[dict[str, Any]] | None = None,
-) -> AnswerScores:
-    service.warm_up(every_model=True)  # load the models, cache their system prompts
-    started = time.perf_counter()
-    acc: list[float] = []
-    f1: list[float] = []
-    refused_ans: list[float] = []
-    refused_unans: list[float] = []
-    cited_ok: list[float] = []
-    ttft: list[float] = []
-    rates: list[float] = []
-    prompt_tokens: list[float] = []
-    answered_by: list[str] = []  # per question a model answered: the one with the last word
-    escalated: list[float] = []
-    for n, item in enumerate(items, start=1):
-        gold_docs = resolver.resolve(item.gold)
-        token_times: list[float] = []
-        done: DoneEvent | None = None
-        for event in service.stream(item.question):
-            if isinstance(event, TokenEvent):
-                token_times.append(time.perf_counter())
-            elif isinstance(event, RetryEvent):  # a draft replaced: time the next model's answer
-                token_times.clear()
-            elif isinstance(event, DoneEvent):
-                done = event
-        assert done is not None, "the answer stream ended without a final answer"
-        answer = done.answer
-        if done.hits and not (answer.refused and "first_token_s" not in answer.timings):
-            user = build_messages(done.standalone or item.question, done.hits)[-1]["content"]
-            prompt_tokens.append(_prompt_tokens(service.generator, service.system_prompt + user))
-        if answer.model is not None:
-            answered_by.append(answer.model)
-            escalated.append(float(bool(answer.drafts)))
-        if "first_token_s" in answer.timings:
-            ttft.append(answer.timings["first_token_s"])
-            if len(token_times) > 2:
-                rates.append((len(token_times) - 1) / (token_times[-1] - token_times[0]))
-        if item.answerable:
-            refused_ans.append(float(answer.refused))
-            acc.append(float(not answer.refused and m.contains_answer(answer.answer, item.answers)))
-            f1.append(0.0 if answer.refused else m.token_f1(answer.answer, item.answers))
-            for c in answer.citations:
-                in_gold = any(
-                    h.chunk.id == c.chunk_id and h.document.id in gold_docs for h in done.hits
-                )
-                cited_ok.append(float(in_gold or m.contains_answer(c.quote, item.answers)))
-        else:
-            refused_unans.append(float(answer.refused))
-        if samples is not None:
-            samples.append(
-                {
-                    "question": item.question,
-                    "gold_answers": item.answers,
-                    "answer": answer.answer,
-                    "refused": answer.refused,
-                    "citations": [c.n for c in answer.citations],
-                    "first_token_s": answer.timings.get("first_token_s"),
-                    "model": answer.model,  # None: refused by the gates, before any model
-                    "tried": answer.tried,
-                    "draft_s": answer.timings.get("draft_s"),
-                    "withheld": answer.withheld,  # the text the grounding check held back
-                    "unsupported": answer.unsupported,
-                }
-            )
-        progress("answers", n, len(items))
-    return AnswerScores(
-        questions=len(items),
-        answerable=len(acc),
-        unanswerable=len(refused_unans),
-        accuracy=m.mean(acc),
-        token_f1=m.mean(f1),
-        citation_precision=m.mean(cited_ok),
-        citations=len(cited_ok),
-        refusal_rate=m.mean(refused_unans),
-        unanswerable_answered=m.mean([1.0 - r for r in refused_unans]),
-        false_refusals=m.mean(refused_ans),
-        ttft_median_s=m.percentile(ttft, 50),
-        ttft_p90_s=m.percentile(ttft, 90),
-        tokens_per_s=m.percentile(rates, 50),
-        prompt_tokens_mean=m.mean(prompt_tokens),
-        seconds=time.perf_counter() - started,
-        by_model={k: answered_by.count(k) / len(answered_by) for k in sorted(set(answered_by))},
-        escalated=m.mean(escalated),
-    )
-
-
 def run_eval(
     resources: Any,
     items: Sequence[EvalItem],
@@ -198,12 +95,14 @@ def run_eval(
     retrieval_only: bool = False,
     progress: Progress = _noop,
     keep_samples: bool = False,
+    journal: Journal | None = None,
 ) -> EvalReport:
     """Evaluate ``items`` against the index of ``resources`` (a ``Resources``).
 
     Retrieval uses every item. Answers use ``answer_sample`` items spread over the
     list, or -- when ``unanswerable_sample`` is given -- ``answer_sample`` answerable
-    and ``unanswerable_sample`` unanswerable ones.
+    and ``unanswerable_sample`` unanswerable ones. With a ``journal``, the answers it holds
+    are kept and only the questions left are answered.
     """
     s = resources.settings
     retriever: Retriever = resources.retriever
@@ -253,7 +152,7 @@ def run_eval(
         chosen = spread([i for i in items if i.answerable], answer_sample) + spread(
             [i for i in items if not i.answerable], unanswerable_sample
         )
-    report.answers = evaluate_answers(service, chosen, resolver, progress, samples)
+    report.answers = evaluate_answers(service, chosen, resolver, progress, samples, journal)
     report.samples = samples or []
     return report
 

@@ -8,6 +8,7 @@
                                       [--max-tokens 64]
                                       [--answers-arabic N] [--unanswerable-arabic N]
                                       [--draft-model qwen2.5-0.5b] [--retrieval-only]
+                                      [--fresh]
 
 Four sets: HaluEval QA, the PostgreSQL docs, the git docs (each docs set only
 when its Debian package is installed; skipped with a message otherwise) and the
@@ -39,6 +40,10 @@ whole like the others, and its retrieval also per kind of question
 "arabic (cross-lingual)", on the same index (retrieval only: cheap). With
 ``--sample-models`` the other models answer 30 answerable and 10 unanswerable
 Arabic questions.
+
+Each answer is journaled under ``WORK/answers`` as it is known; started again after an
+interruption with the same code and settings, the eval keeps those answers and goes on
+from where it stopped (``--fresh``: answer everything again).
 """
 
 from __future__ import annotations
@@ -53,14 +58,16 @@ from pathlib import Path
 import assistant.offline  # noqa: F401  (offline before any model library loads)
 from assistant.eval import build, pii
 from assistant.eval.dataset import EvalItem, load_dataset
-from assistant.eval.docs import write_eval_doc
-from assistant.eval.report import from_dict, to_dict
+from assistant.eval.docs import render_results, write_eval_doc
+from assistant.eval.journal import AnswerJournal, code_version
+from assistant.eval.report import to_dict
 from assistant.eval.runner import run_eval
 from assistant.eval.scores import EvalReport
 from assistant.models.catalog import CATALOG
+from assistant.models.cpu import describe_cpu
 from assistant.models.install import installed_path
 from assistant.resources import Resources
-from assistant.settings import load_settings
+from assistant.settings import Settings, load_settings
 
 CANDIDATES = tuple(name for name, spec in CATALOG.items() if spec.kind == "llm")
 #: (answerable, unanswerable) questions per set that models other than the default answer
@@ -109,6 +116,23 @@ def by_kind(name: str, items: Sequence[EvalItem]) -> dict[str, list[EvalItem]]:
     return {label: part for label, part in parts.items() if part}
 
 
+def _journal(
+    args: argparse.Namespace, run: tuple[str, str, str], settings: Settings, sizes: tuple[int, int]
+) -> AnswerJournal:
+    """The journal of one answer run, (set, model, context): see ``journal``."""
+    fingerprint = {
+        "code": code_version(),
+        "sizes": sizes,
+        "settings": settings.model_dump(mode="json"),
+    }
+    journal = AnswerJournal.for_run(args.work / "answers", *run, fingerprint, fresh=args.fresh)
+    if journal.stale is not None:
+        _log(f"{run[0]}: {journal.stale} is of other code or settings: set aside")
+    elif len(journal):
+        _log(f"{run[0]}: {len(journal)} answers kept from {journal.path}")
+    return journal
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     base = load_settings()
     sets = [build.build_halueval(args.work / "halueval", args.cache_dir)]
@@ -137,7 +161,13 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         runs.append((base.model, draft))  # and the chain
     elif draft and draft != base.model:
         _log(f"the chain {draft} → {base.model} needs both installed: skipped")
-    results: dict[str, object] = {"sets": {}, "answers": [], "started": time.strftime("%F %T")}
+    results: dict[str, object] = {
+        "sets": {},
+        "answers": [],
+        "started": time.strftime("%F %T"),
+        "code": code_version(),
+        "cpu": describe_cpu(),
+    }
     reports: dict[str, EvalReport] = {}
     answers: list[tuple[str, str, str, EvalReport]] = []  # (set, model, context, report)
     for es in sets:
@@ -185,6 +215,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                         "max_tokens": args.max_tokens,
                     }
                 )
+                journal = _journal(args, (es.name, name, label), run_settings, (n_ans, n_unans))
                 resources = Resources(run_settings)
                 try:
                     report = run_eval(
@@ -195,6 +226,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                         unanswerable_sample=n_unans,
                         progress=_progress,
                         keep_samples=True,
+                        journal=journal,
                     )
                 finally:
                     resources.close()
@@ -212,20 +244,6 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     write_eval_doc(args.doc, reports, answers, default_model=default, finished=results)
     _log(f"wrote {args.doc} and {args.work / 'results.json'}")
     return results
-
-
-def render(results_path: Path, doc: Path) -> None:
-    """Rewrite ``doc`` from a saved ``results.json`` (after a change to the doc's wording)."""
-    results = json.loads(results_path.read_text(encoding="utf-8"))
-    reports = {k: from_dict(v) for k, v in results["sets"].items()}
-    answers = [(a["set"], a["model"], a["context"], from_dict(a)) for a in results["answers"]]
-    write_eval_doc(
-        doc,
-        reports,
-        answers,
-        default_model=results.get("default_model") or load_settings().model,
-        finished=results,
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -255,11 +273,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--retrieval-only", action="store_true")
     parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="answer every question again, even those WORK/answers/ holds from an "
+        "interrupted run of the same code and settings",
+    )
+    parser.add_argument(
         "--render-only", action="store_true", help="rewrite the doc from WORK/results.json"
     )
     args = parser.parse_args(argv)
     if args.render_only:
-        render(args.work.resolve() / "results.json", args.doc)
+        render_results(args.work.resolve() / "results.json", args.doc, load_settings().model)
         return 0
     args.work = args.work.resolve()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
