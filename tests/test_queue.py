@@ -34,6 +34,25 @@ def test_tickets_are_admitted_in_arrival_order() -> None:
     assert q.depth == 0 and q.served == 3
 
 
+def test_two_slots_run_two_answers_and_keep_the_order_of_the_rest() -> None:
+    q = ModelQueue(max_waiting=5, slots=2)
+    tickets = [q.enter() for _ in range(4)]
+    assert tickets[1].poll(wait=0) == 2  # the first in line goes first, even with a free slot
+    assert tickets[0].poll(wait=0) == 0
+    assert tickets[1].poll(wait=0) == 0  # the second slot
+    assert q.running == 2 and tickets[2].poll(wait=0.01) == 1  # both slots taken
+    assert [q.position(t) for t in tickets] == [0, 0, 1, 2]
+    tickets[1].release()
+    assert tickets[3].poll(wait=0) == 2  # still behind ticket 2
+    assert tickets[2].poll(wait=0) == 0
+    assert q.depth == 3 and q.running == 2
+    for t in tickets:
+        t.release()
+    assert q.depth == 0 and q.served == 3 and q.running == 0
+    with pytest.raises(ValueError):
+        ModelQueue(slots=0)
+
+
 def test_a_full_queue_refuses_at_once() -> None:
     q = ModelQueue(max_waiting=1, retry_after=7)
     first = q.enter()

@@ -2,7 +2,8 @@
 
 Generation runs in worker threads; a request takes a ticket on arrival (or is
 told at once that the queue is full, never left hanging), waits its turn in
-arrival order, and can see its position while it waits.
+arrival order, and can see its position while it waits. ``slots`` answers run at
+once (model replicas, or sequences one model decodes together); the rest wait.
 """
 
 from __future__ import annotations
@@ -53,24 +54,38 @@ class Ticket:
 
 
 class ModelQueue:
-    """FIFO admission to a single model slot, with at most ``max_waiting`` waiting."""
+    """FIFO admission to ``slots`` model slots, with at most ``max_waiting`` waiting."""
 
     def __init__(
-        self, *, max_waiting: int = 16, retry_after: int = 10, abandon_after_s: float = 30.0
+        self,
+        *,
+        max_waiting: int = 16,
+        retry_after: int = 10,
+        abandon_after_s: float = 30.0,
+        slots: int = 1,
     ) -> None:
+        if slots < 1:
+            raise ValueError("a queue needs at least one slot")
+        self.slots = slots
         self.max_waiting = max_waiting
         self.retry_after = retry_after
         self.abandon_after_s = abandon_after_s
         self._cond = threading.Condition()
         self._waiting: deque[Ticket] = deque()
-        self._holder: Ticket | None = None
+        self._holders: set[Ticket] = set()
         self._numbers = itertools.count(1)
         self.served = 0
 
     @property
     def depth(self) -> int:
         with self._cond:
-            return len(self._waiting) + (1 if self._holder else 0)
+            return len(self._waiting) + len(self._holders)
+
+    @property
+    def running(self) -> int:
+        """Answers holding a slot now."""
+        with self._cond:
+            return len(self._holders)
 
     def enter(self) -> Ticket:
         """Take a place in the queue, or raise ``QueueFull`` at once."""
@@ -88,7 +103,7 @@ class ModelQueue:
     def position(self, ticket: Ticket) -> int:
         """1 = next to run; 0 = running."""
         with self._cond:
-            if self._holder is ticket:
+            if ticket in self._holders:
                 return 0
             try:
                 return self._waiting.index(ticket) + 1
@@ -106,10 +121,12 @@ class ModelQueue:
                 if ticket.released or (cancel is not None and cancel.is_set()):
                     self._drop(ticket)
                     return -1
-                if self._holder is None and self._waiting and self._waiting[0] is ticket:
+                free = len(self._holders) < self.slots
+                if free and self._waiting and self._waiting[0] is ticket:
                     self._waiting.popleft()
-                    self._holder = ticket
+                    self._holders.add(ticket)
                     ticket.admitted = True
+                    self._cond.notify_all()  # the next in line may take another free slot
                     return 0
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -133,7 +150,7 @@ class ModelQueue:
         with self._cond:
             if ticket.released:
                 return
-            if self._holder is ticket:
-                self._holder = None
+            if ticket in self._holders:
+                self._holders.discard(ticket)
                 self.served += 1
             self._drop(ticket)
