@@ -111,6 +111,8 @@ class Answer:
     model: str | None = None
     #: the earlier models' answers this one replaced, in the order they were given
     drafts: list[Draft] = field(default_factory=list)
+    #: which copy of the model answered, with REPLICAS > 1 ("local/2"); None: the only one
+    replica: str | None = None
     #: the language of the question, which the answer and a refusal are given in: en | ar
     language: str = "en"
     #: the audit record of this answer (its seq), once recorded: feedback names it

@@ -41,6 +41,7 @@ from assistant.models.embed import Embedder, HashEmbedder, make_embedder
 from assistant.models.install import verify_file, verify_installed
 from assistant.models.model_worker import ModelWorker, model_worker
 from assistant.models.multilingual import make_multilingual_embedder
+from assistant.models.replicas import ReplicaPool, replica_threads
 from assistant.observability.requests import observe_done
 from assistant.retrieval.coverage import CoverageGate
 from assistant.retrieval.retriever import Retriever
@@ -77,9 +78,10 @@ class Resources:
         self._draft = draft_generator  # answers first (settings.draft_model)
         self._injected = (generator is not None, draft_generator is not None)
         self._lock = threading.RLock()
-        for worker in (generator, draft_generator):
-            if isinstance(worker, ModelWorker) and worker.on_event is None:
-                worker.on_event = self._model_event  # an injected worker is audited too
+        for given in (generator, draft_generator):  # a model, or a pool of its replicas
+            for worker in getattr(given, "replicas", [given]):
+                if isinstance(worker, ModelWorker) and worker.on_event is None:
+                    worker.on_event = self._model_event  # an injected worker is audited too
 
     # -- models ----------------------------------------------------------------
     @property
@@ -145,7 +147,12 @@ class Resources:
         path, sha = self.model_file(name)
         # the model runs in its own process: a native crash there costs one answer
         named = self.settings.model_copy(update={"model": name})
-        return model_worker(named, path, sha, self._model_event)
+        n = self.settings.replicas
+        if n == 1:
+            return model_worker(named, path, sha, self._model_event)
+        # REPLICAS copies of the model, the cores split among them (models/replicas.py)
+        share = named.model_copy(update=replica_threads(named, n))
+        return ReplicaPool([model_worker(share, path, sha, self._model_event) for _ in range(n)])
 
     @property
     def generator(self) -> Generator:
@@ -286,12 +293,16 @@ class Resources:
     def answers(self) -> AnswerService:
         s = self.settings
         first, *fallbacks = self.chain  # the draft model first, when one is set
+        generator = first.load()
+        slots = max(1, int(getattr(generator, "capacity", 1)))  # replicas × sequences each
         return AnswerService(
             self.retriever,
-            first.load(),
+            generator,
             max_tokens=s.max_tokens,
             context_tokens=s.context_tokens or None,
-            queue=ModelQueue(max_waiting=s.queue_max_waiting, retry_after=s.retry_after_s),
+            queue=ModelQueue(
+                max_waiting=s.queue_max_waiting, retry_after=s.retry_after_s, slots=slots
+            ),
             timeout_s=s.request_timeout_s,
             # every answer, whichever door it left by, is audited
             audit=AnswerAuditor(lambda: self.audit, self._sha256_of),

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     )
     context_size: int = Field(default=4096, ge=512)
     threads: int = Field(default=max(1, os.cpu_count() or 1), ge=1)
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Copies of each chat model, each in its own worker process; questions go "
+        "to the next free one (models/replicas.py). THREADS is shared out among them",
+    )
     threads_batch: int | None = Field(
         default=None,
         ge=1,

@@ -55,6 +55,7 @@ class Verdict:
     unsupported: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     drafts: list[Draft] = field(default_factory=list)  # earlier models' discarded answers
+    replica: str | None = None  # which copy of the model wrote it (models/replicas.py)
 
     @property
     def outcome(self) -> str:
@@ -155,7 +156,9 @@ class Router:
         timings["generate_s"] = time.perf_counter() - t1
         timings["tokens"] = float(len(pieces))
         cut = len(pieces) >= self.max_tokens  # ran into the cap: its last sentence is cut
-        return self.judge(model.name, "".join(pieces), sources, question, language, cut=cut)
+        verdict = self.judge(model.name, "".join(pieces), sources, question, language, cut=cut)
+        verdict.replica = getattr(generator, "last_replica", None)  # REPLICAS > 1 only
+        return verdict
 
     def judge(
         self,

@@ -267,6 +267,7 @@ class AnswerService:
             unsupported=v.unsupported,
             model=v.model,
             drafts=v.drafts,
+            replica=v.replica,
         )
         if mask is not None:
             final = dataclasses.replace(final, answer=mask.answer(final.answer))

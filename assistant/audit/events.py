@@ -91,6 +91,8 @@ def record_answer(
         "latency_ms": round(latency_s * 1000) if latency_s is not None else None,
         "evidence": answer.evidence,  # "chunk_id:sentence": the spans that back the answer
     }
+    if answer.replica is not None:  # which copy of the model answered (models/replicas.py)
+        data["replica"] = answer.replica
     if answer.withheld is not None:  # the check found a fact no passage holds
         data["withheld"] = True
     if answer.drafts:  # a smaller model answered first and was replaced (answering/router.py)

@@ -23,6 +23,7 @@ USERS = (10, 100)
 #: The issue asks 60 s of 100 users; the 10-user anchor needs less to settle.
 SECONDS = {10: 30.0, 100: 60.0}
 ZERO = Target(0, op="<=", text="0")
+REPLICAS = 2  # the second 100-user run: as many model workers as this box has cores
 
 
 def models_dir(ctx: Context) -> Path:
@@ -139,6 +140,37 @@ def _figures(section: Section, r: LoadResult, s: Summary, base: Summary | None) 
     )
 
 
+def _replicas(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
+    """100 users against a server with ``REPLICAS=2``: two model worker processes of one
+    thread each (THREADS=2 shared out), beside the run above with one of two threads."""
+    n = USERS[-1]
+    with subprocess_server(
+        ctx.area_dir("load-replicas"),
+        model=MODEL,
+        models_dir=models_dir(ctx),
+        users=n,
+        extra_env={"ASSISTANT_REPLICAS": str(REPLICAS), "ASSISTANT_THREADS": "2"},
+    ) as server:
+        ctx.log(f"load: {n} users × {SECONDS[n]:.0f} s against {REPLICAS} replicas")
+        result = run_load(server, n, SECONDS[n])
+    s = result.summary()
+    waits = [w for q in result.questions if q.answered and (w := q.wait) is not None]
+    section.add(
+        Figure(
+            f"wait to first token, {n} users, {REPLICAS} replicas × 1 thread",
+            "s",
+            waits,
+            anchor=one.summary().wait_median_s,
+            anchor_label=f"1 replica × 2 threads, {n} users, same run",
+            targets=[Target(10, op="<=", text="≤ 10 s")],
+            note=f"{s.busy} of {s.asked} questions got the queue's 503 (busy); "
+            f"5xx and transport errors {s.server_errors + s.transport_errors}, "
+            f"FIFO inversions {s.fifo_inversions}",
+        )
+    )
+    return result
+
+
 def run(ctx: Context) -> Section:
     section = Section(key="load", title="Load test (simulated users on loopback)")
     users = (5,) if ctx.quick else USERS
@@ -151,6 +183,8 @@ def run(ctx: Context) -> Section:
     summaries = [r.summary() for r in results]
     for r, s in zip(results, summaries, strict=True):
         _figures(section, r, s, summaries[0] if r is not results[0] else None)
+    if not ctx.quick:  # the same 100 users against two replicas of the model
+        results.append(_replicas(ctx, section, results[-1]))
     section.notes.append("Side by side:\n\n" + render_markdown(results))
     section.notes.append(
         "The load generator runs on the same cores as the server, so on this 2-core "
