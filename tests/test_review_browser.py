@@ -28,8 +28,6 @@ from tests.live import live_server
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 WAIT_MS = 30_000
 LEAVE = "How many days of paid annual leave do full-time employees get?"
 XSS_DOC = (
@@ -38,21 +36,6 @@ XSS_DOC = (
     '<img src=x onerror="window.__pwned = 2"> Bring your badge.\n'
 )
 XSS_QUESTION = 'When is the zanzibar drill? <img src=x onerror="window.__pwned = 3">'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="the playwright package is missing"
-    )
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @dataclass

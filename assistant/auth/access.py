@@ -71,10 +71,37 @@ class AccessControl:
         self.record("login", user.name, {"address": address, "via": "password"})
         return session
 
-    def logout(self, session_id: str | None, *, address: str, reason: str = "user") -> None:
+    def sso_login(
+        self, user: str, groups: frozenset[str], *, address: str, id_token: str, via: str = "oidc"
+    ) -> Session:
+        """A session for ``user`` whom an identity provider vouched for (auth/oidc.py).
+
+        Groups come from the provider; role and clearance, and more groups, from a local
+        account of the same name when there is one, otherwise employee / public. A
+        disabled local account stays disabled."""
+        local = self.store.user(user)
+        if local is not None and local.disabled:
+            self.record("login_failed", user, {"address": address, "via": via})
+            raise Forbidden("this account is disabled")
+        principal = Principal(
+            user=user,
+            role=local.role if local else "employee",
+            groups=groups | (local.groups if local else frozenset()),
+            clearance=local.clearance if local else Level.public,
+            via=via,
+        )
+        session = self.sessions.create(principal, id_token=id_token)
+        self.record("login", user, {"address": address, "via": via, "groups": sorted(groups)})
+        return session
+
+    def logout(
+        self, session_id: str | None, *, address: str, reason: str = "user"
+    ) -> Session | None:
+        """End the session; the one ended (None: there was none)."""
         session = self.sessions.end(session_id)
         if session is not None:
             self.record("logout", session.principal.user, {"address": address, "reason": reason})
+        return session
 
     def session(self, session_id: str | None) -> Session | None:
         """The live session of that id (None: unknown, ended or expired)."""

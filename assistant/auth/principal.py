@@ -39,7 +39,7 @@ class Principal:
     role: str
     groups: frozenset[str] = field(default_factory=frozenset)
     clearance: Level = Level.public
-    via: str = "session"  # session | token | proxy | cli
+    via: str = "session"  # session | token | proxy | oidc | cli
     unrestricted: bool = False  # the local CLI operator: sees every collection
 
     def can_see(self, groups: frozenset[str], label: Level) -> bool:

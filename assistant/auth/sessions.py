@@ -23,6 +23,8 @@ class Session:
     csrf: str
     created: float
     last_seen: float
+    #: the OIDC provider's ID token of a single sign-on session: sign-out at the provider
+    id_token: str | None = None
 
 
 class SessionManager:
@@ -39,9 +41,11 @@ class SessionManager:
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
 
-    def create(self, principal: Principal) -> Session:
+    def create(self, principal: Principal, *, id_token: str | None = None) -> Session:
         now = self.clock()
-        session = Session(secrets.token_urlsafe(32), principal, secrets.token_urlsafe(32), now, now)
+        session = Session(
+            secrets.token_urlsafe(32), principal, secrets.token_urlsafe(32), now, now, id_token
+        )
         with self._lock:
             self._expire(now)
             self._sessions[session.id] = session

@@ -19,6 +19,7 @@ from assistant import __version__
 from assistant.answering.service import AnswerService
 from assistant.audit.events import record_settings
 from assistant.audit.feedback import FeedbackBook
+from assistant.auth.oidc import oidc_client
 from assistant.auth.principal import Principal
 from assistant.library import Library
 from assistant.observability.metrics import Metrics
@@ -33,6 +34,7 @@ from assistant.server.feedback_api import FeedbackController
 from assistant.server.history_api import HistoryController
 from assistant.server.i18n import install as install_i18n
 from assistant.server.metrics_api import MetricsController
+from assistant.server.oidc_api import OidcController
 from assistant.server.openai_api import OpenAIController
 from assistant.server.pages import PagesController, PreferencesController
 from assistant.server.review_api import ReviewApiController
@@ -84,6 +86,7 @@ def _services(resources: Resources) -> dict[str, Provide]:
     def library(principal: Principal) -> Library:
         return Library(resources.store)
 
+    oidc = oidc_client(resources.settings)  # single sign-on (auth/oidc.py), if configured
     readiness = Readiness(
         counts=lambda: resources.store.counts(),
         embedder=lambda: resources.embedder,
@@ -104,6 +107,7 @@ def _services(resources: Resources) -> dict[str, Provide]:
         "feedback": Provide(lambda: FeedbackBook(resources.audit), sync_to_thread=False),
         "history": Provide(lambda: resources.history, sync_to_thread=False),
         "resources": Provide(lambda: resources, sync_to_thread=False),  # uploads only
+        "oidc": Provide(lambda: oidc, sync_to_thread=False, use_cache=True),  # None: off
     }
 
 
@@ -147,6 +151,7 @@ def create_app(
             ReviewApiController,
             AdminController,
             AuthController,
+            OidcController,  # single sign-on through an OpenID provider (server/oidc_api.py)
             AskController,
             FeedbackController,  # thumbs up or down on an answer (server/feedback_api.py)
             HistoryController,  # a user's saved conversations (server/history_api.py)

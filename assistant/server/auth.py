@@ -18,6 +18,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from assistant.auth.access import AccessControl, Forbidden, NotAuthenticated
+from assistant.auth.oidc import OidcClient
 from assistant.auth.principal import Principal
 from assistant.server.i18n import page_locale, translate
 from assistant.settings import Settings
@@ -82,7 +83,7 @@ def provide_principal(
     raise NotAuthenticated("sign in first")
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//"):
         return target
     return "/"
@@ -92,23 +93,10 @@ class AuthController(Controller):
     include_in_schema = False
 
     @get("/login", sync_to_thread=False)
-    def login_page(self, request: Request[Any, Any, Any], next: str = "/") -> Template:
-        token = secrets.token_urlsafe(24)
-        response = Template(
-            template_name="login.html",
-            context={
-                "csrf": token,
-                "next": _safe_next(next),
-                "error": None,
-                **page_locale(request),
-            },
-        )
-        response.cookies.append(
-            Cookie(
-                key=LOGIN_CSRF_COOKIE, value=token, httponly=True, samesite="strict", path="/login"
-            )
-        )
-        return response
+    def login_page(
+        self, request: Request[Any, Any, Any], settings: Settings, next: str = "/"
+    ) -> Template:
+        return login_template(request, settings, next, None)
 
     @post("/login", sync_to_thread=True, status_code=303)
     def login(
@@ -127,49 +115,69 @@ class AuthController(Controller):
                 data.get("username", ""), data.get("password", ""), address=address
             )
         except NotAuthenticated:
-            token = secrets.token_urlsafe(24)
-            locale = page_locale(request)
-            page = Template(
-                template_name="login.html",
-                context={
-                    "csrf": token,
-                    "next": _safe_next(data.get("next")),
-                    "error": translate(locale["locale"], "login.failed"),
-                    **locale,
-                },
-                status_code=401,
-            )
-            page.cookies.append(
-                Cookie(
-                    key=LOGIN_CSRF_COOKIE,
-                    value=token,
-                    httponly=True,
-                    samesite="strict",
-                    path="/login",
-                )
-            )
-            return page
-        response = Redirect(_safe_next(data.get("next")), status_code=303)
-        secure = settings.cookie_secure
-        response.cookies.append(
-            Cookie(
-                key=SESSION_COOKIE,
-                value=session.id,
-                httponly=True,
-                samesite="strict",
-                secure=is_tls(request, access) if secure is None else secure,
-                path="/",
-            )
-        )
+            failed = translate(page_locale(request)["locale"], "login.failed")
+            return login_template(request, settings, data.get("next"), failed, status_code=401)
+        response = Redirect(safe_next(data.get("next")), status_code=303)
+        response.cookies.append(session_cookie(request, access, settings, session.id))
         return response
 
-    @post("/logout", sync_to_thread=False, status_code=303)
+    @post("/logout", sync_to_thread=True, status_code=303)
     def logout(
-        self, request: Request[Any, Any, Any], access: AccessControl, principal: Principal
+        self,
+        request: Request[Any, Any, Any],
+        access: AccessControl,
+        oidc: OidcClient | None,
+        principal: Principal,
     ) -> Redirect:
-        access.logout(request.cookies.get(SESSION_COOKIE), address=client_address(request))
-        response = Redirect("/login", status_code=303)
+        ended = access.logout(request.cookies.get(SESSION_COOKIE), address=client_address(request))
+        target = "/login"
+        if oidc is not None and ended is not None and ended.id_token:  # sign out there too
+            back = f"{str(request.base_url).rstrip('/')}/login"
+            target = oidc.logout_url(ended.id_token, back) or target
+        response = Redirect(target, status_code=303)
         response.cookies.append(
             Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/", httponly=True)
         )
         return response
+
+
+def login_template(
+    request: Request[Any, Any, Any],
+    settings: Settings,
+    next: str | None,
+    error: str | None,
+    *,
+    status_code: int = 200,
+) -> Template:
+    """The sign-in page (local accounts, and single sign-on when an issuer is set), with a
+    fresh sign-in CSRF token in its cookie."""
+    token = secrets.token_urlsafe(24)
+    page = Template(
+        template_name="login.html",
+        context={
+            "csrf": token,
+            "next": safe_next(next),
+            "error": error,
+            "sso": settings.oidc_issuer is not None,
+            **page_locale(request),
+        },
+        status_code=status_code,
+    )
+    page.cookies.append(
+        Cookie(key=LOGIN_CSRF_COOKIE, value=token, httponly=True, samesite="strict", path="/login")
+    )
+    return page
+
+
+def session_cookie(
+    request: Request[Any, Any, Any], access: AccessControl, settings: Settings, session_id: str
+) -> Cookie:
+    secure = settings.cookie_secure
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=session_id,
+        httponly=True,
+        samesite="strict",
+        secure=is_tls(request, access) if secure is None else secure,
+        path="/",
+    )
