@@ -39,7 +39,7 @@ from assistant.errors import ModelIntegrityError, ModelNotInstalled
 from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.embed import Embedder, HashEmbedder, make_embedder
 from assistant.models.install import verify_file, verify_installed
-from assistant.models.model_worker import ModelWorker, model_worker
+from assistant.models.model_worker import ModelWorker, model_worker, worker_spec
 from assistant.models.multilingual import make_multilingual_embedder
 from assistant.models.replicas import ReplicaPool, replica_threads
 from assistant.observability.requests import observe_done
@@ -148,6 +148,10 @@ class Resources:
         # the model runs in its own process: a native crash there costs one answer
         named = self.settings.model_copy(update={"model": name})
         n = self.settings.replicas
+        if self.settings.replica_backend == "ray":  # actors over a cluster's nodes
+            from assistant.models.ray_replicas import ray_replicas
+
+            return ReplicaPool(*ray_replicas(named, worker_spec(named, path, sha), n))
         if n == 1:
             return model_worker(named, path, sha, self._model_event)
         # REPLICAS copies of the model, the cores split among them (models/replicas.py)

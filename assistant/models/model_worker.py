@@ -27,13 +27,12 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 
-def model_worker(
-    settings: Settings, path: Path, sha256: str, on_event: EventHook | None = None
-) -> ModelWorker:
-    """The configured GGUF model (already verified: ``path``, ``sha256``) in its worker."""
+def worker_spec(settings: Settings, path: Path, sha256: str) -> WorkerSpec:
+    """What the worker process of the configured GGUF model (verified: ``path``, ``sha256``)
+    runs; a file found changed when the worker starts is hashed again there."""
     s = settings
     st = path.stat()
-    spec = WorkerSpec(
+    return WorkerSpec(
         name=s.model,
         sha256=sha256,
         cpu_mode="extra",
@@ -51,6 +50,13 @@ def model_worker(
         },
         verified=(str(path), st.st_size, st.st_mtime_ns),
     )
+
+
+def supervised(
+    spec: WorkerSpec, settings: Settings, on_event: EventHook | None = None
+) -> ModelWorker:
+    """``spec``'s worker process, kept running as the settings say."""
+    s = settings
     supervisor = Supervisor(
         spec,
         modes=mode_ladder(s.model_cpu_mode),
@@ -60,6 +66,13 @@ def model_worker(
         on_event=on_event,
     )
     return ModelWorker(supervisor, stall_timeout_s=s.request_timeout_s)
+
+
+def model_worker(
+    settings: Settings, path: Path, sha256: str, on_event: EventHook | None = None
+) -> ModelWorker:
+    """The configured GGUF model (already verified: ``path``, ``sha256``) in its worker."""
+    return supervised(worker_spec(settings, path, sha256), settings, on_event)
 
 
 class ModelWorker:

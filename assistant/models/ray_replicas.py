@@ -1,0 +1,189 @@
+"""Model replicas as Ray actors, on the nodes of a Ray cluster.
+
+With ``REPLICA_BACKEND=ray`` (and ``RAY_ADDRESS``), each of the ``REPLICAS`` copies of a
+chat model is a Ray actor placed by Ray's SPREAD strategy. The actor does not load the
+model itself: it runs the same supervised worker process as a local replica
+(models/model_worker.py) on its node, so a native crash there is restarted on that node
+and costs only the answer in flight, and the weights are checked on that node against
+the pinned SHA-256 before llama.cpp reads them (every node holds the models under the
+same ``MODELS_DIR``: ``assistant models install`` on each). An actor whose process dies
+is restarted by Ray (``max_restarts``); meanwhile the pool (models/replicas.py) sends
+questions to the others. Answers stream back piece by piece (an actor generator), and
+a cancel reaches the actor while it streams (a threaded actor). The audit record names
+the replica as ``ray/<node address>/<n>``.
+
+Ray is imported only here, and only when this backend is chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import AssistantError, ModelCrashed, ModelUnavailable
+from assistant.models.worker import WorkerSpec
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+
+#: Concurrent calls one actor takes: its answers, and a cancel and a status beside them.
+ACTOR_CONCURRENCY = 8
+
+
+class ModelActor:
+    """Runs on a Ray node (as ``ray.remote(ModelActor)``): one supervised model worker."""
+
+    def __init__(self, spec: WorkerSpec, settings: Settings) -> None:
+        import ray
+
+        from assistant.models.model_worker import supervised
+
+        self.worker = supervised(spec, settings)
+        self.node = ray.util.get_node_ip_address()
+        self._cancels: dict[str, threading.Event] = {}
+
+    def stream(
+        self, rid: str, messages: list[dict[str, str]], max_tokens: int
+    ) -> Iterator[tuple[str, Any]]:
+        cancel = self._cancels.setdefault(rid, threading.Event())
+        try:
+            first = True
+            for piece in self.worker.stream(messages, max_tokens=max_tokens, cancel=cancel):
+                if first and self.worker.last_prompt is not None:
+                    yield ("usage", tuple(self.worker.last_prompt))
+                first = False
+                yield ("piece", piece)
+        finally:
+            self._cancels.pop(rid, None)
+
+    def cancel(self, rid: str) -> None:
+        self._cancels.setdefault(rid, threading.Event()).set()
+
+    def status(self) -> dict[str, Any]:
+        return {**self.worker.status(), "node": self.node}
+
+    def load(self) -> str:
+        self.worker.load()
+        return self.node
+
+    def count_tokens(self, text: str) -> int:
+        return self.worker.count_tokens(text)
+
+    def kill(self, sig: int = 9) -> None:
+        self.worker.kill(sig)
+
+    def exit(self) -> None:
+        import ray
+
+        self.worker.close()
+        ray.actor.exit_actor()
+
+
+class RayReplica:
+    """The head's handle on one ``ModelActor`` (a Replica of models/replicas.py)."""
+
+    def __init__(self, actor: Any, name: str, sha256: str | None) -> None:
+        self.actor = actor
+        self.name = name
+        self.sha256 = sha256
+        self.last_prompt: tuple[int, int] | None = None
+        self.node: str | None = None
+
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        import ray
+
+        rid = uuid.uuid4().hex
+        refs = self.actor.stream.remote(rid, [dict(m) for m in messages], max_tokens)
+        self.last_prompt = None
+        cancelled = False
+        try:
+            for ref in refs:
+                kind, value = ray.get(ref)
+                if kind == "usage":
+                    self.last_prompt = (int(value[0]), int(value[1]))
+                elif not cancelled:
+                    yield value
+                if cancel is not None and cancel.is_set() and not cancelled:
+                    self.actor.cancel.remote(rid)
+                    cancelled = True
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, AssistantError):  # the actor's worker said why
+                raise cause from None
+            raise ModelCrashed(f"the model replica failed: {cause or exc}") from None
+        except ray.exceptions.RayActorError as exc:
+            raise ModelCrashed(
+                "the model replica's process died while answering; Ray restarts it: "
+                f"please ask again ({type(exc).__name__})"
+            ) from None
+
+    def status(self) -> dict[str, Any]:
+        import ray
+
+        try:
+            st: dict[str, Any] = ray.get(self.actor.status.remote(), timeout=10)
+        except ray.exceptions.RayActorError:
+            return {"model": self.name, "state": "restarting", "restarts": 0}
+        except ray.exceptions.GetTimeoutError:
+            return {"model": self.name, "state": "starting", "restarts": 0}
+        self.node = st.get("node")
+        return st
+
+    def load(self) -> None:
+        import ray
+
+        try:
+            self.node = ray.get(self.actor.load.remote())
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, AssistantError):
+                raise cause from None
+            raise ModelUnavailable(f"the model replica did not start: {cause or exc}") from None
+
+    def count_tokens(self, text: str) -> int:
+        import ray
+
+        return int(ray.get(self.actor.count_tokens.remote(text)))
+
+    def kill(self, sig: int = 9) -> None:
+        import ray
+
+        ray.get(self.actor.kill.remote(sig))
+
+    def close(self) -> None:
+        import ray
+
+        ray.kill(self.actor, no_restart=True)
+
+
+def ray_replicas(
+    settings: Settings, spec: WorkerSpec, n: int
+) -> tuple[list[RayReplica], list[str]]:
+    """``n`` actors of ``spec`` spread over the cluster at ``settings.ray_address``, started
+    (each loads and probes its model) before they are returned, with their labels."""
+    import ray
+
+    if not settings.ray_address:
+        raise ModelUnavailable("REPLICA_BACKEND=ray needs RAY_ADDRESS (a Ray cluster)")
+    if not ray.is_initialized():
+        ray.init(address=settings.ray_address, logging_level=logging.ERROR, log_to_driver=False)
+    remote = ray.remote(ModelActor).options(
+        num_cpus=settings.threads,
+        max_restarts=-1,
+        max_concurrency=ACTOR_CONCURRENCY,
+        scheduling_strategy="SPREAD",
+    )
+    replicas = [RayReplica(remote.remote(spec, settings), spec.name, spec.sha256) for _ in range(n)]
+    for r in replicas:
+        r.load()
+    labels = [f"ray/{r.node}/{i}" for i, r in enumerate(replicas, 1)]
+    return replicas, labels
