@@ -23,6 +23,7 @@ def _make(target: str, env: dict[str, str], **variables: str) -> subprocess.Comp
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # two whole installs: pip takes its time on a loaded 2-core box
 def test_make_install_offline_installs_from_the_wheelhouse_alone(tmp_path: Path) -> None:
     wheelhouse, venv = tmp_path / "wheelhouse", tmp_path / "venv"
     built = _make("wheelhouse", dict(os.environ), WHEELHOUSE=str(wheelhouse), OFFLINE_MODELS=MODEL)
