@@ -161,6 +161,12 @@ class Settings(BaseSettings):
         description="Parser processes parsing the next files (and a long PDF's windows) in "
         "parallel while the current file is embedded and committed (ingest/parsing/pool.py)",
     )
+    ray_address: str | None = Field(
+        default=None,
+        description="A Ray cluster's address (e.g. 127.0.0.1:6379, or auto): ingest prepares "
+        "files there -- detect, parse in isolation, chunk, embed -- and this process commits "
+        "them in order (ingest/ray_prepare.py, docs/SCALING.md); None: all on this machine",
+    )
     pdf_window_pages: int = Field(
         default=64,
         ge=0,
