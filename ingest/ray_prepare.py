@@ -10,8 +10,8 @@ ahead of the loop (ingest/parsing/ahead.py), each task on one CPU, spread over t
 nodes.
 
 **Files travel as bytes through Ray's object store, not as paths on a shared folder.**
-The writer reads each file once anyway, to hash it; it sends those very bytes and the
-task checks them against the hash before parsing. So a worker parses exactly the bytes
+The writer reads each file anyway, to hash it; it reads it once more to send its bytes,
+and the task checks them against that hash before parsing. So a worker parses exactly the bytes
 whose hash becomes the document's id (with a shared folder the file could change
 between the writer's hash and a worker's read), and nodes need no common mount at the
 same path, nor read access to the documents at rest: only the project and its
@@ -35,7 +35,6 @@ SHA-256 where they load); start every node with ``RAY_USAGE_STATS_ENABLED=0`` an
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections import Counter
@@ -43,7 +42,7 @@ from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import ConfigError, EmbedderMismatch, FileChangedWhileReading
+from assistant.errors import ConfigError, EmbedderMismatch
 from ingest.prepare import Prepared, RemoteFailed
 from ingest.remote import PrepareSpec, Refusal
 
@@ -146,21 +145,13 @@ class RayPreparer:
         )
 
     def submit(self, path: Path, digest: str, collection: str) -> Future[Prepared]:
-        """Start preparing ``path`` (whose bytes hash to ``digest``) on the cluster."""
+        """Start preparing ``path`` (whose bytes hash to ``digest``) on the cluster. The task
+        hashes the bytes it gets (ingest/remote.py): the writer reads them only once more."""
         out: Future[Prepared] = Future()
         try:
             data = path.read_bytes()
         except OSError as exc:
             out.set_exception(exc)
-            return out
-        if hashlib.sha256(data).hexdigest() != digest:
-            out.set_exception(
-                FileChangedWhileReading(
-                    "the file changed while it was read (a copy in progress?); "
-                    "it is read again at its next change",
-                    hint="run `assistant ingest --retry` if it does not change again",
-                )
-            )
             return out
         ref = self._task.remote(self.spec, str(path), data, digest, collection)
         ref.future().add_done_callback(lambda done: self._arrived(out, done))

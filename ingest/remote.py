@@ -160,7 +160,8 @@ def prepare_bytes(
     try:
         if hashlib.sha256(data).hexdigest() != digest:
             raise errors.FileChangedWhileReading(
-                "the bytes that arrived are not those the writer hashed",
+                "the file changed while it was read (a copy in progress?); "
+                "it is read again at its next change",
                 hint="run `assistant ingest --retry` if it does not change again",
             )
         if len(data) > spec.max_file_bytes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import shutil
 import signal
 import threading
@@ -31,9 +30,9 @@ from ingest.pipeline import Ingestor
 from ingest.ray_prepare import TASK_NAME, RayPreparer
 from ingest.remote import PrepareSpec
 from tests.conftest import MODELS, SAMPLE
-from tests.ingest_corpus import bad_corpus, docx
+from tests.ingest_corpus import bad_corpus, mixed_corpus
 from tests.ray_cluster import LocalCluster
-from tests.test_ingest_parallel import WORDS, long_pdf
+from tests.test_ingest_parallel import long_pdf
 
 pytestmark = pytest.mark.slow
 
@@ -60,17 +59,9 @@ def _settings(data: Path, **extra: object) -> Settings:
     )
 
 
-def _corpus(folder: Path, n: int, seed: int = 0) -> Path:
-    """data/sample and ``n`` generated Markdown, text and DOCX files, a copy of one among them."""
-    shutil.copytree(SAMPLE, folder)
-    rng = random.Random(seed)
-    for i in range(n):
-        paras = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 120))) for _ in range(4)]
-        if i % 5 == 4:
-            docx(folder / f"memo-{i}.docx", f"Memo {i}", paras)
-        else:
-            suffix = ".md" if i % 2 else ".txt"
-            (folder / f"note-{i}{suffix}").write_text(f"# Note {i}\n\n" + "\n\n".join(paras))
+def _corpus(folder: Path, n: int) -> Path:
+    """data/sample and ``n`` generated documents, a copy of one among them."""
+    mixed_corpus(folder, n, sample=SAMPLE)
     shutil.copy(folder / "travel-faq.txt", folder / "travel-faq-copy.txt")  # a duplicate
     return folder
 
