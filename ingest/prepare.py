@@ -46,7 +46,8 @@ class RemotePreparer(Protocol):
     bytes: a refusal comes back as the ``IngestError`` a local prepare raises, anything
     else as ``RemoteFailed``."""
 
-    workers: int
+    @property
+    def workers(self) -> int: ...
 
     def submit(self, path: Path, digest: str, collection: str) -> Future[Prepared]: ...
     def close(self) -> None: ...

@@ -99,37 +99,54 @@ class RayPreparer:
         multilingual: str | None,
         retries: int = RETRIES,
     ) -> None:
-        ray = _ray()
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        self.address = address
         self.spec = spec
         self.names = (embedder, multilingual)  # the writer's: a worker must embed alike
-        self._owns = not ray.is_initialized()
-        if self._owns:
+        self.retries = retries
+        self._owns = False
+        self._task: Any = None
+        self._workers = 0
+        #: files prepared per node id (how the work spread)
+        self.nodes: Counter[str] = Counter()
+
+    def _connect(self) -> Any:
+        """Join the cluster on first use (not when built: `assistant forget` with the
+        setting on never needs it), and define the task."""
+        if self._task is not None:
+            return self._task
+        ray = _ray()
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if not ray.is_initialized():
             try:
                 ray.init(
-                    address=address,
+                    address=self.address,
                     namespace="assistant-ingest",
                     logging_level=logging.WARNING,
                     log_to_driver=False,
                 )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ConfigError(
-                    f"cannot join the Ray cluster at {address}: {exc}",
+                    f"cannot join the Ray cluster at {self.address}: {exc}",
                     hint="start it with `ray start --head` (docs/SCALING.md) or unset "
                     "ASSISTANT_RAY_ADDRESS",
                 ) from None
+            self._owns = True
         cpus = int(ray.cluster_resources().get("CPU", 0))
-        #: tasks the cluster runs at once (one CPU each)
-        self.workers = max(1, cpus // max(1, spec.threads))
+        self._workers = max(1, cpus // max(1, self.spec.threads))
         self._task = ray.remote(_prepare_task).options(
             name=TASK_NAME,
-            num_cpus=spec.threads,
-            max_retries=retries,
+            num_cpus=self.spec.threads,
+            max_retries=self.retries,
             retry_exceptions=False,
             scheduling_strategy="SPREAD",
         )
-        #: files prepared per node id (how the work spread)
-        self.nodes: Counter[str] = Counter()
+        return self._task
+
+    @property
+    def workers(self) -> int:
+        """Tasks the cluster runs at once (one CPU each)."""
+        self._connect()
+        return self._workers
 
     @classmethod
     def from_settings(
@@ -153,7 +170,7 @@ class RayPreparer:
         except OSError as exc:
             out.set_exception(exc)
             return out
-        ref = self._task.remote(self.spec, str(path), data, digest, collection)
+        ref = self._connect().remote(self.spec, str(path), data, digest, collection)
         ref.future().add_done_callback(lambda done: self._arrived(out, done))
         return out
 
@@ -193,4 +210,4 @@ class RayPreparer:
         """Leave the cluster (if this joined it); tasks not taken are dropped with it."""
         if self._owns:
             _ray().shutdown()
-            self._owns = False
+        self._owns, self._task = False, None
