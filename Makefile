@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml constraints.txt deploy/spacy-shim/pyproject.toml Makefi
 	$(BIN)/pip install -q --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-*.whl
 	$(BIN)/pip install -q -c constraints.txt $(LLAMA_WHEELS)/llama_cpp_python-*.whl  # its deps
 	$(BIN)/pip install -q -c constraints.txt ./deploy/spacy-shim
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,ray]'
 	$(BIN)/pip install -q --no-deps -c constraints.txt unstructured-inference
 	$(BIN)/python -c "import sentence_transformers, unstructured.partition.pdf, llama_cpp"
 	touch $@

@@ -13,17 +13,23 @@ and after a run over a folder the index holds exactly that folder:
 - parsing runs in child processes (ingest/parsing/), ahead of the loop for the
   next files (ingest/parsing/ahead.py), which still checks, prepares and commits
   one file at a time, in order; the journal records
-  seen -> parsed -> embedded -> committed (assistant/store/journal.py).
+  seen -> parsed -> embedded -> committed (assistant/store/journal.py);
+- distributed (``remote``, a Ray cluster: ingest/ray_prepare.py): the whole prepare of
+  the next files runs ahead on the cluster instead, from their bytes; the loop, its
+  checks, its journal and its in-order commits are the same. A file the cluster fails
+  to prepare for want of a worker is prepared here, never lost.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant.domain import Document
 from assistant.errors import IngestError
@@ -38,13 +44,14 @@ from ingest.parsing.ahead import ParseAhead
 from ingest.parsing.parse import ParseOptions
 from ingest.parsing.parser import ConcurrentParser, Parser, parser_from_settings
 from ingest.parsing.pool import shared_pool
-from ingest.prepare import Preparer
+from ingest.prepare import Prepared, Preparer, RemoteFailed, RemotePreparer
 from ingest.quarantine import Quarantine, Quarantined
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
 
 Progress = Callable[[Path, str, int], None]
+log = logging.getLogger(__name__)
 
 __all__ = ["IngestReport", "Ingestor", "Parser", "Quarantined", "discover", "is_ignored"]
 
@@ -63,6 +70,7 @@ class Ingestor:
         parser: Parser | None = None,
         multilingual_index: VectorIndex | None = None,
         multilingual_embedder: Embedder | None = None,
+        remote: RemotePreparer | None = None,
     ) -> None:
         if (multilingual_index is None) != (multilingual_embedder is None):
             raise ValueError("the multilingual index and its embedder come together")
@@ -90,8 +98,10 @@ class Ingestor:
             multilingual_embedder=getattr(multilingual_embedder, "name", None),
         )
         self.journal = self.committer.journal
+        #: prepares files on a cluster (closed with this ingestor); None: here
+        self.remote = remote
         self.on_ingest: list[Callable[[Document, str | None, int], None]] = []
-        self._ahead: ParseAhead | None = None
+        self._ahead: ParseAhead[Any] | None = None
         self._lock = threading.RLock()
 
     @property
@@ -112,7 +122,15 @@ class Ingestor:
     ) -> Ingestor:
         """The ingestor ``settings`` describe; ``parser`` replaces the isolated parser pool
         (the eval's and the bench's light readers); the multilingual index and its
-        embedder, when given, are filled beside ``index``."""
+        embedder, when given, are filled beside ``index``. With ``ray_address`` set,
+        files are prepared on that Ray cluster (ingest/ray_prepare.py)."""
+        remote = None
+        if settings.ray_address:
+            from ingest.ray_prepare import RayPreparer
+
+            remote = RayPreparer.from_settings(
+                settings, embedder.name, getattr(multilingual_embedder, "name", None)
+            )
         return cls(
             store,
             index,
@@ -124,11 +142,14 @@ class Ingestor:
             parser=parser or parser_from_settings(settings),
             multilingual_index=multilingual_index,
             multilingual_embedder=multilingual_embedder,
+            remote=remote,
         )
 
     def close(self) -> None:
         with self._lock:
             self.committer.close()
+            if self.remote is not None:
+                self.remote.close()
 
     def fill_multilingual(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Give every chunk stored without one its multilingual vector (ingest/multilingual.py);
@@ -201,18 +222,27 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _parse_ahead(self, retry_quarantined: bool) -> ParseAhead | None:
-        """A parser that can start parses in the background parses the next files ahead;
-        any other parses in each file's turn."""
-        if not isinstance(self.parser, ConcurrentParser):
+    def _parse_ahead(self, retry_quarantined: bool) -> ParseAhead[Any] | None:
+        """A cluster prepares the next files ahead; a parser that can start parses in the
+        background parses them ahead; any other parses in each file's turn."""
+        remote, parser = self.remote, self.parser
+        if remote is not None:
+            start: Callable[[Path, str, str], Future[Any]] = remote.submit
+            workers = remote.workers
+        elif isinstance(parser, ConcurrentParser):
+            start, workers = (
+                (lambda path, _digest, _collection: parser.submit(path)),
+                parser.workers,
+            )
+        else:
             return None
         return ParseAhead(
-            self.parser,
+            start,
             self.store,
             self.quarantine,
             max_file_bytes=self.preparer.max_file_bytes,
             retry_quarantined=retry_quarantined,
-            depth=2 * self.parser.workers,
+            depth=2 * workers,
         )
 
     def _prune(
@@ -275,14 +305,7 @@ class Ingestor:
                 report.duplicates.append(key)
                 return "duplicate", 0
             self.committer.mark(key, "seen", digest, collection)
-            prepared = self.preparer.prepare(
-                path,
-                digest,
-                collection,
-                st,
-                started=self._ahead.take(path, digest, st) if self._ahead is not None else None,
-                mark=lambda step: self.committer.mark(key, step, digest, collection),
-            )
+            prepared = self._prepare(path, digest, collection, st)
             self.committer.commit(new_entry, replaced=entry is not None, prepared=prepared)
         except (IngestError, OSError) as exc:
             return self._refuse(key, collection, exc, digest, entry, report, st)
@@ -293,6 +316,22 @@ class Ingestor:
         (report.changed if entry else report.added).append(key)
         report.chunks += chunks
         return ("changed" if entry else "added"), chunks
+
+    def _prepare(self, path: Path, digest: str, collection: str, st: os.stat_result) -> Prepared:
+        key = str(path)
+        started = self._ahead.take(path, digest, st) if self._ahead is not None else None
+
+        def mark(step: str) -> None:
+            self.committer.mark(key, step, digest, collection)
+
+        if self.remote is not None:
+            try:
+                future = started or self.remote.submit(path, digest, collection)
+                return self.preparer.receive(path, st, future, mark=mark)
+            except RemoteFailed as exc:  # no worker could: prepare it here
+                log.warning("preparing %s here: the cluster failed it: %s", key, exc)
+                started = None
+        return self.preparer.prepare(path, digest, collection, st, started=started, mark=mark)
 
     def _refuse(
         self,

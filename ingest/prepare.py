@@ -3,8 +3,8 @@ with each embedder: MiniLM's vectors, and the multilingual ones when that index 
 
 No store access, no index, no journal: a step is reported through ``mark`` and the
 caller decides what that means (the single writer journals it, ingest/commit.py).
-This is the seam distributed ingestion uses: prepare runs anywhere, commit on the
-one machine that writes.
+This is the seam distributed ingestion uses: prepare runs anywhere (ingest/remote.py,
+on a Ray cluster through ingest/ray_prepare.py), commit on the one machine that writes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -38,6 +39,23 @@ class Prepared:
     vectors: np.ndarray
     #: the multilingual embedder's vectors of the same chunks (None: that embedder is off)
     multilingual: np.ndarray | None = None
+
+
+class RemotePreparer(Protocol):
+    """Prepares files elsewhere, ``workers`` at a time (ingest/ray_prepare.py), from their
+    bytes: a refusal comes back as the ``IngestError`` a local prepare raises, anything
+    else as ``RemoteFailed``."""
+
+    @property
+    def workers(self) -> int: ...
+
+    def submit(self, path: Path, digest: str, collection: str) -> Future[Prepared]: ...
+    def close(self) -> None: ...
+
+
+class RemoteFailed(Exception):
+    """Not a reason about the file: the remote side failed (its retries after lost
+    workers spent, a node without the model). The writer prepares the file itself."""
 
 
 class Preparer:
@@ -80,6 +98,46 @@ class Preparer:
     ) -> Prepared:
         """Parse (or take the parse ``started`` ahead for these bytes), chunk and embed."""
         parsed = started.result() if started is not None else self.parser.parse(path)
+        self.unchanged(path, st)
+        mark("parsed")
+        return self.finish(path, digest, collection, st.st_size, parsed, mark)
+
+    def finish(
+        self,
+        path: Path,
+        digest: str,
+        collection: str,
+        size: int,
+        parsed: ParsedDocument,
+        mark: Mark = lambda _step: None,
+    ) -> Prepared:
+        """Chunk and embed a parsed file (with each embedder)."""
+        doc, chunks = self.document(path, digest, collection, size, parsed)
+        texts = [embedding_text(c) for c in chunks]
+        vectors = self.embedder.embed(texts)
+        second = self.multilingual.embed(texts) if self.multilingual is not None else None
+        mark("embedded")
+        return Prepared(doc, chunks, vectors, second)
+
+    def receive(
+        self,
+        path: Path,
+        st: os.stat_result,
+        prepared: Future[Prepared],
+        *,
+        mark: Mark = lambda _step: None,
+    ) -> Prepared:
+        """Take a file prepared elsewhere (ingest/remote.py) from these very bytes: it was
+        parsed and embedded there, so both steps are marked when it arrives."""
+        result = prepared.result()
+        self.unchanged(path, st)
+        mark("parsed")
+        mark("embedded")
+        return result
+
+    @staticmethod
+    def unchanged(path: Path, st: os.stat_result) -> None:
+        """Refuse a file whose size or mtime moved since ``st`` (read while being copied)."""
         after = path.stat()
         if (after.st_mtime_ns, after.st_size) != (st.st_mtime_ns, st.st_size):
             raise FileChangedWhileReading(
@@ -87,13 +145,6 @@ class Preparer:
                 "it is read again at its next change",
                 hint="run `assistant ingest --retry` if it does not change again",
             )
-        mark("parsed")
-        doc, chunks = self.document(path, digest, collection, st.st_size, parsed)
-        texts = [embedding_text(c) for c in chunks]
-        vectors = self.embedder.embed(texts)
-        second = self.multilingual.embed(texts) if self.multilingual is not None else None
-        mark("embedded")
-        return Prepared(doc, chunks, vectors, second)
 
     def document(
         self, path: Path, doc_id: str, collection: str, size: int, parsed: ParsedDocument

@@ -145,3 +145,34 @@ def bad_corpus(folder: Path) -> dict[str, str]:
         "scan.pdf": "ocr_unavailable",
         "deep.html": "too_deep",
     }
+
+
+CORPUS_WORDS = (
+    "leave payroll badge canteen parking invoice travel laptop password backup contract "
+    "holiday training safety visitor archive printer budget audit meeting"
+).split()
+
+
+def mixed_corpus(folder: Path, n: int, *, seed: int = 0, sample: Path | None = None) -> Path:
+    """``n`` generated documents -- text, Markdown, DOCX and three-page PDFs, four paragraphs
+    of 40-120 words each -- after a copy of ``sample`` (data/sample) when given."""
+    import random
+    import shutil
+
+    if sample is not None:
+        shutil.copytree(sample, folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    for i in range(n):
+        paras = [
+            " ".join(rng.choice(CORPUS_WORDS) for _ in range(rng.randint(40, 120)))
+            for _ in range(4)
+        ]
+        if i % 7 == 6:
+            text_pdf(folder / f"report-{i}.pdf", [f"Report {i}. {paras[0]}", paras[1], paras[2]])
+        elif i % 5 == 4:
+            docx(folder / f"memo-{i}.docx", f"Memo {i}", paras)
+        else:
+            suffix = ".md" if i % 2 else ".txt"
+            (folder / f"note-{i}{suffix}").write_text(f"# Note {i}\n\n" + "\n\n".join(paras))
+    return folder

@@ -59,6 +59,10 @@ def run_ingest(
             retry_quarantined=retry,
         )
     print_report(report, as_json=as_json)
+    nodes = getattr(resources.ingestor.remote, "nodes", None)  # ingest --ray: how it spread
+    if nodes and not as_json:
+        spread = ", ".join(f"{node[:8]}… {files}" for node, files in nodes.most_common())
+        console.print(f"prepared on {len(nodes)} Ray node(s), files per node: {spread}")
     return report
 
 

@@ -87,13 +87,29 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 @click.option("--collection", default="default", show_default=True, help="Collection to file under")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON")
 @click.option("--retry", is_flag=True, help="Parse quarantined files again even if unchanged")
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Prepare files on this Ray cluster (e.g. 127.0.0.1:6379; default: ray_address)",
+)
 @click.pass_context
 @cli_errors
 def ingest(
-    ctx: click.Context, paths: tuple[Path, ...], collection: str, as_json: bool, retry: bool
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    collection: str,
+    as_json: bool,
+    retry: bool,
+    ray_address: str | None,
 ) -> None:
-    """Parse, chunk, embed and index files or folders (a folder's vanished files are removed)."""
-    resources = Resources(_settings(ctx))
+    """Parse, chunk, embed and index files or folders (a folder's vanished files are removed).
+    With --ray, files are prepared on a Ray cluster and committed here (docs/SCALING.md)."""
+    settings = _settings(ctx)
+    if ray_address:
+        settings = settings.model_copy(update={"ray_address": ray_address})
+    resources = Resources(settings)
     try:
         run_ingest(resources, paths, collection, as_json=as_json, retry=retry)
     finally:

@@ -15,21 +15,26 @@ only if the file's hash, size and mtime are still those the parse started from;
 otherwise it parses again. A guess proved wrong by an earlier commit costs a
 parse, never a wrong index. Look-ahead is bounded to ``depth`` files, so the
 parsed results held at once are bounded too.
+
+What runs ahead is whatever ``start(path, digest, collection)`` starts: a parse in
+the local pool, or (distributed ingest, ingest/ray_prepare.py) the whole prepare of
+the file on a Ray cluster; the rules above are the same for both.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from assistant.store.documents import Store
 from ingest.files import file_sha256
-from ingest.parsing.parse import ParsedDocument
-from ingest.parsing.parser import ConcurrentParser
 from ingest.quarantine import Quarantine
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +43,15 @@ class _Started:
     digest: str
     mtime_ns: int
     size: int
-    future: Future[ParsedDocument]
+    future: Future[Any]
 
 
-class ParseAhead:
-    """Keeps up to ``depth`` parses of the coming files running in ``pool``."""
+class ParseAhead(Generic[T]):
+    """Keeps up to ``depth`` parses (or prepares) of the coming files running."""
 
     def __init__(
         self,
-        pool: ConcurrentParser,
+        start: Callable[[Path, str, str], Future[T]],
         store: Store,
         quarantine: Quarantine,
         *,
@@ -54,7 +59,7 @@ class ParseAhead:
         retry_quarantined: bool,
         depth: int,
     ) -> None:
-        self.pool = pool
+        self.start = start  # (path, digest, collection) -> the work's future
         self.store = store
         self.quarantine = quarantine
         self.max_file_bytes = max_file_bytes
@@ -69,17 +74,17 @@ class ParseAhead:
             self._started.pop(key).future.cancel()  # guessed, then not taken in its turn
         self._next = max(self._next, current)
         while self._next < len(items) and self._next <= current + self.depth:
-            path = items[self._next][0]
+            path, collection = items[self._next]
             guess = self._needs_parse(path)
             if guess is not None:
                 digest, st = guess
-                future = self.pool.submit(path)
+                future = self.start(path, digest, collection)
                 self._started[str(path)] = _Started(
                     self._next, digest, st.st_mtime_ns, st.st_size, future
                 )
             self._next += 1
 
-    def take(self, path: Path, digest: str, st: os.stat_result) -> Future[ParsedDocument] | None:
+    def take(self, path: Path, digest: str, st: os.stat_result) -> Future[T] | None:
         """The parse started for exactly these bytes, or None (then parse now)."""
         started = self._started.pop(str(path), None)
         if started is None:

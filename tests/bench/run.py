@@ -40,6 +40,7 @@ REGISTRY: dict[str, str] = {
     "builds": "tests.bench.bench_builds",
     "security": "tests.bench.bench_security",
     "follow": "tests.bench.bench_follow",
+    "ray_ingest": "tests.bench.bench_ray_ingest",
 }
 
 #: areas a full run leaves out (they take long and answer a one-off question); name them to run
