@@ -16,7 +16,7 @@ from assistant.resources import Resources
 from assistant.settings import Settings
 
 #: the page tests' one browser (Debian's chromium through Playwright)
-pytest_plugins = ["tests.browser_fixture"]
+pytest_plugins = ["tests.browser_fixture", "tests.ray_cluster"]
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"

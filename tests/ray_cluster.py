@@ -21,10 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 RAY = Path(sys.executable).with_name("ray")
@@ -151,3 +153,14 @@ class LocalCluster:
                     proc.kill()
             psutil.wait_procs(procs, timeout=10)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[LocalCluster]:
+    """One real two-node cluster for the session's Ray tests (1 CPU each), torn down after."""
+    cluster = LocalCluster(cpus_per_node=1)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

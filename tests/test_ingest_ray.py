@@ -15,7 +15,6 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,14 +36,10 @@ from tests.test_ingest_parallel import long_pdf
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[LocalCluster]:
-    ray = LocalCluster(cpus_per_node=1)
-    ray.start()
-    try:
-        yield ray
-    finally:
-        ray.stop()
+@pytest.fixture
+def cluster(ray_cluster: LocalCluster) -> LocalCluster:
+    """The session's two-node cluster (tests/ray_cluster.py), shared with the replica tests."""
+    return ray_cluster
 
 
 def _settings(data: Path, **extra: object) -> Settings:

@@ -17,7 +17,9 @@ Ray is imported only here, and only when this backend is chosen.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 #: Concurrent calls one actor takes: its answers, and a cancel and a status beside them.
 ACTOR_CONCURRENCY = 8
+_OPEN: set[int] = set()  # replicas not closed yet
+_OWNED: set[bool] = set()  # {True}: this module connected to the cluster (and disconnects)
 
 
 class ModelActor:
@@ -42,8 +46,16 @@ class ModelActor:
         from assistant.models.model_worker import supervised
 
         self.worker = supervised(spec, settings)
-        self.node = ray.util.get_node_ip_address()
+        # the node's address and the start of its id: two nodes may share an address
+        node_id = ray.get_runtime_context().get_node_id()
+        self.node = f"{ray.util.get_node_ip_address()}:{node_id[:8]}"
         self._cancels: dict[str, threading.Event] = {}
+        # start the worker now: after Ray restarts a dead actor, it is ready before it is asked
+        threading.Thread(target=self._start, daemon=True, name="model-start").start()
+
+    def _start(self) -> None:
+        with contextlib.suppress(Exception):  # a refusal shows in status() with its reason
+            self.worker.load()
 
     def stream(
         self, rid: str, messages: list[dict[str, str]], max_tokens: int
@@ -74,6 +86,9 @@ class ModelActor:
 
     def kill(self, sig: int = 9) -> None:
         self.worker.kill(sig)
+
+    def pid(self) -> int:
+        return os.getpid()
 
     def exit(self) -> None:
         import ray
@@ -155,14 +170,30 @@ class RayReplica:
         return int(ray.get(self.actor.count_tokens.remote(text)))
 
     def kill(self, sig: int = 9) -> None:
+        """Send ``sig`` to the model worker inside the actor (tests: a crash on demand)."""
         import ray
 
         ray.get(self.actor.kill.remote(sig))
 
+    def actor_pid(self) -> int:
+        import ray
+
+        return int(ray.get(self.actor.pid.remote(), timeout=60))
+
     def close(self) -> None:
         import ray
 
+        if self.actor is None:
+            return
+        # stops its worker process first; it is gone already, or exited as asked
+        with contextlib.suppress(Exception):
+            ray.get(self.actor.exit.remote(), timeout=30)
         ray.kill(self.actor, no_restart=True)
+        self.actor = None
+        _OPEN.discard(id(self))
+        if not _OPEN and _OWNED:  # the last replica of a connection this module made
+            _OWNED.clear()
+            ray.shutdown()
 
 
 def ray_replicas(
@@ -176,6 +207,7 @@ def ray_replicas(
         raise ModelUnavailable("REPLICA_BACKEND=ray needs RAY_ADDRESS (a Ray cluster)")
     if not ray.is_initialized():
         ray.init(address=settings.ray_address, logging_level=logging.ERROR, log_to_driver=False)
+        _OWNED.add(True)
     remote = ray.remote(ModelActor).options(
         num_cpus=settings.threads,
         max_restarts=-1,
@@ -183,6 +215,7 @@ def ray_replicas(
         scheduling_strategy="SPREAD",
     )
     replicas = [RayReplica(remote.remote(spec, settings), spec.name, spec.sha256) for _ in range(n)]
+    _OPEN.update(id(r) for r in replicas)
     for r in replicas:
         r.load()
     labels = [f"ray/{r.node}/{i}" for i, r in enumerate(replicas, 1)]
