@@ -62,7 +62,7 @@ wheelhouse: install
 	mkdir -p $(WHEELHOUSE)
 	cp $(LLAMA_WHEELS)/llama_cpp_python-*.whl $(WHEELHOUSE)/
 	$(BIN)/pip wheel -q -w $(WHEELHOUSE) --find-links $(WHEELHOUSE) -c constraints.txt \
-		torch==2.13.0 . ./deploy/spacy-shim
+		torch==2.13.0 ".[ray]" ./deploy/spacy-shim
 	$(BIN)/pip download -q --no-deps -d $(WHEELHOUSE) -c constraints.txt unstructured-inference
 	$(BIN)/assistant models download $(OFFLINE_MODELS) --to $(WHEELHOUSE)
 	cd $(WHEELHOUSE) && sha256sum *.whl > SHA256SUMS
@@ -73,7 +73,7 @@ install-offline:
 	cd $(WHEELHOUSE) && sha256sum --quiet -c SHA256SUMS
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	PIP_NO_INDEX=1 PIP_FIND_LINKS= $(BIN)/pip install -q --no-index --find-links $(WHEELHOUSE) \
-		torch==2.13.0 llama-cpp-python onprem-assistant en_core_web_sm
+		torch==2.13.0 llama-cpp-python "onprem-assistant[ray]" en_core_web_sm
 	PIP_NO_INDEX=1 PIP_FIND_LINKS= $(BIN)/pip install -q --no-index --find-links $(WHEELHOUSE) \
 		--no-deps unstructured-inference
 	ASSISTANT_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(BIN)/assistant models install $(OFFLINE_MODELS)
