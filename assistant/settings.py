@@ -96,6 +96,15 @@ class Settings(BaseSettings):
         description="llama.cpp flash attention: prompt evaluation needs ~35% less CPU "
         "(docs/BENCHMARKS.md, generation notes), same answers",
     )
+    parallel: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Answers one model decodes together (continuous batching, "
+        "assistant/models/batching.py): a new question joins the running ones at the next "
+        "step. 1: one answer at a time. See docs/BENCHMARKS.md (batched_decode) for what it "
+        "gains on this CPU",
+    )
     model_cpu_mode: CpuModeSetting = Field(
         default="auto",
         description="How llama.cpp may use the CPU (assistant/models/cpu.py): auto probes "

@@ -237,3 +237,63 @@ def test_the_mode_ladder() -> None:
     assert mode_ladder("auto", has_amx=True) == ["extra", "no-amx", "plain"]
     assert mode_ladder("auto", has_amx=False) == ["extra", "plain"]
     assert mode_ladder("plain") == ["plain"]
+
+
+def test_concurrent_answers_stream_at_once_up_to_the_capacity() -> None:
+    w = ModelWorker(worker(tokens=8, delay=0.05, capacity=2).supervisor, capacity=2)
+    try:
+        w.load()
+        order: list[tuple[int, str]] = []
+        usages: dict[int, Any] = {}
+
+        def ask(i: int) -> None:
+            for piece in w.stream([{"role": "user", "content": "one " * (i + 1)}], max_tokens=100):
+                order.append((i, piece))
+            usages[i] = w.last_prompt  # each answer's own usage, in its own thread
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        for i in range(2):
+            assert "".join(p for j, p in order if j == i) == "".join(f"word{k} " for k in range(8))
+            assert usages[i] == (i + 1, 0)
+        firsts = [order.index((i, "word0 ")) for i in range(2)]
+        lasts = [order.index((i, "word7 ")) for i in range(2)]
+        assert max(firsts) < min(lasts)  # the two were written at the same time
+        assert w.status()["restarts"] == 0
+    finally:
+        w.close()
+
+
+def test_a_crash_with_two_answers_in_flight_fails_both_and_the_next_is_answered() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    w = ModelWorker(worker(events, tokens=40, delay=0.05, capacity=2).supervisor, capacity=2)
+    results: dict[int, Any] = {}
+    started = threading.Barrier(3)
+    try:
+        w.load()
+
+        def ask(i: int) -> None:
+            try:
+                for n, _ in enumerate(w.stream(MESSAGES, max_tokens=100)):
+                    if n == 1:
+                        started.wait(10)
+                results[i] = "finished"
+            except ModelCrashed as exc:
+                results[i] = exc
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        started.wait(10)  # both answers are streaming
+        w.kill(signal.SIGKILL)
+        for t in threads:
+            t.join(30)
+        assert all(isinstance(results[i], ModelCrashed) for i in range(2)), results
+        assert answer(w).count("word") == 40  # restarted; the next answer is whole
+        crashed = [d for p, d in events if p == "crashed"]
+        assert len(crashed) == 1 and crashed[0]["in_flight"] is True
+    finally:
+        w.close()

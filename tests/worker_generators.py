@@ -27,6 +27,7 @@ class StepGenerator:
         delay: float = 0.02,
         fail_load: str | None = None,
         probe_delay: float = 0.0,
+        capacity: int = 1,
     ) -> None:
         if fail_load:
             raise ValueError(fail_load)
@@ -36,7 +37,13 @@ class StepGenerator:
         self.delay = delay
         self.probe_delay = probe_delay
         self.name = "step"
-        self.last_prompt: tuple[int, int] | None = None
+        self.capacity = capacity  # answers streamed at once (each on its own thread)
+        self._local = threading.local()
+
+    @property
+    def last_prompt(self) -> tuple[int, int] | None:
+        value: tuple[int, int] | None = getattr(self._local, "last_prompt", None)
+        return value
 
     def probe(self) -> dict[str, Any]:
         if self.cpu_mode in self.crash_modes:
@@ -54,7 +61,7 @@ class StepGenerator:
         max_tokens: int,
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
-        self.last_prompt = (sum(len(m["content"].split()) for m in messages), 0)
+        self._local.last_prompt = (sum(len(m["content"].split()) for m in messages), 0)
         for i in range(min(self.tokens, max_tokens)):
             if cancel is not None and cancel.is_set():
                 return

@@ -6,10 +6,16 @@ keeps running. When the worker dies mid-answer, that answer fails with
 ``ModelCrashed`` (the server sends it as an error event and the audit log records
 it); the next one waits for the restarted worker. A cancel, or a reader that goes
 away, stops the answer at the next token and keeps the two processes in step.
+
+With ``parallel`` > 1 the worker decodes that many answers together
+(models/batched.py): up to ``capacity`` streams run at once over the one socket,
+each request with an id, and one reader thread hands each reply to its answer. A
+worker that dies fails every answer in flight.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,8 +24,12 @@ from typing import TYPE_CHECKING, Any
 from assistant import workers
 from assistant.errors import ModelCrashed, ModelError
 from assistant.models.cpu import CpuMode, mode_ladder
+from assistant.models.link import WorkerLink
 from assistant.models.supervisor import EventHook, Supervisor
-from assistant.models.worker import WorkerSpec
+from assistant.models.worker import LLAMA_FACTORY, WorkerSpec
+
+#: the model decoding ``parallel`` answers together (models/batched.py)
+BATCHED_FACTORY = "assistant.models.batched:BatchedLlamaGenerator"
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,7 +57,9 @@ def worker_spec(settings: Settings, path: Path, sha256: str) -> WorkerSpec:
             "flash_attn": s.flash_attn,
             "temperature": s.temperature,
             "repeat_penalty": s.repeat_penalty,
+            **({"parallel": s.parallel} if s.parallel > 1 else {}),
         },
+        factory=BATCHED_FACTORY if s.parallel > 1 else LLAMA_FACTORY,
         verified=(str(path), st.st_size, st.st_mtime_ns),
     )
 
@@ -65,7 +77,7 @@ def supervised(
         start_timeout_s=s.model_start_timeout_s,
         on_event=on_event,
     )
-    return ModelWorker(supervisor, stall_timeout_s=s.request_timeout_s)
+    return ModelWorker(supervisor, stall_timeout_s=s.request_timeout_s, capacity=s.parallel)
 
 
 def model_worker(
@@ -78,14 +90,20 @@ def model_worker(
 class ModelWorker:
     """A Generator (answering/generator.py) whose model runs in a supervised process."""
 
-    def __init__(self, supervisor: Supervisor, *, stall_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self, supervisor: Supervisor, *, stall_timeout_s: float = 120.0, capacity: int = 1
+    ) -> None:
         self.supervisor = supervisor
         self.name = supervisor.name
         self.sha256 = supervisor.sha256
         self.stall_timeout_s = stall_timeout_s
-        #: (prompt tokens, of which reused from the KV cache) of the current/last answer
-        self.last_prompt: tuple[int, int] | None = None
-        self._request = threading.Lock()  # one answer at a time per worker
+        #: answers the worker decodes at once (``parallel``; 1: one after the other)
+        self.capacity = capacity
+        self._slots = threading.BoundedSemaphore(capacity)
+        self._local = threading.local()  # each answer's prompt usage, read in its thread
+        self._count = threading.Lock()
+        self._active = 0
+        self._link: WorkerLink | None = None
 
     # -- the supervisor's view, for /readyz, /metrics, the CLI and tests -----------
     @property
@@ -126,6 +144,23 @@ class ModelWorker:
         self.supervisor.close()
 
     # -- answering ----------------------------------------------------------------
+    @property
+    def last_prompt(self) -> tuple[int, int] | None:
+        """(prompt tokens, of which reused from the KV cache) of this thread's answer."""
+        value: tuple[int, int] | None = getattr(self._local, "last_prompt", None)
+        return value
+
+    def _link_to(self, child: workers.Child) -> WorkerLink:
+        with self._count:
+            if self._link is None or self._link.child is not child:
+                self._link = WorkerLink(child)
+            return self._link
+
+    def _in_flight(self, change: int) -> None:
+        with self._count:
+            self._active += change
+            self.supervisor.in_flight = self._active > 0
+
     def stream(
         self,
         messages: Sequence[Mapping[str, str]],
@@ -133,34 +168,37 @@ class ModelWorker:
         max_tokens: int,
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
-        with self._request:
+        with self._slots:
             child = self.supervisor.wait_ready(cancel)
             if child is None:
                 return
-            self.last_prompt = None
-            self.supervisor.in_flight = True
-            finished = False
+            self._local.last_prompt = None
+            link = self._link_to(child)
+            self._in_flight(+1)
+            rid, finished = 0, False
             try:
-                child.conn.send(("stream", [dict(m) for m in messages], max_tokens))
+                rid, replies = link.open()
+                link.send(("stream", rid, [dict(m) for m in messages], max_tokens))
                 cancelled = False
                 last = time.monotonic()
                 while True:
                     if not cancelled and cancel is not None and cancel.is_set():
-                        child.conn.send(("cancel",))
+                        link.send(("cancel", rid))
                         cancelled = True
-                    if not child.conn.poll(0.1):
+                    try:
+                        kind, value = replies.get(timeout=0.1)
+                    except queue.Empty:
                         if time.monotonic() - last > self.stall_timeout_s:
                             self.supervisor.lost_answer = True
                             child.kill()
                             raise ModelCrashed(
                                 f"the model stopped responding for {self.stall_timeout_s:g} s "
                                 "and was restarted"
-                            )
+                            ) from None
                         continue
-                    kind, value = child.conn.recv()
                     last = time.monotonic()
                     if kind == "usage":
-                        self.last_prompt = (int(value[0]), int(value[1]))
+                        self._local.last_prompt = (int(value[0]), int(value[1]))
                     elif kind == "piece":
                         if not cancelled:
                             yield value
@@ -170,6 +208,8 @@ class ModelWorker:
                     elif kind == "fail":
                         finished = True
                         raise ModelError(f"the model failed: {value}")
+                    else:  # the socket broke: every answer in flight fails
+                        raise EOFError
             except (EOFError, OSError):
                 self.supervisor.lost_answer = True
                 code = _exit_code(child)
@@ -178,18 +218,27 @@ class ModelWorker:
                     "it is being restarted: please ask again",
                 ) from None
             finally:
-                self.supervisor.in_flight = False
-                if not finished:
-                    _abandon(child)
+                self._in_flight(-1)
+                if rid and not finished:
+                    link.abandon(rid)
+                link.close(rid)
             self.supervisor.healthy()  # an answer went through
 
     def count_tokens(self, text: str) -> int:
-        with self._request:
-            child = self.supervisor.wait_ready(None)
-            assert child is not None
-            child.conn.send(("tokens", text))
-            _, value = child.conn.recv()
-            return int(value)
+        child = self.supervisor.wait_ready(None)
+        assert child is not None
+        link = self._link_to(child)
+        rid, replies = link.open()
+        try:
+            link.send(("tokens", rid, text))
+            kind, value = replies.get(timeout=self.stall_timeout_s)
+        except (EOFError, OSError, queue.Empty):
+            raise ModelCrashed("the model process died while counting tokens") from None
+        finally:
+            link.close(rid)
+        if kind != "ok":
+            raise ModelCrashed(f"the model could not count tokens: {value or 'it died'}")
+        return int(value)
 
 
 def _exit_code(child: workers.Child) -> int | None:
@@ -198,19 +247,3 @@ def _exit_code(child: workers.Child) -> int | None:
     except Exception:  # still running after its socket broke: kill it
         child.kill()
         return child.proc.wait(5)
-
-
-def _abandon(child: workers.Child) -> None:
-    """The reader stopped early: cancel, and drain the answer's tail so the next request
-    starts in step. A worker that does not finish in time is killed (and restarted)."""
-    if not child.alive():
-        return
-    try:
-        child.conn.send(("cancel",))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if child.conn.poll(0.1) and child.conn.recv()[0] in ("end", "fail"):
-                return
-    except (EOFError, OSError):
-        return
-    child.kill()

@@ -6,18 +6,24 @@ refuses AMX first if its CPU mode says so, checks the weights' hash when the fil
 changed since the parent verified it, builds the generator, probes it (a batch
 read: where a CPU mode crashes, it crashes here) and answers ``("ready", info)``.
 
-Then, one request at a time:
+Then requests, each with an id ``rid`` so that several answers stream at once (as
+many as the generator's ``capacity``: the parent keeps to it):
 
-- ``("stream", messages, max_tokens)``: ``("usage", (prompt, reused))`` once the
-  prompt is read, ``("piece", text)`` per piece, then ``("end", None)``, or
-  ``("fail", reason)`` for an error it survived. A ``("cancel",)`` sent meanwhile
-  stops the answer at the next piece (it still ends with ``("end", None)``).
-- ``("tokens", text)``: ``("ok", count)`` by the model's tokenizer.
+- ``("stream", rid, messages, max_tokens)``: ``("usage", rid, (prompt, reused))`` once
+  the prompt is read, ``("piece", rid, text)`` per piece, then ``("end", rid, None)``,
+  or ``("fail", rid, reason)`` for an error it survived. A ``("cancel", rid)`` sent
+  meanwhile stops that answer at its next piece (it still ends with ``("end", rid, None)``);
+  one that arrives after its answer ended is stale and ignored.
+- ``("tokens", rid, text)``: ``("ok", rid, count)`` by the model's tokenizer.
 - ``None`` or a closed socket: exit.
+
+Each request runs on a thread of its own, so a cancel is read while answers stream; a
+generator of capacity 1 (models/llama.py) serialises them itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import threading
@@ -67,27 +73,49 @@ def _build(spec: WorkerSpec) -> Any:
     return factory(cpu_mode=spec.cpu_mode, **spec.kwargs)
 
 
-def _answer(conn: Connection, generator: Any, messages: list[Any], max_tokens: int) -> None:
-    cancel = threading.Event()
+class _Replies:
+    """Our end of the socket, shared by the answers' threads."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.cancels: dict[int, threading.Event] = {}
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        with self.lock:
+            self.conn.send(message)
+
+
+def _answer(out: _Replies, generator: Any, rid: int, messages: list[Any], max_tokens: int) -> None:
+    cancel = out.cancels[rid]
     usage_sent = False
     try:
         for piece in generator.stream(messages, max_tokens=max_tokens, cancel=cancel):
             usage = getattr(generator, "last_prompt", None)
             if usage is not None and not usage_sent:
-                conn.send(("usage", tuple(usage)))
+                out.send(("usage", rid, tuple(usage)))
                 usage_sent = True
-            conn.send(("piece", piece))
-            while conn.poll(0):
-                if conn.recv() == ("cancel",):
-                    cancel.set()
+            out.send(("piece", rid, piece))
             if cancel.is_set():
                 break
+        out.send(("end", rid, None))
     except OSError:
-        raise  # the socket: the parent is gone
+        return  # the socket: the parent is gone
     except Exception as exc:  # the process survived: report it, serve the next one
-        conn.send(("fail", f"{type(exc).__name__}: {exc}"))
+        with contextlib.suppress(OSError):
+            out.send(("fail", rid, f"{type(exc).__name__}: {exc}"))
+    finally:
+        out.cancels.pop(rid, None)
+
+
+def _tokens(out: _Replies, generator: Any, rid: int, text: str) -> None:
+    try:
+        out.send(("ok", rid, generator.count_tokens(text)))
+    except OSError:
         return
-    conn.send(("end", None))
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            out.send(("fail", rid, f"{type(exc).__name__}: {exc}"))
 
 
 def serve(conn: Connection) -> None:
@@ -104,16 +132,24 @@ def serve(conn: Connection) -> None:
     except Exception as exc:  # a load error is the model's, not a crash: no restart helps
         conn.send(("err", f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(("ready", {**info, "pid": os.getpid(), "cpu_mode": spec.cpu_mode}))
+    capacity = getattr(generator, "capacity", 1)
+    conn.send(("ready", {**info, "pid": os.getpid(), "cpu_mode": spec.cpu_mode,
+                         "capacity": capacity}))  # fmt: skip
+    out = _Replies(conn)
     for message in workers.requests(conn):
-        try:
-            if message[0] == "stream":
-                _answer(conn, generator, message[1], message[2])
-            elif message[0] == "tokens":
-                conn.send(("ok", generator.count_tokens(message[1])))
-        except OSError:
-            return  # the parent went away mid-answer
-        # a ("cancel",) that arrives after its answer ended is stale: ignored
+        kind, rid = message[0], message[1]
+        if kind == "stream":
+            out.cancels[rid] = threading.Event()
+            args: tuple[Any, ...] = (out, generator, rid, message[2], message[3])
+            target: Any = _answer
+        elif kind == "tokens":
+            args, target = (out, generator, rid, message[2]), _tokens
+        else:  # ("cancel", rid)
+            event = out.cancels.get(rid)
+            if event is not None:
+                event.set()
+            continue
+        threading.Thread(target=target, args=args, daemon=True, name=f"{kind}-{rid}").start()
 
 
 if __name__ == "__main__":
