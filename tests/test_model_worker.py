@@ -297,3 +297,20 @@ def test_a_crash_with_two_answers_in_flight_fails_both_and_the_next_is_answered(
         assert len(crashed) == 1 and crashed[0]["in_flight"] is True
     finally:
         w.close()
+
+
+def test_the_queue_admits_as_many_answers_as_the_model_decodes_together(tmp_path: Path) -> None:
+    from assistant.answering.generator import EchoGenerator
+    from assistant.models.embed import HashEmbedder
+    from assistant.resources import Resources
+    from assistant.settings import Settings
+
+    s = Settings(data_dir=tmp_path / "data")
+    w = ModelWorker(worker(tokens=2, capacity=3).supervisor, capacity=3)
+    for generator, slots in ((w, 3), (EchoGenerator(), 1)):
+        res = Resources(s, embedder=HashEmbedder(), generator=generator)
+        try:
+            assert res.answers.queue.slots == slots
+        finally:
+            res.close()
+    w.close()

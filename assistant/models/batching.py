@@ -170,8 +170,9 @@ class BatchEngine:
                     for seq in [*self.waiting, *filter(None, self.running)]:
                         seq.events.put(("fail", "the model is closing"))
                     return
-                self._admit()
             try:
+                with self.cond:
+                    self._admit()
                 self._step()
             except Exception as exc:  # a step failed: its answers fail, the engine goes on
                 for i, running in enumerate(self.running):
