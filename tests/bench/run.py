@@ -37,6 +37,7 @@ REGISTRY: dict[str, str] = {
     "load": "tests.bench.bench_load",
     "generation": "tests.bench.bench_generation",
     "worker": "tests.bench.bench_worker",
+    "batched_decode": "tests.bench.bench_batched_decode",
     "builds": "tests.bench.bench_builds",
     "security": "tests.bench.bench_security",
     "follow": "tests.bench.bench_follow",
