@@ -20,9 +20,8 @@ import pytest
 from assistant.models.batched import BatchedLlamaGenerator
 from assistant.models.batching import Sequence
 from assistant.models.llama import LlamaGenerator
-from assistant.models.model_worker import BATCHED_FACTORY, ModelWorker
-from assistant.models.supervisor import Supervisor
-from assistant.models.worker import WorkerSpec
+from assistant.models.model_worker import BATCHED_FACTORY, model_worker
+from assistant.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -161,11 +160,12 @@ def test_arabic_comes_out_whole(gen: BatchedLlamaGenerator) -> None:
     assert len(pieces) < len(text.encode("utf-8"))
 
 
-def test_concurrent_answers_through_the_worker_process(alone: list[str]) -> None:
-    kwargs = {"model_path": weights(), "parallel": 3, **params()}
-    spec = WorkerSpec("smollm2-135m", None, "extra", BATCHED_FACTORY, kwargs)
-    w = ModelWorker(Supervisor(spec, modes=["extra"], start_timeout_s=300), capacity=3)
+def test_concurrent_answers_through_the_worker_process(tmp_path: Path, alone: list[str]) -> None:
+    s = Settings(data_dir=tmp_path, model="smollm2-135m", parallel=3, threads=1,
+                 context_size=1024, flash_attn=True)  # fmt: skip
+    w = model_worker(s, weights(), "0" * 64)  # PARALLEL > 1: the batched generator
     try:
+        assert w.capacity == 3 and w.supervisor.spec.factory == BATCHED_FACTORY
         w.load()
         assert w.status()["state"] == "ready"
         assert together(w, QUESTIONS) == alone

@@ -191,6 +191,7 @@ class BatchEngine:
             free = [i for i, s in enumerate(self.running) if s is None]
             shared = [common_prefix(c, seq.tokens) for c in self.cache]
             slot = max(free, key=lambda i: (shared[i], -self.used[i]))
+            self.running[slot] = seq  # from here on, an error fails it with the others
             source = max(range(self.parallel), key=lambda i: shared[i])
             keep = min(shared[source], len(seq.tokens) - 1)  # one token left: its logits
             if shared[source] > shared[slot]:
@@ -204,7 +205,6 @@ class BatchEngine:
             self.used[slot] = self.steps
             L.llama_sampler_reset(self.samplers[slot])
             seq.slot, seq.n_past, seq.reused = slot, keep, keep
-            self.running[slot] = seq
 
     def _add(self, token: int, pos: int, slot: int, logits: bool) -> int:
         b = self.batch
