@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from assistant.models.batched import BatchedLlamaGenerator
-from assistant.models.batching import Sequence
+from assistant.models.batching import PREFILL_CHUNK, Sequence
 from assistant.models.llama import LlamaGenerator
 from assistant.models.model_worker import BATCHED_FACTORY, model_worker
 from assistant.settings import Settings
@@ -172,3 +172,24 @@ def test_concurrent_answers_through_the_worker_process(tmp_path: Path, alone: li
         assert w.count_tokens("one two three") > 0
     finally:
         w.close()
+
+
+def test_a_long_prompt_is_read_between_the_tokens_of_the_others(
+    gen: BatchedLlamaGenerator,
+) -> None:
+    engine = gen.load()
+    story = [SYSTEM, {"role": "user", "content": "Tell me a long story about a lighthouse."}]
+    writing = Sequence(gen.prompt_tokens(story), 200)
+    engine.submit(writing)
+    while writing.events.get(timeout=60)[0] != "piece":
+        pass
+    passage = "The library opens at nine and closes at five on weekdays. " * 40
+    long = Sequence(gen.prompt_tokens([SYSTEM, {"role": "user", "content": passage}]), 4)
+    assert len(long.tokens) > 3 * PREFILL_CHUNK
+    before = writing.generated
+    engine.submit(long)
+    while long.events.get(timeout=120)[0] != "usage":
+        pass
+    # one token of the running answer per chunk of the long prompt, none held back for it
+    assert writing.generated - before >= len(long.tokens) // PREFILL_CHUNK - 1
+    writing.cancel.set()

@@ -5,7 +5,7 @@ on a CPU, answers decoded together cost little more than one alone. As llama.cpp
 own server does: each of ``parallel`` slots is a sequence id of one context; a new
 answer takes a free slot at the next step and one that ends frees its slot; a
 prompt is read in chunks within the same steps as the others' next tokens, so a
-long prompt does not stall the answers already running.
+long prompt does not stall the answers already running (``PREFILL_CHUNK``).
 
 A slot keeps its sequence's KV cells when the answer ends: the next prompt reuses
 the longest prefix found in any slot (the system prompt), copied with
@@ -28,6 +28,9 @@ from typing import Any
 
 #: as llama-cpp-python's ``Llama(last_n_tokens_size=64)``: the penalty's window
 PENALTY_LAST_N = 64
+#: prompt tokens read per step while other answers are being written: a step with a
+#: full batch of 512 would hold their next token back for seconds on a small CPU
+PREFILL_CHUNK = 128
 
 
 @dataclass(eq=False)
@@ -230,6 +233,8 @@ class BatchEngine:
             elif seq.last >= 0:
                 out.append((i, self._add(seq.last, seq.n_past, i, True)))
         room = self.batch_size - self.batch.n_tokens
+        if out:  # others are writing: a prompt is read in short chunks between their tokens
+            room = min(room, PREFILL_CHUNK)
         for i, seq in enumerate(self.running):
             if seq is None or seq.last >= 0 or room <= 0:
                 continue
