@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from assistant.errors import ModelCrashed
 from assistant.models.batched import BatchedLlamaGenerator
 from assistant.models.batching import PREFILL_CHUNK, Sequence
 from assistant.models.llama import LlamaGenerator
@@ -170,6 +171,29 @@ def test_concurrent_answers_through_the_worker_process(tmp_path: Path, alone: li
         assert w.status()["state"] == "ready"
         assert together(w, QUESTIONS) == alone
         assert w.count_tokens("one two three") > 0
+        # kill -9 with two answers in flight: both fail, the restarted worker answers
+        failed: list[BaseException] = []
+        streaming = threading.Barrier(3)
+
+        def doomed() -> None:
+            try:
+                for n, _ in enumerate(w.stream([SYSTEM, {"role": "user", "content": "Tell me "
+                                               "a long story."}], max_tokens=200)):  # fmt: skip
+                    if n == 0:
+                        streaming.wait(60)
+            except ModelCrashed as exc:
+                failed.append(exc)
+
+        threads = [threading.Thread(target=doomed) for _ in range(2)]
+        for t in threads:
+            t.start()
+        streaming.wait(60)
+        w.kill(9)
+        for t in threads:
+            t.join(60)
+        assert len(failed) == 2
+        assert ask(w, QUESTIONS[0]) == alone[0]
+        assert w.status()["restarts"] == 1
     finally:
         w.close()
 
