@@ -31,7 +31,7 @@ from assistant.models.worker import WorkerSpec
 if TYPE_CHECKING:
     from assistant.settings import Settings
 
-#: Concurrent calls one actor takes: its answers, and a cancel and a status beside them.
+#: Concurrent calls one actor takes beside its PARALLEL answers: cancels, statuses, loads.
 ACTOR_CONCURRENCY = 8
 _OPEN: set[int] = set()  # replicas not closed yet
 _OWNED: set[bool] = set()  # {True}: this module connected to the cluster (and disconnects)
@@ -100,8 +100,9 @@ class ModelActor:
 class RayReplica:
     """The head's handle on one ``ModelActor`` (a Replica of models/replicas.py)."""
 
-    def __init__(self, actor: Any, name: str, sha256: str | None) -> None:
+    def __init__(self, actor: Any, name: str, sha256: str | None, capacity: int = 1) -> None:
         self.actor = actor
+        self.capacity = capacity  # answers its worker decodes at once (PARALLEL)
         self.name = name
         self.sha256 = sha256
         self.last_prompt: tuple[int, int] | None = None
@@ -211,10 +212,13 @@ def ray_replicas(
     remote = ray.remote(ModelActor).options(
         num_cpus=settings.threads,
         max_restarts=-1,
-        max_concurrency=ACTOR_CONCURRENCY,
+        max_concurrency=ACTOR_CONCURRENCY + settings.parallel,
         scheduling_strategy="SPREAD",
     )
-    replicas = [RayReplica(remote.remote(spec, settings), spec.name, spec.sha256) for _ in range(n)]
+    replicas = [
+        RayReplica(remote.remote(spec, settings), spec.name, spec.sha256, settings.parallel)
+        for _ in range(n)
+    ]
     _OPEN.update(id(r) for r in replicas)
     for r in replicas:
         r.load()
