@@ -103,6 +103,56 @@ def test_the_callback_refuses_a_sign_in_begun_in_another_browser(sso: Sso) -> No
         assert r.status_code == 401 and "access_denied" in r.text
 
 
+@pytest.mark.parametrize(
+    ("login", "reason"),
+    [
+        ("bad-signature", "ID token was refused"),
+        ("wrong-issuer", "iss"),
+        ("wrong-audience", "aud"),
+        ("expired", "expired"),
+        ("wrong-nonce", "nonce"),
+        ("not-a-token", "ID token was refused"),
+    ],
+)
+def test_a_defective_id_token_is_refused_with_a_clear_page_and_audited(
+    sso: Sso, login: str, reason: str
+) -> None:
+    """The real provider's token endpoint hands out the defect its user name asks for
+    (tests/oidc/provider.mjs), signed with its real key unless the signature is the defect."""
+    with httpx.Client(follow_redirects=True, timeout=30) as client:
+        r = sign_in_at_provider(client, sso.url, login)
+        assert r.status_code == 401 and r.url.path == "/auth/oidc/callback"
+        assert "Single sign-on failed" in r.text and reason in r.text, r.text[-1500:]
+        assert not any(c.name == "assistant_session" and c.value for c in client.cookies.jar)
+    failed = [x for x in sso.resources.audit.records() if x.kind == "login_failed"]
+    assert failed and failed[-1].data["via"] == "oidc"
+    assert reason in failed[-1].data["reason"]
+    assert not [x for x in sso.resources.audit.records() if x.kind == "login"]
+
+
+def test_a_replayed_callback_is_refused_and_audited(sso: Sso) -> None:
+    with httpx.Client(follow_redirects=False, timeout=30) as client:
+        page = client.get(f"{sso.url}/auth/oidc/login")
+        page = client.get(page.headers["location"], follow_redirects=True)
+        consent = submit(client, page, login="alice", password="any")
+        consent = (
+            client.get(consent.headers["location"], follow_redirects=True)
+            if (consent.status_code in (302, 303))
+            else consent
+        )
+        step = submit(client, consent)
+        while "/auth/oidc/callback" not in step.headers.get("location", ""):
+            step = client.get(step.headers["location"])
+        callback = step.headers["location"]
+        first = client.get(callback)
+        assert first.status_code == 303 and first.headers["location"] == "/"
+        client.cookies.set("assistant_oidc_state", httpx.URL(callback).params["state"])
+        again = client.get(callback)  # the same code and state, the state cookie put back
+        assert again.status_code == 401 and "expired" in again.text
+    failed = [x for x in sso.resources.audit.records() if x.kind == "login_failed"]
+    assert failed and failed[-1].data["via"] == "oidc"
+
+
 def test_sign_out_ends_the_session_here_and_at_the_provider(sso: Sso) -> None:
     with httpx.Client(follow_redirects=True, timeout=30) as client:
         sign_in_at_provider(client, sso.url, "alice")

@@ -3,8 +3,10 @@
 ``GET /auth/oidc/login`` sends the browser to the provider with a fresh state, bound to
 this browser by a short-lived cookie; ``GET /auth/oidc/callback`` checks it, lets the
 client exchange the code and verify the ID token, opens a session as the sign-in form
-does, and goes on to the page the user asked for. Any failure shows the sign-in page
-with the reason (local accounts stay usable). Sign-out (server/auth.py) also ends the
+does, and goes on to the page the user asked for. Any failure (a state this browser did
+not start or already used, a refused code, an ID token with a bad signature, another
+issuer or audience, expired, the wrong nonce) shows the sign-in page with the reason
+(local accounts stay usable) and is audited as a failed sign-in. Sign-out (server/auth.py) also ends the
 session at the provider.
 """
 
@@ -95,6 +97,12 @@ class OidcController(Controller):
                 id_token=identity.id_token,
             )
         except (NotAuthenticated, Forbidden) as exc:
+            if isinstance(exc, NotAuthenticated):  # a disabled account is audited already
+                access.record(
+                    "login_failed",
+                    "-",
+                    {"address": client_address(request), "via": "oidc", "reason": str(exc)},
+                )
             failed = translate(page_locale(request)["locale"], "login.sso_failed")
             page = login_template(request, settings, "/", f"{failed} {exc}", status_code=401)
             page.cookies.append(_clear_state())
