@@ -153,6 +153,7 @@ def _replicas(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
     ) as server:
         ctx.log(f"load: {n} users × {SECONDS[n]:.0f} s against {REPLICAS} replicas")
         result = run_load(server, n, SECONDS[n])
+    result.label = f"{n} users × {SECONDS[n]:.0f} s, {REPLICAS} replicas × 1 thread"
     s = result.summary()
     waits = [w for q in result.questions if q.answered and (w := q.wait) is not None]
     section.add(
@@ -164,8 +165,11 @@ def _replicas(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
             anchor_label=f"1 replica × 2 threads, {n} users, same run",
             targets=[Target(10, op="<=", text="≤ 10 s")],
             note=f"{s.busy} of {s.asked} questions got the queue's 503 (busy); "
-            f"5xx and transport errors {s.server_errors + s.transport_errors}, "
-            f"FIFO inversions {s.fifo_inversions}",
+            f"answered {sum(q.answered for q in result.questions)} in the minute; "
+            f"5xx and transport errors {s.server_errors + s.transport_errors}; "
+            f"first tokens out of arrival order {s.fifo_inversions} of {s.fifo_pairs} pairs: "
+            "the queue admits in arrival order, but two replicas answer two questions at "
+            "once and the shorter prompt's first token may come first",
         )
     )
     return result

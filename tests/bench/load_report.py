@@ -78,6 +78,7 @@ class LoadResult:
     mix: dict[str, str] = field(default_factory=dict)
     user_failures: list[str] = field(default_factory=list)
     cut: int = 0  # users still busy when the drain time ran out
+    label: str = ""  # the column's head when the server differs from the first run's
     wall_s: float = 0.0
 
     def summary(self) -> Summary:
@@ -298,7 +299,7 @@ def render_markdown(results: Sequence[LoadResult]) -> str:
         return "(no runs)"
     tables = [dict(rows(r.summary(), r)) for r in results]
     names = list(tables[0])
-    head = [f"{r.users} users × {r.seconds:.0f} s" for r in results]
+    head = [r.label or f"{r.users} users × {r.seconds:.0f} s" for r in results]
     lines = ["| figure | " + " | ".join(head) + " |", "|---|" + "---|" * len(results)]
     for name in names:
         lines.append(f"| {name} | " + " | ".join(t.get(name, "–") for t in tables) + " |")
