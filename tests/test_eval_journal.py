@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from assistant.errors import ModelCrashed
 from assistant.eval.dataset import EvalItem
 from assistant.eval.journal import AnswerJournal, code_version
 from assistant.eval.runner import run_eval
@@ -97,3 +98,34 @@ def test_the_code_version_is_the_checkout_commit(tmp_path: Path) -> None:
     version = code_version()
     assert len(version.removesuffix("-dirty")) == 40 or version.startswith("assistant ")
     assert code_version(tmp_path) in {"unknown"} or code_version(tmp_path).startswith("assistant")
+
+
+class CrashesOnce(Counting):
+    """Its first real question fails as a crashed worker's would; then it answers."""
+
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        if "warm-up" not in messages[-1]["content"] and not self.asked:
+            self.asked += 1
+            raise ModelCrashed("the model process died while answering")
+        yield from super().stream(messages, max_tokens=max_tokens, cancel=cancel)
+
+
+def test_an_answer_whose_model_crashed_is_asked_again(settings: Settings, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "hotels.txt").write_text("A hotel night is refunded up to 150 EUR.\n", "utf-8")
+    generator = CrashesOnce()
+    res = Resources(settings, embedder=HashEmbedder(), generator=generator)
+    try:
+        res.ingestor.ingest([corpus], "eval")
+        report = run_eval(res, ITEMS[:1], dataset="tiny", keep_samples=True)
+    finally:
+        res.close()
+    assert report.answers is not None and report.answers.accuracy == 1.0
+    assert generator.asked == 2  # the crash, then the answer

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from assistant.answering.generator import Generator
 from assistant.answering.prompt import build_messages
 from assistant.answering.service import AnswerService, DoneEvent, RetryEvent, TokenEvent
+from assistant.errors import ModelError
 from assistant.eval import metrics as m
 from assistant.eval.dataset import EvalItem, GoldResolver
 from assistant.eval.scores import AnswerScores
@@ -96,6 +97,15 @@ def answer_record(service: AnswerService, item: EvalItem, resolver: GoldResolver
     }
 
 
+def _answer_with_retry(service: AnswerService, item: EvalItem, resolver: GoldResolver) -> Record:
+    """An answer whose model crashed or stalled is asked again once (its worker restarts
+    by itself): an hours-long eval is not lost to one stall on a loaded machine."""
+    try:
+        return answer_record(service, item, resolver)
+    except ModelError:
+        return answer_record(service, item, resolver)
+
+
 def score_records(records: Sequence[Record]) -> AnswerScores:
     """The answer shares (and clocks) over one record per question."""
     ans = [r for r in records if r["answerable"]]
@@ -143,7 +153,7 @@ def evaluate_answers(
             if not warm:
                 service.warm_up(every_model=True)  # load the models, cache system prompts
                 warm = True
-            record = answer_record(service, item, resolver)
+            record = _answer_with_retry(service, item, resolver)
             if journal is not None:
                 journal.add(key, record)
         records.append(record)
