@@ -6,8 +6,8 @@ client exchange the code and verify the ID token, opens a session as the sign-in
 does, and goes on to the page the user asked for. Any failure (a state this browser did
 not start or already used, a refused code, an ID token with a bad signature, another
 issuer or audience, expired, the wrong nonce) shows the sign-in page with the reason
-(local accounts stay usable) and is audited as a failed sign-in. Sign-out (server/auth.py) also ends the
-session at the provider.
+(local accounts stay usable) and is audited as a failed sign-in. Sign-out
+(server/auth.py) also ends the session at the provider.
 """
 
 from __future__ import annotations
