@@ -78,6 +78,24 @@ def test_sign_in_through_the_provider_with_its_groups(sso: Sso) -> None:
     assert logins[-1].data["groups"] == ["hr-team", "staff"]
 
 
+def test_the_providers_keys_are_fetched_once_for_many_sign_ins(
+    sso: Sso, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetched: list[str] = []
+    real_get = httpx.get
+
+    def counting_get(url: Any, *args: Any, **kwargs: Any) -> httpx.Response:
+        fetched.append(str(url))
+        return real_get(url, *args, **kwargs)
+
+    monkeypatch.setattr(httpx, "get", counting_get)  # the app runs in this process
+    for user in ("hana", "omar", "hana"):
+        with httpx.Client(follow_redirects=True, timeout=30) as client:
+            back = sign_in_at_provider(client, sso.url, user)
+            assert back.status_code == 200 and user in back.text
+    assert len([u for u in fetched if "jwks" in u]) == 1, fetched
+
+
 def test_the_callback_refuses_a_sign_in_begun_in_another_browser(sso: Sso) -> None:
     with httpx.Client(follow_redirects=True, timeout=30) as victim:
         page = victim.get(f"{sso.url}/auth/oidc/login")

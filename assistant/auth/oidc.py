@@ -29,6 +29,8 @@ from assistant.auth.access import NotAuthenticated
 from assistant.errors import ConfigError
 
 #: How long a sign-in may take at the provider.
+#: How long the provider's signing keys are trusted before they are fetched again.
+JWKS_TTL_S = 300.0
 PENDING_S = 600.0
 ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 
@@ -72,6 +74,7 @@ class OidcClient:
         self.group_map = dict(group_map or {})
         self.timeout_s = timeout_s
         self._meta: dict[str, Any] | None = None
+        self._jwks: tuple[float, Any] | None = None  # (when fetched, the provider's keys)
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
 
@@ -89,11 +92,21 @@ class OidcClient:
             self._meta = meta
         return self._meta
 
-    def _keys(self) -> Any:
+    def _keys(self, fresh: bool = False) -> Any:
+        """The provider's signing keys, fetched at most every ``JWKS_TTL_S`` seconds
+        (``fresh``: now, as a token signed with a key we do not hold may follow a rotation)."""
         from joserfc.jwk import KeySet
 
-        jwks = httpx.get(self.metadata()["jwks_uri"], timeout=self.timeout_s)
-        return KeySet.import_key_set(jwks.raise_for_status().json())
+        cached = self._jwks
+        if not fresh and cached is not None and time.monotonic() - cached[0] < JWKS_TTL_S:
+            return cached[1]
+        try:
+            jwks = httpx.get(self.metadata()["jwks_uri"], timeout=self.timeout_s)
+            keys = KeySet.import_key_set(jwks.raise_for_status().json())
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ConfigError(f"OIDC provider {self.issuer} keys unreadable: {exc}") from exc
+        self._jwks = (time.monotonic(), keys)
+        return keys
 
     # -- the flow ----------------------------------------------------------------------
     def begin(self, redirect_uri: str, next_url: str = "/") -> tuple[str, str]:
@@ -164,7 +177,10 @@ class OidcClient:
         from joserfc.errors import JoseError
 
         try:
-            decoded = jwt.decode(id_token, self._keys(), algorithms=ALGORITHMS)
+            try:
+                decoded = jwt.decode(id_token, self._keys(), algorithms=ALGORITHMS)
+            except (JoseError, ValueError):  # perhaps signed with a key rotated in since
+                decoded = jwt.decode(id_token, self._keys(fresh=True), algorithms=ALGORITHMS)
             jwt.JWTClaimsRegistry(
                 leeway=60,
                 iss={"essential": True, "value": self.issuer},

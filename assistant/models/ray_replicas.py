@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 #: Concurrent calls one actor takes beside its PARALLEL answers: cancels, statuses, loads.
 ACTOR_CONCURRENCY = 8
+#: How long the head trusts an actor's "ready" (the pool reads it before each answer).
+STATUS_TTL_S = 2.0
 _OPEN: set[int] = set()  # replicas not closed yet
 _OWNED: set[bool] = set()  # {True}: this module connected to the cluster (and disconnects)
 
@@ -107,6 +110,7 @@ class RayReplica:
         self.sha256 = sha256
         self.last_prompt: tuple[int, int] | None = None
         self.node: str | None = None
+        self._status: tuple[float, dict[str, Any]] | None = None  # (when, what) last read
 
     def stream(
         self,
@@ -132,26 +136,37 @@ class RayReplica:
                     self.actor.cancel.remote(rid)
                     cancelled = True
         except ray.exceptions.RayTaskError as exc:
+            self._status = None  # its worker is restarting: ask afresh next time
             cause = getattr(exc, "cause", None)
             if isinstance(cause, AssistantError):  # the actor's worker said why
                 raise cause from None
             raise ModelCrashed(f"the model replica failed: {cause or exc}") from None
         except ray.exceptions.RayActorError as exc:
+            self._status = None  # Ray restarts the actor: ask afresh next time
             raise ModelCrashed(
                 "the model replica's process died while answering; Ray restarts it: "
                 f"please ask again ({type(exc).__name__})"
             ) from None
 
     def status(self) -> dict[str, Any]:
+        """The actor's worker status. The pool asks before every answer and a round trip to
+        another node costs milliseconds to seconds, so "ready" is trusted for
+        ``STATUS_TTL_S`` seconds (a failed stream forgets it); any other state is asked
+        afresh each time, as it is about to change."""
         import ray
 
+        cached = self._status
+        if cached is not None and time.monotonic() - cached[0] < STATUS_TTL_S:
+            return cached[1]
         try:
             st: dict[str, Any] = ray.get(self.actor.status.remote(), timeout=10)
         except ray.exceptions.RayActorError:
-            return {"model": self.name, "state": "restarting", "restarts": 0}
+            st = {"model": self.name, "state": "restarting", "restarts": 0}
         except ray.exceptions.GetTimeoutError:
-            return {"model": self.name, "state": "starting", "restarts": 0}
-        self.node = st.get("node")
+            st = {"model": self.name, "state": "starting", "restarts": 0}
+        else:
+            self.node = st.get("node")
+        self._status = (time.monotonic(), st) if st.get("state") == "ready" else None
         return st
 
     def load(self) -> None:

@@ -71,11 +71,12 @@ class ReplicaPool:
         return _capacity(self.replicas[i]) - self._busy[i]
 
     def _pick(self, cancel: threading.Event | None) -> int | None:
-        with self._cond:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    return None
-                states = [r.status().get("state", "ready") for r in self.replicas]
+        while True:
+            if cancel is not None and cancel.is_set():
+                return None
+            # read outside the lock: a remote replica's status is a round trip (cached)
+            states = [r.status().get("state", "ready") for r in self.replicas]
+            with self._cond:
                 open_ = [i for i, s in enumerate(states) if s != "failed" and self._room(i) > 0]
                 if open_:
                     i = min(open_, key=lambda i: (_PREFERENCE.get(states[i], 9), -self._room(i)))
