@@ -244,3 +244,11 @@ def test_single_sign_on_in_a_real_browser(browser: Any, sso: Sso, tmp_path: Path
     assert "hana" in page.content()
     assert all("127.0.0.1" not in u for u in blocked)  # only foreign hosts were stopped
     context.close()
+
+    arabic = browser.new_context(viewport={"width": 1100, "height": 760}, locale="ar-SA")
+    page = arabic.new_page()
+    page.goto(f"{sso.url}/login")
+    assert page.get_attribute("html", "dir") == "rtl" and page.get_attribute("html", "lang") == "ar"
+    assert page.inner_text("#sso").strip() == "الدخول الموحّد"
+    page.screenshot(path=str(tmp_path / "login-with-sso-arabic.png"))
+    arabic.close()
