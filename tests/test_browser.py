@@ -204,6 +204,9 @@ def test_ask_shows_streamed_answer_and_source_cards(
     expect(page.locator("#question")).to_have_value("")  # Enter sent it, no newline left behind
     expect(turn.locator(".card").first).to_be_visible()
     wait_done(page, turn)
+    # checked against its sources: no longer a draft
+    expect(turn.locator(".answer-label")).to_have_text("Answer")
+    expect(turn.locator(".answer")).not_to_have_class(re.compile(r"\bis-draft\b"))
 
     # the sources are cards, one of them from the HR handbook, quotes collapsed
     expect(turn.locator(".card .meta-file", has_text="hr-handbook.pdf").first).to_be_visible()
@@ -442,7 +445,9 @@ def _sse(*events: tuple[str, object]) -> str:
     return "".join(f"event: {name}\r\ndata: {json.dumps(data)}\r\n\r\n" for name, data in events)
 
 
-def test_stop_busy_refusal_and_stream_errors(browser: Any, serve: Callable[..., Live]) -> None:
+def test_stop_busy_refusal_and_stream_errors(
+    browser: Any, serve: Callable[..., Live], tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
     live = serve(generator=SlowEchoGenerator())
@@ -452,6 +457,10 @@ def test_stop_busy_refusal_and_stream_errors(browser: Any, serve: Callable[..., 
     turn = ask(page, QUESTION)
     expect(turn).to_have_attribute("data-state", "answering")
     expect(turn.locator(".answer-text")).not_to_have_text("")
+    # the text streams as a draft: it is checked against its sources only when it ends
+    expect(turn.locator(".answer")).to_have_class(re.compile(r"\bis-draft\b"))
+    expect(turn.locator(".answer-label")).to_have_text("Draft · being checked against the sources")
+    page.screenshot(path=str(tmp_path / "chat-draft.png"))
     expect(page.locator("#send")).to_be_disabled()
     expect(page.locator("#stop")).to_be_enabled()
     expect(page.locator("#status")).to_have_text("Answering…")

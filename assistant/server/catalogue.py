@@ -61,6 +61,7 @@ EN: dict[str, Entry] = {
     "login.sso_failed": "Single sign-on failed:",
     # -- the chat page's script (templates/static/app.js)
     "js.answer": "Answer",
+    "js.draft_label": "Draft · being checked against the sources",
     "js.you_asked": "You asked: ",
     "js.sources": "Sources",
     "js.sources_n": "Sources ({n})",
@@ -199,6 +200,7 @@ AR: dict[str, Entry] = {
     "login.or": "أو بحساب محلي",
     "login.sso_failed": "تعذّر الدخول الموحّد:",
     "js.answer": "الإجابة",
+    "js.draft_label": "مسودة · يجري التحقق منها في المصادر",
     "js.you_asked": "سألت: ",
     "js.sources": "المصادر",
     "js.sources_n": "المصادر ({n})",

@@ -40,6 +40,7 @@ class PagesController(Controller):
                 "model": settings.model,
                 "draft_model": settings.chat_models[0] if len(settings.chat_models) > 1 else None,
                 "counts": library.counts(),
+                "checked": settings.verify_grounding,  # streamed text is a draft until checked
                 "user": principal,
                 "csrf": getattr(request.state, "csrf", ""),
             },

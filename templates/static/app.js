@@ -39,6 +39,15 @@
     }
   })();
   const pluralRules = new Intl.PluralRules(LOCALE);
+  // The server checks an answer against its sources when it ends (answering/grounding.py):
+  // until then the streamed text is a draft, and looks like one.
+  const CHECKED = (() => {
+    try {
+      return Boolean(JSON.parse(($("page-config") || {}).textContent || "{}").checked);
+    } catch {
+      return false;
+    }
+  })();
 
   /** The catalogue's string `key`, its {placeholders} filled from `vars`; a count `n`
    *  picks the plural form (CLDR categories: Arabic has zero, one, two, few, many). */
@@ -220,6 +229,12 @@
   function setTurnState(turn, value) {
     turn.article.dataset.state = value;
     turn.answer.classList.toggle("is-streaming", value === "answering");
+    if (value === "answering" && CHECKED && !turn.answer.classList.contains("is-draft")) {
+      // unchecked text: muted and labelled until the done event says it holds (or not);
+      // a stopped or failed answer was never checked, and stays so
+      turn.answer.classList.add("is-draft");
+      turn.answerLabel.textContent = t("js.draft_label");
+    }
   }
 
   // -- source cards -----------------------------------------------------------------
@@ -457,6 +472,8 @@
   function finishTurn(turn, answer) {
     const wasNear = nearBottom();
     turn.done = true;
+    turn.answer.classList.remove("is-draft");
+    turn.answerLabel.textContent = t("js.answer");
     if (answer.conversation_id) state.conversationId = String(answer.conversation_id);
     markCited(turn, answer);
     const text = str(answer.answer);
