@@ -40,6 +40,9 @@ REFUSAL_RULE = (
 #: Worked examples: a two-source answer, a comparison, a refusal. On HaluEval they took the
 #: 1.5B model's accuracy from 0.58 to 0.75 with fewer false refusals (docs/EVAL.md). They
 #: are part of the stable prefix, so llama.cpp reads them once, not before every answer.
+#: The 1.5B copies Example 3's "25" into some Arabic answers it cannot find (6 of 69; the
+#: grounding check withheld 5), yet the refusal example without a figure did worse: on 30
+#: paired Arabic questions accuracy 0.43 -> 0.27, false refusal 0.27 -> 0.47 (2026-12-06).
 EXAMPLES = (
     "\n\nExample 1\n"
     "Sources:\n[1] (Lake Vostok)\nLake Vostok is the largest subglacial lake in Antarctica. It "
