@@ -278,6 +278,7 @@ class Resources:
             top_k=s.top_k,
             min_score=s.min_score,
             min_relative=s.min_relative_score,
+            per_document=s.max_chunks_per_document,
             coverage=CoverageGate(s.min_coverage, s.weak_match_score, s.weak_match_coverage),
             multilingual_index=second,
             multilingual_embedder=self.multilingual_embedder if second is not None else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.retrieval.fusion import by_document, rrf, standardise, zscore
+from assistant.retrieval.fusion import by_document, first, rrf, standardise, zscore
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
@@ -86,3 +86,13 @@ def test_by_document_keeps_single_chunk_documents_in_score_order() -> None:
     assert by_document(hits, {7: "a", 8: "b", 9: "c"}) == hits
     assert by_document(hits, {}) == hits  # unknown documents: each hit its own
     assert by_document([], {}) == []
+
+
+def test_first_takes_at_most_so_many_chunks_of_one_document() -> None:
+    ranked = [1, 2, 3, 4, 5, 6]  # by_document's order: a's chunks, then b's, then c's
+    doc_of = {1: "a", 2: "a", 3: "a", 4: "b", 5: "b", 6: "c"}
+    assert first(ranked, doc_of, 3, 0) == [1, 2, 3]  # no limit: one page's first three
+    assert first(ranked, doc_of, 3, 1) == [1, 4, 6]  # the best chunk of three documents
+    assert first(ranked, doc_of, 3, 2) == [1, 2, 4]
+    assert first(ranked, doc_of, 5, 1) == [1, 4, 6]  # fewer documents than k: what there is
+    assert first([7, 8], {}, 3, 1) == [7, 8]  # unknown documents: each chunk its own

@@ -106,3 +106,33 @@ def test_passages_far_below_the_best_are_left_out(corpus: Resources) -> None:
         ]
         assert [h.chunk.id for h in kept] == expected
     assert len(retriever(1.0).retrieve(question, k=3)) < 3 or len(set(scores)) == 1
+
+
+def test_the_model_gets_the_best_chunk_of_each_top_document(
+    resources: Resources, tmp_path: Path
+) -> None:
+    """A long page that matches everywhere no longer fills the top k by itself: the second
+    document, ranked below all of its chunks, reaches the model too."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    long_page = "\n\n".join(
+        f"Section {n}. The leave policy explains annual leave rules, part {n}, in detail."
+        + " Filler words about procedures." * 30
+        for n in range(8)
+    )
+    (docs / "handbook.txt").write_text(long_page, "utf-8")
+    (docs / "carry.txt").write_text("Annual leave: up to 10 days may be carried over.\n", "utf-8")
+    resources.ingestor.ingest([docs], "hr")
+    question = "annual leave policy rules"
+
+    def names(per_document: int) -> list[str]:
+        retriever = Retriever(
+            resources.store, resources.index, resources.embedder, min_score=-1.0,
+            per_document=per_document,
+        )  # fmt: skip
+        return [Path(h.document.path).name for h in retriever.retrieve(question, k=3)]
+
+    assert names(0) == ["handbook.txt"] * 3  # grouped by document: one page's chunks
+    assert names(1) == ["handbook.txt", "carry.txt"]
+    assert resources.settings.max_chunks_per_document == 1  # the default
+    assert resources.retriever.per_document == 1

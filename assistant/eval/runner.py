@@ -24,6 +24,7 @@ from assistant.eval.answers import Journal, Progress, evaluate_answers
 from assistant.eval.dataset import EvalItem, GoldResolver, spread
 from assistant.eval.gate import COVERAGE_GRID, Evidence, gate_scores
 from assistant.eval.scores import EvalReport, GateScores, RetrievalScores
+from assistant.retrieval import fusion
 from assistant.retrieval.coverage import CoverageGate
 from assistant.retrieval.retriever import Mode, Retriever
 
@@ -52,7 +53,8 @@ def evaluate_retrieval(
     refused: dict[CoverageGate, tuple[list[float], list[float]]] = {g: ([], []) for g in gates}
     for n, (item, vec, ml_vec) in enumerate(zip(items, vectors, ml_vectors, strict=True), 1):
         found = retriever.search(item.question, query_vector=vec, multilingual_vector=ml_vec)
-        top = found.ranked(retriever.mode)[: retriever.top_k]
+        ranked = found.ranked(retriever.mode)  # the passages the model would be given:
+        top = fusion.first(ranked, found.documents, retriever.top_k, retriever.per_document)
         top_rows = retriever.store.chunks_for_vids(top)
         for g, (unans, ans) in refused.items():
             gated = retriever.refuses(item.question, found, top, top_rows, g)
@@ -118,6 +120,7 @@ def run_eval(
         gate=gate,
         settings={
             "top_k": s.top_k,
+            "max_chunks_per_document": s.max_chunks_per_document,
             "min_score": s.min_score,
             "context_tokens": s.context_tokens,
             "min_coverage": s.min_coverage,

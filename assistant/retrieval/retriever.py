@@ -5,14 +5,13 @@ FTS5, Arabic-normalised and stemmed) finds exact names, codes and words the
 English-only embedder does not know. ``fusion.zscore`` merges the two lists
 with per-query weights taken from each list's own score spread, and
 ``fusion.by_document`` groups the result by document: a page whose best few
-chunks all match outranks a page with one lucky chunk (on the PostgreSQL manual
-recall@5 0.853 -> 0.899, MRR 0.682 -> 0.740; HaluEval, one chunk per passage,
-unchanged; docs/EVAL.md).
+chunks all match outranks a page with one lucky chunk (PostgreSQL recall@5 0.853
+-> 0.899, MRR 0.682 -> 0.740; docs/EVAL.md). The model gets the best chunk of each
+of the top documents (``per_document``, ``fusion.first``), not one page's first few.
 
-With the multilingual index on (USE vectors under the same vids), three lists are
-fused by ``fusion.language_aware``: an English question gets MiniLM's, the
-multilingual index's and BM25's votes, an Arabic one (``text.language.detect``)
-the last two only.
+With the multilingual index on (USE vectors under the same vids), three lists are fused by
+``fusion.language_aware``: an English question gets MiniLM's, the multilingual index's and
+BM25's votes, an Arabic one (``text.language.detect``) the last two only.
 
 The relevance gate works on the whole question, not per chunk: when even the
 best candidate's cosine similarity is below ``min_score`` nothing is relevant,
@@ -97,8 +96,8 @@ class Search:
 
     @property
     def relevance(self) -> float:
-        """The gate's evidence: the best cosine among all candidates, in the multilingual
-        index for an Arabic question (``gated_multilingual``), else in MiniLM's."""
+        """The gate's evidence: the best cosine of all candidates, in the multilingual index
+        for an Arabic question (``gated_multilingual``), else in MiniLM's."""
         if self.gated_multilingual:
             return max(self.cosine_multilingual.values())
         return self.best_cosine
@@ -114,6 +113,7 @@ class Retriever:
     mode: Mode = "hybrid"
     depth: int = DEFAULT_DEPTH
     min_relative: float = 0.0
+    per_document: int = 0  # chunks of one document among the top k (0: any; fusion.first)
     coverage: CoverageGate = field(default_factory=CoverageGate)
     #: the second, multilingual index and its embedder (None: MiniLM and BM25 alone)
     multilingual_index: VectorIndex | None = None
@@ -229,7 +229,8 @@ class Retriever:
         collections: frozenset[str] | None = None,
         multilingual_vector: np.ndarray | None = None,
     ) -> list[RetrievedChunk]:
-        """The top-k chunks for ``mode``, best first, less those far below the best (``_cut``).
+        """The top-k chunks for ``mode`` (``per_document`` of one at most), best first, less
+        those far below the best (``_cut``).
 
         None when the relevance gate refuses (``admits``), or when the
         top k miss what the question names (``coverage``). ``collections`` limits the search
@@ -245,7 +246,7 @@ class Retriever:
         )
         if not self.admits(found):
             return []
-        top = found.ranked(self.mode)[:k]
+        top = fusion.first(found.ranked(self.mode), found.documents, k, self.per_document)
         rows = self.store.chunks_for_vids(top)
         if self.refuses(question, found, top, rows):
             return []  # the passages miss what the question names: refuse, model unused
