@@ -134,5 +134,5 @@ def test_the_model_gets_the_best_chunk_of_each_top_document(
 
     assert names(0) == ["handbook.txt"] * 3  # grouped by document: one page's chunks
     assert names(1) == ["handbook.txt", "carry.txt"]
-    assert resources.settings.max_chunks_per_document == 1  # the default
-    assert resources.retriever.per_document == 1
+    assert resources.settings.max_chunks_per_document == 0  # off by default (CHANGELOG.md)
+    assert resources.retriever.per_document == 0

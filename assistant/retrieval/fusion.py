@@ -191,10 +191,10 @@ def by_document(
 def first(ranked: Sequence[int], doc_of: Mapping[int, str], k: int, per_document: int) -> list[int]:
     """The first ``k`` of ``ranked`` (``by_document``'s order), at most ``per_document``
     chunks of any one document (0: no limit). ``by_document`` puts a document's chunks
-    together, so the top ``k`` were often one long page's: on the PostgreSQL set the gold
+    together, so the top ``k`` are often one long page's: on the PostgreSQL set the gold
     page reached the model for 0.62 of the questions, 0.83 with one chunk per document, and
-    a cross-lingual question's document, seldom first, was cut off behind the first
-    (docs/EVAL.md)."""
+    a cross-lingual question's document, seldom first, was left behind the first. The
+    other documents also bring near misses to unanswerable questions (CHANGELOG.md)."""
     if per_document <= 0:
         return list(ranked[:k])
     top: list[int] = []

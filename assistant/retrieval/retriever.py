@@ -6,8 +6,8 @@ English-only embedder does not know. ``fusion.zscore`` merges the two lists
 with per-query weights taken from each list's own score spread, and
 ``fusion.by_document`` groups the result by document: a page whose best few
 chunks all match outranks a page with one lucky chunk (PostgreSQL recall@5 0.853
--> 0.899, MRR 0.682 -> 0.740; docs/EVAL.md). The model gets the best chunk of each
-of the top documents (``per_document``, ``fusion.first``), not one page's first few.
+-> 0.899, MRR 0.682 -> 0.740; docs/EVAL.md). ``per_document`` (``fusion.first``) can
+give the model the best chunk of each top document instead of one page's first few.
 
 With the multilingual index on (USE vectors under the same vids), three lists are fused by
 ``fusion.language_aware``: an English question gets MiniLM's, the multilingual index's and
