@@ -29,9 +29,9 @@ from assistant.auth.access import NotAuthenticated
 from assistant.errors import ConfigError
 
 #: How long a sign-in may take at the provider.
+PENDING_S = 600.0
 #: How long the provider's signing keys are trusted before they are fetched again.
 JWKS_TTL_S = 300.0
-PENDING_S = 600.0
 ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 
 

@@ -3,10 +3,9 @@
 A whole-set ``make eval`` answers ~1,000 questions on 2 cores: hours. Killed half-way
 (a reboot, a closed session), it loses nothing: the run started again with the same
 *fingerprint* (``answer_code()``: the code that shapes an answer, and every setting that
-does) keeps the
-answers its journal holds and answers only the rest. A journal written under another
-fingerprint is set aside (renamed ``*.stale``) and the run starts over, so answers of
-different code or settings are never mixed into one figure.
+does) keeps the answers its journal holds and answers only the rest. A journal written
+under another fingerprint is set aside (renamed ``*.stale``) and the run starts over, so
+answers of different code or settings are never mixed into one figure.
 
 The file is JSON lines: the fingerprint first, then ``{"key": …, "record": …}`` per
 question, flushed and synced as each is written.

@@ -24,7 +24,6 @@ from assistant.eval.answers import Journal, Progress, evaluate_answers
 from assistant.eval.dataset import EvalItem, GoldResolver, spread
 from assistant.eval.gate import COVERAGE_GRID, Evidence, gate_scores
 from assistant.eval.scores import EvalReport, GateScores, RetrievalScores
-from assistant.retrieval import fusion
 from assistant.retrieval.coverage import CoverageGate
 from assistant.retrieval.retriever import Mode, Retriever
 
@@ -53,8 +52,7 @@ def evaluate_retrieval(
     refused: dict[CoverageGate, tuple[list[float], list[float]]] = {g: ([], []) for g in gates}
     for n, (item, vec, ml_vec) in enumerate(zip(items, vectors, ml_vectors, strict=True), 1):
         found = retriever.search(item.question, query_vector=vec, multilingual_vector=ml_vec)
-        ranked = found.ranked(retriever.mode)  # the passages the model would be given:
-        top = fusion.first(ranked, found.documents, retriever.top_k, retriever.per_document)
+        top = retriever.top(found)  # the passages the model would be given
         top_rows = retriever.store.chunks_for_vids(top)
         for g, (unans, ans) in refused.items():
             gated = retriever.refuses(item.question, found, top, top_rows, g)

@@ -1,34 +1,31 @@
 """Retrieve the passages most relevant to a question: dense + lexical, fused, gated.
 
-Dense search (FAISS, MiniLM) finds paraphrases; lexical search (BM25 over
-FTS5, Arabic-normalised and stemmed) finds exact names, codes and words the
-English-only embedder does not know. ``fusion.zscore`` merges the two lists
-with per-query weights taken from each list's own score spread, and
-``fusion.by_document`` groups the result by document: a page whose best few
-chunks all match outranks a page with one lucky chunk (PostgreSQL recall@5 0.853
--> 0.899, MRR 0.682 -> 0.740; docs/EVAL.md). ``per_document`` (``fusion.first``) can
+Dense search (FAISS, MiniLM) finds paraphrases; lexical search (BM25 over FTS5,
+Arabic-normalised and stemmed) finds exact names, codes and words the English-only embedder
+does not know. ``fusion.zscore`` merges the two lists with per-query weights taken from each
+list's own score spread, and ``fusion.by_document`` groups the result by document: a page
+whose best few chunks all match outranks a page with one lucky chunk (PostgreSQL recall@5
+0.853 -> 0.899, MRR 0.682 -> 0.740; docs/EVAL.md). ``per_document`` (``fusion.first``) can
 give the model the best chunk of each top document instead of one page's first few.
 
 With the multilingual index on (USE vectors under the same vids), three lists are fused by
 ``fusion.language_aware``: an English question gets MiniLM's, the multilingual index's and
 BM25's votes, an Arabic one (``text.language.detect``) the last two only.
 
-The relevance gate works on the whole question, not per chunk: when even the
-best candidate's cosine similarity is below ``min_score`` nothing is relevant,
-and the question is refused without spending the model's time. The default is
-calibrated by ``assistant eval`` (docs/EVAL.md) to cost at most a few per cent
-of answerable questions; the model's own "the sources do not say" catches the
-rest. MiniLM's cosine means nothing when the question or the passage is Arabic:
-with the multilingual index on, ``admits`` gates an Arabic question on the best
-multilingual cosine (``min_score_multilingual``), and lets an English question
-below ``min_score`` pass on an Arabic passage's multilingual cosine.
+The relevance gate works on the whole question, not per chunk: when even the best
+candidate's cosine similarity is below ``min_score`` nothing is relevant, and the question
+is refused without spending the model's time. The default is calibrated by ``assistant
+eval`` (docs/EVAL.md) to cost at most a few per cent of answerable questions; the model's
+own "the sources do not say" catches the rest. MiniLM's cosine means nothing when the
+question or the passage is Arabic: with the multilingual index on, ``admits`` gates an
+Arabic question on the best multilingual cosine (``min_score_multilingual``), and lets an
+English question below ``min_score`` pass on an Arabic passage's multilingual cosine.
 
-How many passages the model reads is decided per question, too: of the top
-``top_k``, a passage whose fused score is below ``min_relative`` of the best
-one's is left out. When one passage stands far above the rest (a question
-naming what one passage is about) the model reads that one alone, sooner and
-with no distractor beside it; when the scores are close (a paraphrased
-question over a manual) it reads all of them. Every token left out is one
+How many passages the model reads is decided per question, too: of the top ``top_k``, a
+passage whose fused score is below ``min_relative`` of the best one's is left out. When one
+passage stands far above the rest (a question naming what one passage is about) the model
+reads that one alone, sooner and with no distractor beside it; when the scores are close (a
+paraphrased question over a manual) it reads all of them. Every token left out is one
 llama.cpp does not read before the first token of the answer.
 """
 
@@ -229,15 +226,13 @@ class Retriever:
         collections: frozenset[str] | None = None,
         multilingual_vector: np.ndarray | None = None,
     ) -> list[RetrievedChunk]:
-        """The top-k chunks for ``mode`` (``per_document`` of one at most), best first, less
-        those far below the best (``_cut``).
+        """The top-k chunks (``top``), best first, less those far below the best (``_cut``).
 
         None when the relevance gate refuses (``admits``), or when the
         top k miss what the question names (``coverage``). ``collections`` limits the search
         to what the asker may read (None: all). The filter is applied to the index's hits
         before any chunk text is loaded.
         """
-        k = k or self.top_k
         found = self.search(
             question,
             query_vector=query_vector,
@@ -246,7 +241,7 @@ class Retriever:
         )
         if not self.admits(found):
             return []
-        top = fusion.first(found.ranked(self.mode), found.documents, k, self.per_document)
+        top = self.top(found, k)
         rows = self.store.chunks_for_vids(top)
         if self.refuses(question, found, top, rows):
             return []  # the passages miss what the question names: refuse, model unused
@@ -258,6 +253,11 @@ class Retriever:
             for vid in top
             if vid in rows
         ]
+
+    def top(self, found: Search, k: int | None = None) -> list[int]:
+        """``found``'s first ``k`` (``top_k``), ``per_document`` of one at most: what is read."""
+        ranked = found.ranked(self.mode)
+        return fusion.first(ranked, found.documents, k or self.top_k, self.per_document)
 
     def refuses(
         self,

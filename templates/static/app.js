@@ -30,24 +30,20 @@
   // -- strings in the page's language ------------------------------------------------
   const LOCALE = document.documentElement.lang || "en";
   const PAGE_DIR = document.documentElement.dir || "ltr";
-  const STRINGS = (() => {
-    const node = $("i18n-strings");
+  /** The JSON data the server rendered into <script type="application/json" id=…>. */
+  function pageData(id) {
+    const node = $(id);
     try {
       return node ? JSON.parse(node.textContent || "{}") : {};
     } catch {
       return {};
     }
-  })();
+  }
+  const STRINGS = pageData("i18n-strings");
   const pluralRules = new Intl.PluralRules(LOCALE);
   // The server checks an answer against its sources when it ends (answering/grounding.py):
   // until then the streamed text is a draft, and looks like one.
-  const CHECKED = (() => {
-    try {
-      return Boolean(JSON.parse(($("page-config") || {}).textContent || "{}").checked);
-    } catch {
-      return false;
-    }
-  })();
+  const CHECKED = Boolean(pageData("page-config").checked);
 
   /** The catalogue's string `key`, its {placeholders} filled from `vars`; a count `n`
    *  picks the plural form (CLDR categories: Arabic has zero, one, two, few, many). */
