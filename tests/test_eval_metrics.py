@@ -45,6 +45,8 @@ def test_containment_folds_plurals_possessives_and_date_order() -> None:
     assert m.contains_answer(
         "It tested Macau's national security law.", ["Macau national security law"]
     )
+    assert m.contains_answer('Etta James\'s signature song is "At Last" [1].', ["Etta James"])
+    assert m.contains_answer("It is James’s.", ["James's"])
     assert m.contains_answer("He was born on January 24, 1953 [1].", ["24 January 1953"])
     assert m.contains_answer("On 24 January 1953.", ["January 24, 1953"])
     assert not m.contains_answer("He was born on January 24, 1954.", ["24 January 1953"])

@@ -75,11 +75,19 @@ def _fold(normalised: str) -> str:
     )
 
 
+#: "James's" -> "James": with the apostrophe gone, "jamess" would no longer fold to "jame".
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+
+
+def _contained_form(text: str) -> str:
+    return _fold(normalise_answer(_POSSESSIVE.sub("", text)))
+
+
 def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
     """Some gold answer, normalised and folded, appears in the normalised, folded prediction."""
-    pred = f" {_fold(normalise_answer(prediction))} "
+    pred = f" {_contained_form(prediction)} "
     return any(
-        (norm := _fold(normalise_answer(a))) and f" {norm} " in pred for a in answers if a.strip()
+        (norm := _contained_form(a)) and f" {norm} " in pred for a in answers if a.strip()
     )
 
 
