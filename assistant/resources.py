@@ -316,6 +316,7 @@ class Resources:
             conversations=Conversations(loader=self._saved_turns),
             system_prompt=first.system_prompt,
             verify_grounding=s.verify_grounding,  # answering/grounding.py
+            regenerate=s.regenerate_withheld,  # a withheld answer asked once more
             fallbacks=fallbacks,  # take over when the draft refuses or is withheld
             # personal data masked for collections set to redact it (answering/redaction.py)
             redaction=Redaction(self.redactor, self.access.store.redacting),

@@ -124,11 +124,13 @@ def serve(settings: Settings, sample_copy: Path) -> Iterator[Callable[..., Live]
         extra_files: dict[str, str] | None = None,
         generator: Generator | None = None,
         draft: Generator | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> Live:
         for name, text in (extra_files or {}).items():
             (sample_copy / name).write_text(text, encoding="utf-8")
+        s = settings.model_copy(update=overrides or {})
         resources = Resources(
-            settings,
+            s,
             embedder=HashEmbedder(),
             generator=generator or EchoGenerator(),
             draft_generator=draft,
@@ -137,7 +139,7 @@ def serve(settings: Settings, sample_copy: Path) -> Iterator[Callable[..., Live]
         assert not report.quarantined, report.quarantined
         open_collection(resources)
         add_user(resources)
-        app = create_app(settings, resources, warm_up=False)
+        app = create_app(s, resources, warm_up=False)
         port = _free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         server = uvicorn.Server(config)
@@ -386,6 +388,39 @@ def test_a_replaced_draft_is_cleared_and_the_answering_model_named(
     expect(text).to_contain_text("220 EUR")
     expect(text).not_to_contain_text("480")
     expect(turn.locator(".answer-model")).to_have_text("Model: large (after small)")
+    assert not log.problems(), log.problems()
+
+
+def test_a_withheld_answer_is_cleared_while_the_model_answers_again(
+    browser: Any, serve: Callable[..., Live], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.test_router import BACKED, QUESTION, Scripted
+
+    class Twice(Scripted):
+        """Invents a figure, then waits for the test before its corrected answer."""
+
+        go = threading.Event()
+
+        def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
+            if self.calls:
+                self.go.wait(WAIT_MS / 1000)
+            yield from super().stream(messages, **kw)
+
+    model = Twice("large", "Hotels cost up to 480 EUR [1].", then=BACKED)
+    live = serve(generator=model, overrides={"regenerate_withheld": True})
+    page, log = open_page(browser, live.url)
+    turn = ask(page, QUESTION)
+    text = turn.locator(".answer-text")
+    expect(text).to_have_text("Not found in the sources as written: answering again…")
+    page.screenshot(path=str(tmp_path / "chat-answering-again.png"), full_page=True)
+    model.go.set()
+    wait_done(page, turn)
+    expect(text).to_contain_text("220 EUR")
+    expect(text).not_to_contain_text("480")
+    expect(turn.locator(".answer-model")).to_have_text("Model: large")
+    assert model.calls == 2
     assert not log.problems(), log.problems()
 
 

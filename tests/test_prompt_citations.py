@@ -7,6 +7,7 @@ from assistant.answering.prompt import (
     RULES,
     SYSTEM_PROMPT,
     build_messages,
+    corrected,
     system_prompt,
 )
 from assistant.domain import Chunk, Document, RetrievedChunk
@@ -32,6 +33,12 @@ def test_prompt_numbers_sources_and_keeps_a_stable_system_prefix() -> None:
     assert "[1] Leave is 27 days." in untitled[1]["content"]
     assert user.endswith("Question: How much leave?")
     assert REFUSAL in SYSTEM_PROMPT
+
+
+def test_a_withheld_answer_is_followed_by_what_no_source_states() -> None:
+    said, told = corrected("It is 480 EUR [1].", ["480", "roma"])
+    assert said == {"role": "assistant", "content": "It is 480 EUR [1]."}
+    assert told["role"] == "user" and told["content"].startswith('No source states "480", "roma".')
 
 
 def test_worked_examples_only_for_models_they_help() -> None:

@@ -36,9 +36,12 @@ class Scripted:
         *,
         during: Callable[[], None] | None = None,
         fail: Exception | None = None,
+        then: str | None = None,
     ) -> None:
         self.name = name
         self.reply = reply
+        self.then = then  # the reply when asked again (else ``reply`` again)
+        self.asked: list[list[dict[str, str]]] = []
         self.during = during  # called after the first token: look at the world mid-answer
         self.fail = fail
         self.calls = 0
@@ -51,13 +54,17 @@ class Scripted:
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
         self.calls += 1
-        for i, word in enumerate(self.reply.split(" ")):
+        self.asked.append([dict(m) for m in messages])
+        reply = self.then if self.then is not None and self.calls > 1 else self.reply
+        for i, word in enumerate(reply.split(" ")):
             yield word + " "
             if i == 0 and self.during is not None:
                 self.during()
             if self.fail is not None:
                 raise self.fail
 
+
+REFUSING = Scripted("small", REFUSAL)
 
 Ask = Callable[[Scripted, Scripted], tuple[Resources, list[Event]]]
 
@@ -158,6 +165,54 @@ def test_when_every_model_fails_the_refusal_is_given(ask: Ask) -> None:
     data, _ = _question_record(res)
     assert data["refused"] is True and data["withheld"] is True
     assert data["escalated_from"] == "small"
+
+
+def test_a_withheld_answer_is_asked_once_more_told_what_no_source_states(
+    settings: Settings,
+) -> None:
+    large = Scripted("large", INVENTED, then=BACKED)
+    again = settings.model_copy(update={"regenerate_withheld": True})
+    res = Resources(again, embedder=HashEmbedder(), generator=large, draft_generator=REFUSING)
+    res.ingestor.ingest([SAMPLE], "sample")
+    events = list(res.answers.stream(QUESTION, user="alice"))
+    answer = _done(events).answer
+    assert not answer.refused and "220 EUR" in answer.answer and answer.model == "large"
+    assert answer.tried == ["small", "large", "large"] and large.calls == 2
+    assert [(d.model, d.outcome) for d in answer.drafts] == [
+        ("small", "refused"),
+        ("large", "withheld"),
+    ]
+    retries = [(e.model, e.previous, e.reason) for e in events if isinstance(e, RetryEvent)]
+    assert retries == [("large", "small", "refused"), ("large", "large", "withheld")]
+    # the conversation goes on: the same passages and question, its answer, what was wrong
+    first, second = large.asked
+    assert second[: len(first)] == first  # llama.cpp reuses its KV cache up to here
+    said, told = second[len(first) :]
+    assert said == {"role": "assistant", "content": INVENTED + " "}
+    assert told["role"] == "user" and told["content"].startswith('No source states "480".')
+    data, personal = _question_record(res)
+    assert (data["escalated_from"], data["regenerated"]) == ("small", True)
+    assert [d["outcome"] for d in personal["drafts"]] == ["refused", "withheld"]
+    res.close()
+    # a second invention is withheld too: the refusal, after two answers of the last model
+    res = Resources(again, embedder=HashEmbedder(), generator=Scripted("large", INVENTED))
+    try:
+        res.ingestor.ingest([SAMPLE], "sample")
+        answer = res.answers.answer(QUESTION, user="alice")
+        assert answer.refused and answer.withheld and answer.tried == ["large", "large"]
+    finally:
+        res.close()
+
+
+def test_by_default_a_withheld_answer_is_refused_at_once(settings: Settings) -> None:
+    large = Scripted("large", INVENTED, then=BACKED)
+    res = Resources(settings, embedder=HashEmbedder(), generator=large)
+    try:
+        res.ingestor.ingest([SAMPLE], "sample")
+        answer = res.answers.answer(QUESTION, user="alice")
+        assert answer.refused and answer.withheld and large.calls == 1
+    finally:
+        res.close()
 
 
 def test_the_gates_refuse_before_any_model(settings: Settings) -> None:

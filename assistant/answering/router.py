@@ -9,6 +9,11 @@ what it was shown. A model after the first is built (weights verified, worker
 started) only when first needed. The relevance gates refuse before any model
 (service.py), and the service holds the queue ticket until the last model asked is
 done. A chain of one model is the plain pipeline.
+
+When the grounding check withholds the last model's answer, that model is asked once more
+(``regenerate``): the conversation goes on with its answer and a turn naming the facts no
+source states (``prompt.corrected``), so llama.cpp reads only that turn. What it writes then
+is judged alike: shown if backed, else the refusal. Measured in docs/EVAL.md.
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from assistant.answering.events import Event, RetryEvent, TokenEvent
 from assistant.answering.generator import Generator
 from assistant.answering.grounding import check
 from assistant.answering.guard import leaks_prompt
-from assistant.answering.prompt import SYSTEM_PROMPT, build_messages, refusal
+from assistant.answering.prompt import (
+    SYSTEM_PROMPT,
+    Message,
+    build_messages,
+    corrected,
+    refusal,
+)
 from assistant.answering.queue import QueueTimeout
 from assistant.domain import Citation, Draft, RetrievedChunk
 from assistant.text.sentences import finished_part
@@ -74,6 +85,7 @@ class Router:
         max_tokens: int,
         timeout_s: float,
         verify_grounding: bool,
+        regenerate: bool = False,
     ) -> None:
         if not chain:
             raise ValueError("a chain needs at least one model")
@@ -81,6 +93,9 @@ class Router:
         self.max_tokens = max_tokens
         self.timeout_s = timeout_s
         self.verify_grounding = verify_grounding  # withhold answers their passages do not back
+        #: a withheld answer of the last model: that model answers once more, told which of
+        #: its facts no source holds, before the user gets the refusal
+        self.regenerate = regenerate
 
     @property
     def names(self) -> list[str]:
@@ -105,16 +120,21 @@ class Router:
         ``draft_tokens``. ``tried`` is told of each model as it starts (an error names the
         model it came from)."""
         drafts: list[Draft] = []
-        for i, model in enumerate(self.chain):
+        i = 0
+        correction: list[Message] = []  # the last model's answer and what was wrong with it
+        while True:
+            model = self.chain[i]
             if tried is not None:
                 tried.append(model.name)
             t1 = time.perf_counter()
             run: dict[str, float] = {}
             verdict = yield from self._attempt(
-                model, question, hits, sources, t0, run, cancel, language
+                model, question, hits, sources, t0, run, cancel, language, correction
             )
             stopped = cancel is not None and cancel.is_set()  # the reader is gone: no retry
-            if verdict.outcome == "answered" or i == len(self.chain) - 1 or stopped:
+            last = i == len(self.chain) - 1
+            again = last and self.regenerate and not correction and verdict.withheld is not None
+            if verdict.outcome == "answered" or stopped or (last and not again):
                 timings.update(run)
                 verdict.drafts = drafts
                 return verdict
@@ -123,8 +143,11 @@ class Router:
                 timings["draft_first_token_s"] = run["first_token_s"]
             timings["draft_s"] = timings.get("draft_s", 0.0) + time.perf_counter() - t1
             timings["draft_tokens"] = timings.get("draft_tokens", 0.0) + run.get("tokens", 0.0)
-            yield RetryEvent(self.chain[i + 1].name, model.name, verdict.outcome)
-        raise AssertionError("the chain ended without a verdict")  # pragma: no cover
+            if again:  # the same model again, told which of its facts no source holds
+                correction = corrected(verdict.written, verdict.unsupported)
+            else:
+                i += 1
+            yield RetryEvent(self.chain[i].name, model.name, verdict.outcome)
 
     def _attempt(
         self,
@@ -136,13 +159,15 @@ class Router:
         timings: dict[str, float],
         cancel: threading.Event | None,
         language: str,
+        correction: Sequence[Message] = (),
     ) -> Steps:
-        """One model's answer, streamed, then judged."""
+        """One model's answer, streamed, then judged; ``correction`` continues the
+        conversation after a withheld answer (``prompt.corrected``)."""
         deadline = time.monotonic() + self.timeout_s
         generator = model.load()
         pieces: list[str] = []
         t1 = time.perf_counter()
-        messages = build_messages(question, hits, model.system_prompt)
+        messages = [*build_messages(question, hits, model.system_prompt), *correction]
         for piece in generator.stream(messages, max_tokens=self.max_tokens, cancel=cancel):
             if not pieces:
                 timings["first_token_s"] = time.perf_counter() - t0

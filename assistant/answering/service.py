@@ -4,8 +4,8 @@
 the sources first, the queue position while waiting for the model, the answer's
 text as it is generated, then the final answer with its resolved citations.
 The answer, a refusal included, is in the language of the question
-(assistant/text/language.py). The models answer in a chain (answering/router.py):
-when one refuses or its answer is withheld, a ``RetryEvent`` precedes the next one's text.
+(assistant/text/language.py). The models answer in a chain (answering/router.py): when
+one refuses or is withheld, a ``RetryEvent`` precedes the next one's (or its second) text.
 ``answer`` is the same pipeline, collected.
 """
 
@@ -91,9 +91,8 @@ class NoAudit:
 
 
 class AnswerService:
-    """The pipeline. ``generator`` answers first, with ``system_prompt``; each of
-    ``fallbacks`` in turn takes over when the answer before it is refused or withheld
-    (answering/router.py). No fallbacks: ``generator`` alone."""
+    """The pipeline: ``generator`` answers with ``system_prompt``, then ``fallbacks`` in
+    turn when the one before is refused or withheld (answering/router.py)."""
 
     def __init__(
         self,
@@ -109,6 +108,7 @@ class AnswerService:
         observers: list[Observer] | None = None,
         system_prompt: str = SYSTEM_PROMPT,
         verify_grounding: bool = True,
+        regenerate: bool = False,
         fallbacks: Sequence[ChainModel] = (),
         redaction: Redaction | None = None,
     ) -> None:
@@ -128,6 +128,7 @@ class AnswerService:
             max_tokens=max_tokens,
             timeout_s=timeout_s,
             verify_grounding=verify_grounding,  # withhold answers their passages do not back
+            regenerate=regenerate,  # ...after asking the last model once more
         )
 
     @property
@@ -160,11 +161,10 @@ class AnswerService:
         user: str = "anonymous",
         collections: frozenset[str] | None = None,
     ) -> Iterator[Event]:
-        """Answer ``question``. Pass a ``ticket`` taken with ``enter_queue()`` to learn of a
-        full queue before streaming starts; otherwise one is taken here. ``history``, when
-        given (the OpenAI endpoint sends it), replaces the stored conversation's turns.
-        ``collections`` are the ones ``user`` may read (None: all); nothing from any other
-        collection reaches the prompt, the sources or a conversation."""
+        """Answer ``question``. A ``ticket`` taken with ``enter_queue()`` learns of a full
+        queue before streaming starts (else one is taken here). ``history`` (the OpenAI
+        endpoint sends it) replaces the stored conversation's turns. ``collections`` are the
+        ones ``user`` may read (None: all): no other reaches the prompt, sources or history."""
         question = validate_question(question)
         cid = conversation_id or Conversations.new_id()
         key = f"{user}\x00{cid}"  # one user can never continue another's conversation

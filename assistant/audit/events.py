@@ -95,9 +95,12 @@ def record_answer(
         data["replica"] = answer.replica
     if answer.withheld is not None:  # the check found a fact no passage holds
         data["withheld"] = True
-    if answer.drafts:  # a smaller model answered first and was replaced (answering/router.py)
-        data["escalated_from"] = answer.drafts[-1].model
-        data["escalation"] = answer.drafts[-1].outcome  # "refused" or "withheld"
+    # a smaller model answered first and was replaced (answering/router.py)
+    if others := [d for d in answer.drafts if d.model != answer.model]:
+        data["escalated_from"] = others[-1].model
+        data["escalation"] = others[-1].outcome  # "refused" or "withheld"
+    if any(d.model == answer.model for d in answer.drafts):  # asked again once withheld
+        data["regenerated"] = True
     personal = {
         "question": answer.question,
         "answer": answer.answer,

@@ -86,9 +86,7 @@ def _contained_form(text: str) -> str:
 def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
     """Some gold answer, normalised and folded, appears in the normalised, folded prediction."""
     pred = f" {_contained_form(prediction)} "
-    return any(
-        (norm := _contained_form(a)) and f" {norm} " in pred for a in answers if a.strip()
-    )
+    return any((norm := _contained_form(a)) and f" {norm} " in pred for a in answers if a.strip())
 
 
 def token_f1(prediction: str, answers: Sequence[str]) -> float:

@@ -141,6 +141,7 @@ def run_eval(
         timeout_s=ANSWER_TIMEOUT_S,
         system_prompt=first.system_prompt,
         verify_grounding=s.verify_grounding,
+        regenerate=s.regenerate_withheld,
         fallbacks=fallbacks,
     )
     report.settings.update(model=s.model, max_tokens=s.max_tokens)

@@ -626,9 +626,15 @@
       }
       case "retry": {
         // The answer so far was refused or withheld: it is dropped and the next, larger
-        // model answers the same question from the same sources.
+        // model answers the same question from the same sources, or the same model answers
+        // again, told which of its facts no source states.
         const model = str(data && data.model);
-        const message = model ? t("js.retry_model", { model }) : t("js.retry");
+        const message =
+          model && model === str(data && data.from)
+            ? t("js.retry_same")
+            : model
+              ? t("js.retry_model", { model })
+              : t("js.retry");
         turn.text = "";
         turn.waiting = true;
         setTurnState(turn, "retrying");
