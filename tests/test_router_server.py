@@ -105,3 +105,22 @@ def test_openai_never_hands_out_a_discarded_draft(
     resources.generator.reply = REFUSAL
     text, _ = _streamed(openai_client)
     assert text.strip() == REFUSAL
+
+
+def test_openai_never_hands_out_an_answer_asked_again(
+    settings: Settings, auth: dict[str, str]
+) -> None:
+    """With ``regenerate_withheld`` the one model's first answer may be replaced too (the
+    sample is in the index already: ``auth`` comes with the module's ``resources``)."""
+    again = settings.model_copy(update={"regenerate_withheld": True})
+    model = Scripted("large", DRAFT, then=BACKED)
+    res = Resources(again, embedder=HashEmbedder(), generator=model)
+    try:
+        assert res.answers.router.replaceable == 1
+        token = auth["Authorization"].removeprefix("Bearer ")
+        with live_server(create_app(again, res, warm_up=False)) as base:
+            client = openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0)
+            text, _ = _streamed(client)
+        assert text.strip() == BACKED and model.calls == 2
+    finally:
+        res.close()

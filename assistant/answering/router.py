@@ -101,6 +101,13 @@ class Router:
     def names(self) -> list[str]:
         return [m.name for m in self.chain]
 
+    @property
+    def replaceable(self) -> int:
+        """How many answers a later one may replace: each draft model's, and with
+        ``regenerate`` the last model's first. A reader that must never show a discarded
+        answer holds back that many (server/openai_api.py)."""
+        return len(self.chain) - 1 + int(self.regenerate)
+
     def answer(
         self,
         question: str,

@@ -8,7 +8,8 @@ Citations travel in an extra ``citations`` field (and as ``[n]`` in the text).
 With a chain of models (``draft_model``, answering/router.py) the content is only ever
 the answer of the model that had the last word: a streamed response holds a draft's
 text back until that draft is accepted (then sends it at once) or replaced (then drops
-it), and streams the last model of the chain as it comes.
+it), and streams the last model of the chain as it comes (held back too when a withheld
+answer is asked again, ``regenerate_withheld``: its first answer may be replaced).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class OpenAIController(Controller):
         model = settings.model
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if data.get("stream"):
-            drafts = len(answers.models) - 1  # models whose text may yet be replaced
+            drafts = answers.router.replaceable  # answers that may yet be replaced
             stream = _stream(ask, ticket, model, completion_id, drafts, detect(question))
             return ServerSentEvent(stream)
         events = await asyncio.to_thread(lambda: list(ask()))
