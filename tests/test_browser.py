@@ -623,7 +623,13 @@ class ArabicDesk(EchoGenerator):
         if "الأبوة" in messages[-1]["content"].rpartition("Question:")[2]:
             yield from (word + " " for word in REFUSAL_AR.split(" "))
             return
-        yield from super().stream(messages, max_tokens=max_tokens, cancel=cancel)
+        for i, piece in enumerate(super().stream(messages, max_tokens=max_tokens, cancel=cancel)):
+            if i == 1:  # the page shows the streamed text as a draft meanwhile
+                self.go.wait(WAIT_MS / 1000)
+            yield piece
+
+    def __init__(self) -> None:
+        self.go = threading.Event()  # set by the test: the rest of the answer may come
 
 
 def _direction(locator: Any) -> str:
@@ -635,7 +641,8 @@ def test_an_arabic_conversation_runs_right_to_left(
 ) -> None:
     from playwright.sync_api import expect
 
-    live = serve(extra_files={"leave-ar.md": ARABIC_DOC}, generator=ArabicDesk())
+    desk = ArabicDesk()
+    live = serve(extra_files={"leave-ar.md": ARABIC_DOC}, generator=desk)
     page, log = open_page(browser, live.url, locale="ar-SA")  # the browser asks for Arabic
 
     # an Arabic page: right to left, every string from the Arabic catalogue
@@ -649,6 +656,10 @@ def test_an_arabic_conversation_runs_right_to_left(
 
     # an Arabic question: an Arabic answer, right to left, from the Arabic document
     turn = ask(page, ASK_AR)
+    expect(turn.locator(".answer-label")).to_have_text("مسودة · يجري التحقق منها في المصادر")
+    expect(turn.locator(".answer")).to_have_class(re.compile(r"\bis-draft\b"))
+    page.screenshot(path=str(tmp_path / "chat-arabic-draft.png"))
+    desk.go.set()
     wait_done(page, turn)
     question, text = turn.locator(".question"), turn.locator(".answer-text")
     expect(question).to_have_attribute("dir", "auto")
