@@ -10,10 +10,11 @@ started) only when first needed. The relevance gates refuse before any model
 (service.py), and the service holds the queue ticket until the last model asked is
 done. A chain of one model is the plain pipeline.
 
-When the grounding check withholds the last model's answer, that model is asked once more
-(``regenerate``): the conversation goes on with its answer and a turn naming the facts no
-source states (``prompt.corrected``), so llama.cpp reads only that turn. What it writes then
-is judged alike: shown if backed, else the refusal. Measured in docs/EVAL.md.
+With ``regenerate`` (the ``regenerate_withheld`` setting, off by default), a withheld answer
+of the last model is asked once more: the conversation goes on with its answer and a turn
+naming the facts no source states (``prompt.corrected``), so llama.cpp reads only that turn.
+What it writes then is judged alike: shown if backed, else the refusal. Off because the 1.5B
+then refused all 25 withheld eval answers it was asked again (CHANGELOG, 2026-12-06).
 """
 
 from __future__ import annotations
