@@ -611,7 +611,11 @@ ARABIC_SHOT = Path("/work/exp/arabic-chat.png")
 
 class ArabicDesk(EchoGenerator):
     """The echo answer, except that it refuses, in Arabic, a question about paternity leave
-    (الأبوة): passages are found for it, and none of them answers it."""
+    (الأبوة): passages are found for it, and none of them answers it. After its first piece
+    it waits for ``go``, so the test can see the draft."""
+
+    def __init__(self) -> None:
+        self.go = threading.Event()  # set by the test: the rest of the answer may come
 
     def stream(
         self,
@@ -627,9 +631,6 @@ class ArabicDesk(EchoGenerator):
             if i == 1:  # the page shows the streamed text as a draft meanwhile
                 self.go.wait(WAIT_MS / 1000)
             yield piece
-
-    def __init__(self) -> None:
-        self.go = threading.Event()  # set by the test: the rest of the answer may come
 
 
 def _direction(locator: Any) -> str:
