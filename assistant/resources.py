@@ -20,6 +20,7 @@ from typing import Any
 from assistant.answering.conversations import Conversations, Turn
 from assistant.answering.generator import EchoGenerator, Generator
 from assistant.answering.history import ChatHistory
+from assistant.answering.knobs import answer_knobs
 from assistant.answering.prompt import system_prompt
 from assistant.answering.queue import ModelQueue
 from assistant.answering.redaction import Redaction
@@ -303,8 +304,7 @@ class Resources:
         return AnswerService(
             self.retriever,
             generator,
-            max_tokens=s.max_tokens,
-            context_tokens=s.context_tokens or None,
+            **answer_knobs(s),  # the same as the eval's (answering/knobs.py)
             queue=ModelQueue(
                 max_waiting=s.queue_max_waiting, retry_after=s.retry_after_s, slots=slots
             ),
@@ -315,8 +315,6 @@ class Resources:
             # a follow-up to a reopened conversation reads its saved turns (answering/history.py)
             conversations=Conversations(loader=self._saved_turns),
             system_prompt=first.system_prompt,
-            verify_grounding=s.verify_grounding,  # answering/grounding.py
-            regenerate=s.regenerate_withheld,  # a withheld answer asked once more
             fallbacks=fallbacks,  # take over when the draft refuses or is withheld
             # personal data masked for collections set to redact it (answering/redaction.py)
             redaction=Redaction(self.redactor, self.access.store.redacting),

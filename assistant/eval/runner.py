@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from assistant.answering.knobs import answer_knobs
 from assistant.answering.service import AnswerService
 from assistant.eval import metrics as m
 from assistant.eval.answers import Journal, Progress, evaluate_answers
@@ -136,12 +137,9 @@ def run_eval(
     service = AnswerService(
         retriever,
         first.load(),
-        max_tokens=s.max_tokens,
-        context_tokens=s.context_tokens or None,
+        **answer_knobs(s),  # the same as the app's (answering/knobs.py)
         timeout_s=ANSWER_TIMEOUT_S,
         system_prompt=first.system_prompt,
-        verify_grounding=s.verify_grounding,
-        regenerate=s.regenerate_withheld,
         fallbacks=fallbacks,
     )
     report.settings.update(model=s.model, max_tokens=s.max_tokens)
