@@ -261,8 +261,8 @@ def test_language_aware_fusion_drops_minilm_for_arabic() -> None:
     arabic = fusion.language_aware(dense, multi, lexical, cos, weights["ar"])
     english = fusion.language_aware(dense, multi, lexical, cos, weights["en"])
     assert weights["ar"] == (0.0, 1.0, 1.0) and weights["en"] == (1.0, 1.0, 1.0)
-    # without MiniLM's vote: the multilingual and lexical z-scores alone, each list's floor
-    # for a candidate it did not return
+    # without MiniLM's vote: the mean of the multilingual and lexical z-scores, each list's
+    # floor for a candidate it did not return
     m_mu, m_sd = fusion.standardise([0.8, 0.3])
     l_mu, l_sd = fusion.standardise([5.0, 1.0])
     want = {
@@ -270,13 +270,36 @@ def test_language_aware_fusion_drops_minilm_for_arabic() -> None:
         2: (0.8 - m_mu) / m_sd + (5.0 - l_mu) / l_sd,
         3: (0.3 - m_mu) / m_sd + (1.0 - l_mu) / l_sd,
     }
-    assert dict(arabic) == pytest.approx(want)
+    assert dict(arabic) == pytest.approx({v: w / 2 for v, w in want.items()})
     assert [v for v, _ in arabic] == [2, 1, 3]  # MiniLM's candidates still take part
     d_mu, d_sd = fusion.standardise([0.9, 0.5, 0.4])
-    assert dict(english) == pytest.approx({v: want[v] + (cos[v] - d_mu) / d_sd for v in want})
-    assert fusion.language_aware(dense, multi, lexical, cos, (1.0, 0.0, 1.0)) == fusion.zscore(
-        dense, lexical, cos
-    )
+    english_want = {v: (want[v] + (cos[v] - d_mu) / d_sd) / 3 for v in want}
+    assert dict(english) == pytest.approx(english_want)
+    two = fusion.language_aware(dense, multi, lexical, cos, (1.0, 0.0, 1.0))
+    zscore = fusion.zscore(dense, lexical, cos)
+    assert [v for v, _ in two] == [v for v, _ in zscore]  # the same order, half the scale
+    assert dict(two) == pytest.approx({v: s / 2 for v, s in zscore})
+
+
+def test_a_passage_in_the_other_language_is_judged_by_the_multilingual_index() -> None:
+    """An English question; 7 is an Arabic passage the multilingual index ranks first.
+    MiniLM's cosine for it is noise and BM25 cannot match it: they abstain, so it is
+    scored by the multilingual vote alone -- and BM25 judges it where it returned it."""
+    dense = [(1, 0.7), (2, 0.6), (7, 0.1)]
+    multi = [(7, 0.9), (1, 0.5), (2, 0.4)]
+    lexical = [(1, 4.0), (2, 3.0)]
+    cos = dict(dense)
+    weights = fusion.LANGUAGE_WEIGHTS["en"]
+    summed = fusion.language_aware(dense, multi, lexical, cos, weights)
+    judged = fusion.language_aware(dense, multi, lexical, cos, weights, frozenset({7}))
+    assert summed[0][0] == 1 and judged[0][0] == 7
+    m_mu, m_sd = fusion.standardise([0.9, 0.5, 0.4])
+    assert dict(judged)[7] == pytest.approx((0.9 - m_mu) / m_sd)
+    assert dict(judged)[1] == pytest.approx(dict(summed)[1])  # the others as before
+    shared = [(7, 9.0), (1, 4.0)]  # BM25 returned 7 (a code both texts hold): it judges it
+    l_mu, l_sd = fusion.standardise([9.0, 4.0])
+    both = dict(fusion.language_aware(dense, multi, shared, cos, weights, frozenset({7})))
+    assert both[7] == pytest.approx(((0.9 - m_mu) / m_sd + (9.0 - l_mu) / l_sd) / 2)
 
 
 def test_zscore_is_the_two_vote_fusion() -> None:
@@ -495,7 +518,7 @@ def test_an_arabic_context_is_chosen_in_the_multilingual_space(
     must be cut to the context budget are chosen with the multilingual embedder."""
     (docs / "leave.md").write_text(
         "# سياسة الإجازة\n\n"
-        + " ".join(["يعمل الموظف في المكتب من الأحد إلى الخميس."] * 12)
+        + " ".join(["يقدم طلب الإجازة في النظام."] * 12)  # about leave, as its title
         + " يحصل كل الموظف على 30 يوما من الإجازة السنوية المدفوعة.\n",
         "utf-8",
     )

@@ -10,23 +10,18 @@ give the model the best chunk of each top document instead of one page's first f
 
 With the multilingual index on (USE vectors under the same vids), three lists are fused by
 ``fusion.language_aware``: an English question gets MiniLM's, the multilingual index's and
-BM25's votes, an Arabic one (``text.language.detect``) the last two only.
+BM25's votes, an Arabic one (``text.language.detect``) the last two only; a passage in the
+other language is judged by the multilingual index alone.
 
-The relevance gate works on the whole question, not per chunk: when even the best
-candidate's cosine similarity is below ``min_score`` nothing is relevant, and the question
-is refused without spending the model's time. The default is calibrated by ``assistant
-eval`` (docs/EVAL.md) to cost at most a few per cent of answerable questions; the model's
-own "the sources do not say" catches the rest. MiniLM's cosine means nothing when the
-question or the passage is Arabic: with the multilingual index on, ``admits`` gates an
-Arabic question on the best multilingual cosine (``min_score_multilingual``), and lets an
-English question below ``min_score`` pass on an Arabic passage's multilingual cosine.
+The relevance gate works on the whole question: when even the best candidate's cosine is
+below ``min_score`` (calibrated by ``assistant eval``, docs/EVAL.md) nothing is relevant,
+and the question is refused without spending the model's time. With the multilingual index
+on, ``admits`` gates an Arabic question on the best multilingual cosine
+(``min_score_multilingual``), and lets an English question below ``min_score`` pass on an
+Arabic passage's multilingual cosine: MiniLM's means nothing for Arabic.
 
-How many passages the model reads is decided per question, too: of the top ``top_k``, a
-passage whose fused score is below ``min_relative`` of the best one's is left out. When one
-passage stands far above the rest (a question naming what one passage is about) the model
-reads that one alone, sooner and with no distractor beside it; when the scores are close (a
-paraphrased question over a manual) it reads all of them. Every token left out is one
-llama.cpp does not read before the first token of the answer.
+Of the top ``top_k``, a passage whose fused score is below ``min_relative`` of the best
+one's is left out: one passage far above the rest is read alone, sooner, with no distractor.
 """
 
 from __future__ import annotations
@@ -43,6 +38,7 @@ from assistant.models.embed import Embedder
 from assistant.retrieval import fusion, lexical
 from assistant.retrieval.acl import permitted_search
 from assistant.retrieval.coverage import CoverageGate
+from assistant.retrieval.languages import ChunkLanguages
 from assistant.store.documents import Store
 from assistant.store.follow import Follower
 from assistant.store.index import VectorIndex
@@ -118,8 +114,10 @@ class Retriever:
     min_score_multilingual: float = 0.2
     #: brings the indexes to what other processes committed (None: this process alone)
     follower: Follower | None = None
+    languages: ChunkLanguages = field(init=False)  # each candidate's, for the fusion
 
     def __post_init__(self) -> None:
+        self.languages = ChunkLanguages(self.store)
         if (self.multilingual_index is None) != (self.multilingual_embedder is None):
             raise ValueError("the multilingual index and its embedder come together")
 
@@ -202,7 +200,8 @@ class Retriever:
             weights = fusion.LANGUAGE_WEIGHTS[language]
             if self.mode == "dense":
                 weights = (weights[0], weights[1], 0.0)
-            fused = fusion.language_aware(dense, multi, lex, cosine, weights)
+            other = self.languages.other_than(language, candidates)
+            fused = fusion.language_aware(dense, multi, lex, cosine, weights, other)
         else:
             fused = fusion.zscore(dense, lex, cosine) if lex else list(dense)
         documents = self.store.documents_for_vids(list(cosine))
