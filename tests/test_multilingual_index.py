@@ -260,7 +260,7 @@ def test_language_aware_fusion_drops_minilm_for_arabic() -> None:
     weights = fusion.LANGUAGE_WEIGHTS
     arabic = fusion.language_aware(dense, multi, lexical, cos, weights["ar"])
     english = fusion.language_aware(dense, multi, lexical, cos, weights["en"])
-    assert weights["ar"] == (0.0, 1.0, 1.0) and weights["en"] == (1.0, 1.0, 1.0)
+    assert weights["ar"] == (0.0, 1.0, 1.0) and weights["en"] == (1.0, 0.0, 1.0)
     # without MiniLM's vote: the mean of the multilingual and lexical z-scores, each list's
     # floor for a candidate it did not return
     m_mu, m_sd = fusion.standardise([0.8, 0.3])
@@ -272,13 +272,14 @@ def test_language_aware_fusion_drops_minilm_for_arabic() -> None:
     }
     assert dict(arabic) == pytest.approx({v: w / 2 for v, w in want.items()})
     assert [v for v, _ in arabic] == [2, 1, 3]  # MiniLM's candidates still take part
-    d_mu, d_sd = fusion.standardise([0.9, 0.5, 0.4])
-    english_want = {v: (want[v] + (cos[v] - d_mu) / d_sd) / 3 for v in want}
-    assert dict(english) == pytest.approx(english_want)
-    two = fusion.language_aware(dense, multi, lexical, cos, (1.0, 0.0, 1.0))
+    # an English question on English passages: MiniLM's and BM25's votes, as before the
+    # multilingual index -- the same order as ``zscore``, half its scale
     zscore = fusion.zscore(dense, lexical, cos)
-    assert [v for v, _ in two] == [v for v, _ in zscore]  # the same order, half the scale
-    assert dict(two) == pytest.approx({v: s / 2 for v, s in zscore})
+    assert [v for v, _ in english] == [v for v, _ in zscore]
+    assert dict(english) == pytest.approx({v: s / 2 for v, s in zscore})
+    d_mu, d_sd = fusion.standardise([0.9, 0.5, 0.4])
+    three = fusion.language_aware(dense, multi, lexical, cos, (1.0, 1.0, 1.0))
+    assert dict(three) == pytest.approx({v: (want[v] + (cos[v] - d_mu) / d_sd) / 3 for v in want})
 
 
 def test_a_passage_in_the_other_language_is_judged_by_the_multilingual_index() -> None:
@@ -289,12 +290,12 @@ def test_a_passage_in_the_other_language_is_judged_by_the_multilingual_index() -
     multi = [(7, 0.9), (1, 0.5), (2, 0.4)]
     lexical = [(1, 4.0), (2, 3.0)]
     cos = dict(dense)
-    weights = fusion.LANGUAGE_WEIGHTS["en"]
+    weights = fusion.LANGUAGE_WEIGHTS["en"]  # the multilingual vote is not one of them
     summed = fusion.language_aware(dense, multi, lexical, cos, weights)
     judged = fusion.language_aware(dense, multi, lexical, cos, weights, frozenset({7}))
     assert summed[0][0] == 1 and judged[0][0] == 7
     m_mu, m_sd = fusion.standardise([0.9, 0.5, 0.4])
-    assert dict(judged)[7] == pytest.approx((0.9 - m_mu) / m_sd)
+    assert dict(judged)[7] == pytest.approx((0.9 - m_mu) / m_sd)  # yet it judges 7
     assert dict(judged)[1] == pytest.approx(dict(summed)[1])  # the others as before
     shared = [(7, 9.0), (1, 4.0)]  # BM25 returned 7 (a code both texts hold): it judges it
     l_mu, l_sd = fusion.standardise([9.0, 4.0])
