@@ -164,7 +164,8 @@ def language_aware(
     did, buried the right passage of every cross-lingual question the multilingual index
     ranked first. On the Arabic set, the gold document among the passages the model reads
     (``ar`` / ``en-ar`` / ``ar-en``): 81/88, 3/16, 1/11 as a sum; 80/88, 13/16, 9/11 as this
-    mean. An English question over English documents abstains nowhere: the same order.
+    mean. An English question over English documents is ranked by MiniLM and BM25 alone:
+    ``zscore``'s order.
 
     MiniLM votes with exact cosines (``cosine``), as in ``zscore``. The multilingual index
     votes like BM25, with its own list: a candidate it did not return gets its list's
