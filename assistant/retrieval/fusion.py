@@ -177,12 +177,13 @@ def language_aware(
     """
     w_dense, w_multi, w_lex = weights
     returned = {vid for vid, _ in lexical}
-    same_language = frozenset(v for hits in (dense, multilingual, lexical) for v, _ in hits)
+    candidates = frozenset(v for hits in (dense, multilingual, lexical) for v, _ in hits)
+    same_language = candidates - other_language
     return fuse(
         [
             Vote(dense, cosine, w_dense, blind=other_language),
             Vote(multilingual, None, w_multi, blind=other_language),  # by the weights
-            Vote(multilingual, None, 1.0, blind=same_language - other_language),  # always
+            Vote(multilingual, None, 1.0, blind=same_language),  # always
             Vote(lexical, None, w_lex, blind=other_language - returned),
         ],
         mean=True,

@@ -9,9 +9,9 @@ whose best few chunks all match outranks a page with one lucky chunk (PostgreSQL
 give the model the best chunk of each top document instead of one page's first few.
 
 With the multilingual index on (USE vectors under the same vids), three lists are fused by
-``fusion.language_aware``: an English question gets MiniLM's, the multilingual index's and
-BM25's votes, an Arabic one (``text.language.detect``) the last two only; a passage in the
-other language is judged by the multilingual index alone.
+``fusion.language_aware``: a passage in the question's language (``text.language.detect``)
+is judged by MiniLM's and BM25's votes for an English question, by the multilingual index's
+and BM25's for an Arabic one; a passage in the other language by the multilingual index.
 
 The relevance gate works on the whole question: when even the best candidate's cosine is
 below ``min_score`` (calibrated by ``assistant eval``, docs/EVAL.md) nothing is relevant,
@@ -145,7 +145,7 @@ class Retriever:
         The best cosine against its threshold (``Search.relevance``, ``threshold``); and for
         an English question MiniLM's cosine falls short on, an Arabic passage whose
         multilingual cosine reaches ``min_score_multilingual``: MiniLM cannot judge that
-        pair. Only then are the candidates' texts read (their language, text/language.py).
+        pair. The candidates' languages are the ones the fusion read (``languages``).
         """
         if found.relevance >= self.threshold(found):
             return True
@@ -154,8 +154,7 @@ class Retriever:
         close = [
             v for v, c in found.cosine_multilingual.items() if c >= self.min_score_multilingual
         ]
-        rows = self.store.chunks_for_vids(close)
-        return any(detect(rows[v][0].text) == "ar" for v in close if v in rows)
+        return bool(self.languages.other_than(found.language, close))  # Arabic passages
 
     def search(
         self,
