@@ -12,6 +12,7 @@ interleave B = 1, 2, 4 so drift hits all alike; ratios are to B = 1 of the same 
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from typing import Any
@@ -27,7 +28,10 @@ MODELS = ["qwen2.5-1.5b", "qwen2.5-0.5b"]
 WIDTHS = (1, 2, 4)
 ROUNDS = 2
 DECODE_TOKENS = 40
-THREADS = 1  # on a 2-core box shared with a running eval, two threads wait on each other
+#: The product's default (``threads``: the core count). One thread, used while the box was
+#: shared with a running eval (two threads then wait on each other), hides the gain: one
+#: thread is compute-bound on both CPUs (AVX-512 EPYC, quiet: 1.03x for 4 answers).
+THREADS = os.cpu_count() or 1
 SYSTEM = "You answer questions about company documents. Cite the passages you use."
 QUESTIONS = [
     "List the numbers from 1 to 60, separated by commas.",
@@ -107,23 +111,30 @@ def run(ctx: Context) -> Section:
         _model(ctx, section, name)
     note: dict[str, Any] = {"threads": THREADS, "tokens": DECODE_TOKENS}
     section.notes.append(
-        f"One context with parallel = 4 (unified KV cache), {note['threads']} llama.cpp thread, "
+        f"One context with parallel = 4 (unified KV cache), {note['threads']} llama.cpp "
+        "thread(s), "
         f"flash attention, up to {note['tokens']} tokens per answer, greedy; "
         f"{ROUNDS} rounds of B = 1, 2, 4 interleaved. Aggregate = tokens of all B answers ÷ "
         "the time all B were decoding; per CPU-second = the same tokens ÷ this process's CPU "
         "time (the machine is shared: a ratio of CPU time is what a step costs)."
     )
     section.notes.append(
-        "Why so little on this CPU (AVX2, 2 cores): a decode step of B sequences costs B times "
-        "the int8 multiply-adds, and here those, not reading the weights, bound a step: one "
-        "thread decodes qwen2.5-1.5b at ~5.5 tok per CPU-second, i.e. ~6 GB/s of weights, half "
-        "the 12.4 GB/s one thread can read. Batching saves only the reads, so a step of 4 costs "
-        "~3.6x a step of 1. The same with the weights requantised to Q4_0 (repacked 8x8 AVX2 "
-        "kernels, llama_model_quantize; 5.5 -> 6.0 tok/cpu-s) and without extra buffer types "
-        "(use_extra_bufts off: 5.2 -> 6.6). n_ubatch, kv_unified and n_seq_max do not enter a "
-        "4-token step; 2 threads on the shared cores collapse (0.3 tok/s in the prototype, "
-        "spinning barriers). Hence `parallel` stays 1: 4 at once would make each answer ~3-4x "
-        "slower for ~1.1-1.4x more tokens in all. It pays where decode is bandwidth-bound "
-        "(more cores per memory channel, AVX-512 VNNI/AMX kernels, bigger models)."
+        f"This run's CPU: {ctx.machine.cpu_model} ({', '.join(ctx.machine.flags)}). On the "
+        "AVX-512 EPYC (zen4 kernels), quiet, the same rounds with 1 thread gave qwen2.5-1.5b "
+        "20.5 / 20.1 / 21.1 tok/s for 1 / 2 / 4 answers (1.03x; 2 threads 1.35-1.45x). A step "
+        "of 4 answers still costs ~2.8x a step of 1: on 2 cores the Q4_K matrix products, not "
+        "the weight reads, bound a step."
+    )
+    section.notes.append(
+        "On the AVX2 EPYC (2026-12-06 03:11, shared with an eval, 1 thread): 0.99x (1.5b) and "
+        "1.41x (0.5b). A decode step of B sequences costs B times the int8 multiply-adds, and "
+        "there those, not reading the weights, bound a step: one thread decoded qwen2.5-1.5b "
+        "at ~5.5 tok per CPU-second, ~6 GB/s of weights, half the 12.4 GB/s one thread can "
+        "read. Batching saves only the reads. The same with the weights requantised to Q4_0 "
+        "(repacked 8x8 AVX2 kernels; 5.5 -> 6.0 tok/cpu-s) and without extra buffer types "
+        "(5.2 -> 6.6). n_ubatch, kv_unified and n_seq_max do not enter a 4-token step. Hence "
+        "`parallel` stays 1: 4 at once makes each answer ~3x slower for ~1.0-1.4x more tokens "
+        "in all. It pays where decode is bandwidth-bound (more cores per memory channel, AMX, "
+        "bigger models)."
     )
     return section
