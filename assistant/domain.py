@@ -107,6 +107,9 @@ class Answer:
     #: an answer withheld because a fact in it is not in its passages: its text and those facts
     withheld: str | None = None
     unsupported: list[str] = field(default_factory=list)
+    #: the tail cut from a shown answer after its cited, backed lead: it stated facts no
+    #: passage holds (``unsupported``); the answer shown is the lead (answering/grounding.py)
+    trimmed: str | None = None
     #: the model whose answer (or refusal) this is; None: refused before any model (the gates)
     model: str | None = None
     #: the earlier models' answers this one replaced, in the order they were given
@@ -129,6 +132,7 @@ class Answer:
             "answer": self.answer,
             "refused": self.refused,
             "withheld": self.withheld is not None,
+            "trimmed": self.trimmed is not None,
             "model": self.model,
             "tried": self.tried,
             "citations": [c.to_dict() for c in self.citations],

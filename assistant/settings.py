@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         default=True,
         description="Withhold an answer stating a number, code or name its passages do not hold",
     )
+    keep_grounded_lead: bool = Field(
+        default=True,
+        description="An answer whose first sentences cite a source and hold, and whose next one "
+        "states a fact no source holds, is shown cut before that sentence rather than withheld "
+        "(answering/grounding.py); the audit record keeps the cut tail",
+    )
     regenerate_withheld: bool = Field(
         default=False,
         description="A withheld answer is asked once more, the model told which of its facts "

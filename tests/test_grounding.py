@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answering.grounding import check, numbers
+from assistant.answering.grounding import check, grounded_lead, numbers
 from assistant.domain import Citation
 
 
@@ -64,3 +64,26 @@ def test_arabic_indic_and_western_digits_are_one_number() -> None:
     assert check("يحصل الموظف على ٣٤ يوماً [1].", arabic).supported
     assert check("Employees get 34 days [1].", arabic).supported
     assert check("يحصل الموظف على ٤٣ يوماً [1].", arabic).unsupported == ["43"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "lead"),
+    [
+        # the cited lead holds, the next sentence invents: the lead
+        ("Employees get 25 days [1]. Managers get 30 days.", "Employees get 25 days [1]."),
+        ("Employees get 25 days [1].\nMaternity leave is 98 days.", "Employees get 25 days [1]."),
+        # the first sentence already fails: nothing to keep
+        ("Employees get 30 days [1]. Book it 2 weeks ahead [1].", None),
+        # a lead that cites nothing is no grounded answer
+        ("Here is the answer. Maternity leave is 98 days [1].", None),
+        # everything holds: nothing to cut
+        ("Employees get 25 days [1]. Book it 2 weeks ahead [1].", None),
+        # code written to illustrate is no claim, over several lines too
+        ("Employees get 25 days [1].\n```\nleave = 30\n```\nIt is 98 days.",
+         "Employees get 25 days [1].\n```\nleave = 30\n```"),
+    ],
+)  # fmt: skip
+def test_the_grounded_lead_ends_before_the_first_unsupported_sentence(
+    answer: str, lead: str | None
+) -> None:
+    assert grounded_lead(answer, SOURCES, question="How much leave?") == lead

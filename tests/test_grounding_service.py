@@ -94,8 +94,45 @@ def test_an_answer_cut_by_the_token_cap_loses_its_unfinished_sentence(
     finally:
         res.close()
     res, uncapped = _ask(settings, reply)  # not cut: the model chose to stop there
+    try:  # its cited lead holds: shown without the sentence the passages do not back
+        assert not uncapped.refused and uncapped.answer.endswith("per night [1].")
+        assert uncapped.trimmed == "It was raised in 19" and uncapped.unsupported == ["19"]
+    finally:
+        res.close()
+
+
+RAMBLE = "In capital cities the cap is 220 EUR per night [1]. In Paris it is 480 EUR."
+
+
+def test_a_backed_lead_is_shown_without_the_tail_that_invents(settings: Settings) -> None:
+    """A small model gives the cited answer, then rambles on into a figure of its own: the
+    user gets the lead, and the audit record keeps the tail and the facts it failed on."""
+    res, answer = _ask(settings, RAMBLE)
     try:
-        assert uncapped.refused and uncapped.unsupported == ["19"]
+        assert not answer.refused and answer.withheld is None, answer
+        assert answer.answer == "In capital cities the cap is 220 EUR per night [1]."
+        assert answer.trimmed == "In Paris it is 480 EUR." and answer.unsupported == [
+            "480",
+            "paris",
+        ]
+        assert [c.n for c in answer.citations] == [1] and answer.citations[0].evidence
+        assert answer.to_dict()["trimmed"] is True
+        (record,) = res.audit.records(ExportFilter(kinds=("question",)))
+        assert record.data["trimmed"] is True and record.data["refused"] is False
+        personal = res.audit.payload(record)
+        assert personal is not None
+        assert personal["trimmed"] == "In Paris it is 480 EUR."
+        assert personal["unsupported"] == ["480", "paris"]
+    finally:
+        res.close()
+
+
+def test_withholding_the_whole_answer_is_a_setting(settings: Settings) -> None:
+    strict = settings.model_copy(update={"keep_grounded_lead": False})
+    res, answer = _ask(strict, RAMBLE)
+    try:
+        assert answer.refused and answer.answer == REFUSAL and answer.trimmed is None
+        assert answer.withheld == RAMBLE and answer.unsupported == ["480", "paris"]
     finally:
         res.close()
 

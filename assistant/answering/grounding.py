@@ -16,8 +16,11 @@ against the passages catch most of that without a second model:
   most of its words; those sentences are the *evidence spans*, shown highlighted in the
   source cards and kept, by id (``chunk_id:sentence``), in the audit record.
 
-An answer with an unsupported fact is withheld (answering/service.py): the user gets
-the refusal, and the audit record names the facts that failed.
+An answer with an unsupported fact is withheld (answering/router.py): the user gets
+the refusal, and the audit record names the facts that failed. Unless its lead holds
+(``grounded_lead``): a small model often gives the right, cited answer and then rambles
+on into facts of its own ("27 days [1]. ... the answer is 13"); the user then gets the
+sentences before the first unsupported one, and the audit record keeps the cut tail.
 """
 
 from __future__ import annotations
@@ -161,3 +164,18 @@ def _best_sentence(sentence: str, backing: Sequence[_Passage]) -> tuple[_Passage
             if share > 0 and (best is None or share > best[0]):
                 best = (share, passage, index)
     return None if best is None else best[1:]
+
+
+def grounded_lead(answer: str, sources: Sequence[Citation], *, question: str = "") -> str | None:
+    """``answer`` up to its first sentence with an unsupported fact, when what comes before
+    cites a source (a lead that cites nothing is no grounded answer); None when the first
+    sentence already fails, or nothing does."""
+    blank = _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), answer)  # code is no claim
+    end = 0  # where the sentences checked so far end (offsets of ``blank`` are ``answer``'s)
+    for sentence in split_sentences(blank):
+        start = blank.find(sentence, end)
+        if not check(sentence, sources, question=question).supported:
+            lead = answer[:start].strip()
+            return lead if lead and _MARKER.search(lead) else None
+        end = start + len(sentence)
+    return None

@@ -17,6 +17,7 @@ class AnswerKnobs(TypedDict):
     context_tokens: int | None
     verify_grounding: bool
     regenerate: bool
+    keep_lead: bool
 
 
 def answer_knobs(settings: Settings) -> AnswerKnobs:
@@ -26,4 +27,5 @@ def answer_knobs(settings: Settings) -> AnswerKnobs:
         context_tokens=settings.context_tokens or None,  # 0: the whole context window
         verify_grounding=settings.verify_grounding,  # answering/grounding.py
         regenerate=settings.regenerate_withheld,  # a withheld answer asked once more
+        keep_lead=settings.keep_grounded_lead,  # or its cited, backed lead shown
     )

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from assistant.answering.citations import attribute, is_refusal, resolve
 from assistant.answering.events import Event, RetryEvent, TokenEvent
 from assistant.answering.generator import Generator
-from assistant.answering.grounding import check
+from assistant.answering.grounding import check, grounded_lead
 from assistant.answering.guard import leaks_prompt
 from assistant.answering.prompt import (
     SYSTEM_PROMPT,
@@ -64,7 +64,8 @@ class Verdict:
     cited: list[Citation] = field(default_factory=list)
     written: str = ""  # what the model wrote
     withheld: str | None = None
-    unsupported: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # of the withheld or trimmed text
+    trimmed: str | None = None  # the tail cut from a shown answer: it stated unsupported facts
     evidence: list[str] = field(default_factory=list)
     drafts: list[Draft] = field(default_factory=list)  # earlier models' discarded answers
     replica: str | None = None  # which copy of the model wrote it (models/replicas.py)
@@ -87,6 +88,7 @@ class Router:
         timeout_s: float,
         verify_grounding: bool,
         regenerate: bool = False,
+        keep_lead: bool = True,
     ) -> None:
         if not chain:
             raise ValueError("a chain needs at least one model")
@@ -94,6 +96,7 @@ class Router:
         self.max_tokens = max_tokens
         self.timeout_s = timeout_s
         self.verify_grounding = verify_grounding  # withhold answers their passages do not back
+        self.keep_lead = keep_lead  # ...but show the cited sentences before the first one
         #: a withheld answer of the last model: that model answers once more, told which of
         #: its facts no source holds, before the user gets the refusal
         self.regenerate = regenerate
@@ -214,7 +217,10 @@ class Router:
         if not self.verify_grounding:
             return Verdict(model, text, False, cited, written=written)
         grounding = check(text, sources, question=question)  # answering/grounding.py
-        if not grounding.supported:  # a fact its passages do not hold: withheld
+        lead = None
+        if not grounding.supported and self.keep_lead:  # its cited lead holds: cut the rest
+            lead = grounded_lead(text, sources, question=question)
+        if not grounding.supported and (lead is None or is_refusal(lead)):  # withheld
             return Verdict(
                 model,
                 refusal(language),
@@ -223,5 +229,19 @@ class Router:
                 withheld=text,
                 unsupported=grounding.unsupported,
             )
+        trimmed, unsupported = None, []
+        if lead is not None:
+            trimmed, unsupported = text.strip()[len(lead) :].strip(), grounding.unsupported
+            text, cited = resolve(lead, sources)
+            grounding = check(text, sources, question=question)
         cited = [dataclasses.replace(c, evidence=grounding.evidence.get(c.n)) for c in cited]
-        return Verdict(model, text, False, cited, written=written, evidence=grounding.spans)
+        return Verdict(
+            model,
+            text,
+            False,
+            cited,
+            written=written,
+            evidence=grounding.spans,
+            trimmed=trimmed,
+            unsupported=unsupported,
+        )

@@ -109,6 +109,7 @@ class AnswerService:
         system_prompt: str = SYSTEM_PROMPT,
         verify_grounding: bool = True,
         regenerate: bool = False,
+        keep_lead: bool = True,
         fallbacks: Sequence[ChainModel] = (),
         redaction: Redaction | None = None,
     ) -> None:
@@ -129,6 +130,7 @@ class AnswerService:
             timeout_s=timeout_s,
             verify_grounding=verify_grounding,  # withhold answers their passages do not back
             regenerate=regenerate,  # ...after asking the last model once more
+            keep_lead=keep_lead,  # ...or cut the tail after a cited, backed lead
         )
 
     @property
@@ -258,17 +260,8 @@ class AnswerService:
         )
         v = yield from (without_tokens(steps) if mask else steps)  # masked: sent whole
         ticket.release()  # the last model asked is done: the next in line may go
-        final = done(
-            v.text,
-            v.refused,
-            v.cited,
-            evidence=v.evidence,
-            withheld=v.withheld,
-            unsupported=v.unsupported,
-            model=v.model,
-            drafts=v.drafts,
-            replica=v.replica,
-        )
+        shared = ("evidence", "withheld", "unsupported", "trimmed", "model", "drafts", "replica")
+        final = done(v.text, v.refused, v.cited, **{k: getattr(v, k) for k in shared})
         if mask is not None:
             final = dataclasses.replace(final, answer=mask.answer(final.answer))
             yield TokenEvent(final.answer.answer)

@@ -95,6 +95,8 @@ def record_answer(
         data["replica"] = answer.replica
     if answer.withheld is not None:  # the check found a fact no passage holds
         data["withheld"] = True
+    if answer.trimmed is not None:  # shown without its tail, which stated such facts
+        data["trimmed"] = True
     # a smaller model answered first and was replaced (answering/router.py)
     if others := [d for d in answer.drafts if d.model != answer.model]:
         data["escalated_from"] = others[-1].model
@@ -119,6 +121,9 @@ def record_answer(
     }
     if answer.withheld is not None:  # what the model wrote, and the facts no passage held
         personal["withheld_answer"] = answer.withheld
+        personal["unsupported"] = answer.unsupported
+    if answer.trimmed is not None:  # the tail cut from the answer shown, and its facts
+        personal["trimmed"] = answer.trimmed
         personal["unsupported"] = answer.unsupported
     if answer.drafts:  # what the reader was shown before the next model took over
         personal["drafts"] = [

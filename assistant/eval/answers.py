@@ -92,6 +92,7 @@ def answer_record(service: AnswerService, item: EvalItem, resolver: GoldResolver
         "tried": answer.tried,
         "draft_s": answer.timings.get("draft_s"),
         "withheld": answer.withheld,  # the text the grounding check held back
+        "trimmed": answer.trimmed,  # the tail cut after a cited, backed lead
         "unsupported": answer.unsupported,
         "seconds": time.perf_counter() - started,
     }

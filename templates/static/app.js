@@ -358,7 +358,9 @@
     } else if (answer.refused) {
       turn.sourcesNote.textContent = t("js.refused_note");
     } else {
-      turn.sourcesNote.textContent = t("js.cited_of", { cited: cited.size, total });
+      const note = t("js.cited_of", { cited: cited.size, total });
+      // the answer's tail stated facts no passage holds: it was cut (answering/grounding.py)
+      turn.sourcesNote.textContent = answer.trimmed ? `${note} ${t("js.trimmed_note")}` : note;
     }
   }
 
