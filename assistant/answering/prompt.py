@@ -43,6 +43,10 @@ REFUSAL_RULE = (
 #: The 1.5B copies Example 3's "25" into some Arabic answers it cannot find (6 of 69; the
 #: grounding check withheld 5), yet the refusal example without a figure did worse: on 30
 #: paired Arabic questions accuracy 0.43 -> 0.27, false refusal 0.27 -> 0.47 (2026-12-06).
+#: An off-domain example with a figure ("The chemistry laboratory keeps 12 fire extinguishers";
+#: first-aid kits asked) moved the copying, not the loss: answers resting on "25" 11 -> 3, on
+#: "12" 3 -> 12; Arabic set accuracy 63 -> 61/115, unanswerable refused 10 -> 8/19; HaluEval
+#: 210 questions 102 -> 103/150 (AVX-512 EPYC, paired, 2026-12-06).
 EXAMPLES = (
     "\n\nExample 1\n"
     "Sources:\n[1] (Lake Vostok)\nLake Vostok is the largest subglacial lake in Antarctica. It "
