@@ -24,6 +24,7 @@ USERS = (10, 100)
 SECONDS = {10: 30.0, 100: 60.0}
 ZERO = Target(0, op="<=", text="0")
 REPLICAS = 2  # the second 100-user run: as many model workers as this box has cores
+PARALLEL = 4  # the third: one worker decoding this many answers together
 
 
 def models_dir(ctx: Context) -> Path:
@@ -175,6 +176,38 @@ def _replicas(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
     return result
 
 
+def _batched(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
+    """100 users against one model worker of 2 threads that decodes ``PARALLEL`` answers
+    together (continuous batching, assistant/models/batching.py)."""
+    n = USERS[-1]
+    with subprocess_server(
+        ctx.area_dir("load-batched"),
+        model=MODEL,
+        models_dir=models_dir(ctx),
+        users=n,
+        extra_env={"ASSISTANT_PARALLEL": str(PARALLEL)},
+    ) as server:
+        ctx.log(f"load: {n} users × {SECONDS[n]:.0f} s against parallel = {PARALLEL}")
+        result = run_load(server, n, SECONDS[n])
+    result.label = f"{n} users × {SECONDS[n]:.0f} s, 1 replica, parallel {PARALLEL}"
+    s = result.summary()
+    waits = [w for q in result.questions if q.answered and (w := q.wait) is not None]
+    section.add(
+        Figure(
+            f"wait to first token, {n} users, 1 replica decoding {PARALLEL} at once",
+            "s",
+            waits,
+            anchor=one.summary().wait_median_s,
+            anchor_label=f"1 replica, one at a time, {n} users, same run",
+            targets=[Target(10, op="<=", text="≤ 10 s")],
+            note=f"{s.busy} of {s.asked} questions got the queue's 503 (busy); "
+            f"answered {sum(q.answered for q in result.questions)} in the minute; "
+            f"5xx and transport errors {s.server_errors + s.transport_errors}",
+        )
+    )
+    return result
+
+
 def run(ctx: Context) -> Section:
     section = Section(key="load", title="Load test (simulated users on loopback)")
     users = (5,) if ctx.quick else USERS
@@ -189,6 +222,7 @@ def run(ctx: Context) -> Section:
         _figures(section, r, s, summaries[0] if r is not results[0] else None)
     if not ctx.quick:  # the same 100 users against two replicas of the model
         results.append(_replicas(ctx, section, results[-1]))
+        results.append(_batched(ctx, section, results[1]))
     section.notes.append("Side by side:\n\n" + render_markdown(results))
     section.notes.append(
         "The load generator runs on the same cores as the server, so on this 2-core "
