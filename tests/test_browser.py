@@ -361,6 +361,26 @@ def test_an_answer_its_sources_do_not_back_is_withheld(
     assert not log.problems(), log.problems()
 
 
+def test_an_answer_is_cut_after_its_backed_lead(
+    browser: Any, serve: Callable[..., Live], tmp_path: Path
+) -> None:
+    """The streamed tail that states an unbacked figure goes; the cited lead stays, and the
+    source note says the end was cut."""
+    from playwright.sync_api import expect
+
+    from tests.test_grounding_service import RAMBLE, FixedGenerator
+
+    live = serve(generator=FixedGenerator(RAMBLE))
+    page, log = open_page(browser, live.url)
+    turn = ask(page, "What is the hotel cap per night in capital cities?")
+    wait_done(page, turn)
+    expect(turn.locator(".answer-text")).to_contain_text("220 EUR per night")
+    expect(turn.locator(".answer-text")).not_to_contain_text("480")
+    expect(turn.locator(".sources-note")).to_contain_text("it was cut")
+    page.screenshot(path=str(tmp_path / "chat-trimmed.png"), full_page=True)
+    assert not log.problems(), log.problems()
+
+
 def test_a_replaced_draft_is_cleared_and_the_answering_model_named(
     browser: Any, serve: Callable[..., Live]
 ) -> None:
