@@ -86,4 +86,5 @@ def test_arabic_indic_and_western_digits_are_one_number() -> None:
 def test_the_grounded_lead_ends_before_the_first_unsupported_sentence(
     answer: str, lead: str | None
 ) -> None:
-    assert grounded_lead(answer, SOURCES, question="How much leave?") == lead
+    grounding = check(answer, SOURCES, question="How much leave?")
+    assert grounded_lead(answer, grounding) == lead

@@ -62,6 +62,7 @@ class Grounding:
     unsupported: list[str] = field(default_factory=list)
     evidence: dict[int, str] = field(default_factory=dict)  # source n -> its best sentence
     spans: list[str] = field(default_factory=list)  # "chunk_id:sentence index", in order
+    cut: int | None = None  # where the first sentence with an unsupported fact starts
 
     @property
     def supported(self) -> bool:
@@ -122,7 +123,12 @@ def check(answer: str, sources: Sequence[Citation], *, question: str = "") -> Gr
     unsupported: list[str] = []
     evidence: dict[int, str] = {}
     spans: list[str] = []
-    for sentence in split_sentences(_CODE_SPAN.sub(" ", answer)):
+    cut: int | None = None
+    blank = _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), answer)  # offsets stay answer's
+    end = 0  # where the sentences read so far end
+    for sentence in split_sentences(blank):
+        start = blank.find(sentence, end)
+        end = start + len(sentence)
         cited = [int(n) for m in _MARKER.findall(sentence) for n in re.split(r"[,;]", m)]
         backing = [passages[n] for n in cited if n in passages] or list(passages.values())
         have_nums = set().union(*(p.numbers for p in backing))
@@ -132,6 +138,8 @@ def check(answer: str, sources: Sequence[Citation], *, question: str = "") -> Gr
             w for w in words if not any(w in p.text for p in backing) and w not in asked_words
         )
         unsupported += [f for f in missing if f not in unsupported]
+        if missing and cut is None:
+            cut = start
         best = _best_sentence(sentence, backing)
         if best is not None:
             source, index = best
@@ -139,7 +147,7 @@ def check(answer: str, sources: Sequence[Citation], *, question: str = "") -> Gr
             span = f"{source.chunk_id}:{index}"
             if span not in spans:
                 spans.append(span)
-    return Grounding(unsupported, evidence, spans)
+    return Grounding(unsupported, evidence, spans, cut)
 
 
 class _Passage:
@@ -166,16 +174,11 @@ def _best_sentence(sentence: str, backing: Sequence[_Passage]) -> tuple[_Passage
     return None if best is None else best[1:]
 
 
-def grounded_lead(answer: str, sources: Sequence[Citation], *, question: str = "") -> str | None:
-    """``answer`` up to its first sentence with an unsupported fact, when what comes before
-    cites a source (a lead that cites nothing is no grounded answer); None when the first
-    sentence already fails, or nothing does."""
-    blank = _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), answer)  # code is no claim
-    end = 0  # where the sentences checked so far end (offsets of ``blank`` are ``answer``'s)
-    for sentence in split_sentences(blank):
-        start = blank.find(sentence, end)
-        if not check(sentence, sources, question=question).supported:
-            lead = answer[:start].strip()
-            return lead if lead and _MARKER.search(lead) else None
-        end = start + len(sentence)
-    return None
+def grounded_lead(answer: str, grounding: Grounding) -> str | None:
+    """``answer`` (as ``grounding`` checked it) up to its first sentence with an unsupported
+    fact, when what comes before cites a source (a lead that cites nothing is no grounded
+    answer); None when the first sentence already fails, or nothing does."""
+    if grounding.cut is None:
+        return None
+    lead = answer[: grounding.cut].strip()
+    return lead if lead and _MARKER.search(lead) else None

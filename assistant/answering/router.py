@@ -219,7 +219,7 @@ class Router:
         grounding = check(text, sources, question=question)  # answering/grounding.py
         lead = None
         if not grounding.supported and self.keep_lead:  # its cited lead holds: cut the rest
-            lead = grounded_lead(text, sources, question=question)
+            lead = grounded_lead(text, grounding)
         if not grounding.supported and (lead is None or is_refusal(lead)):  # withheld
             return Verdict(
                 model,
@@ -230,8 +230,8 @@ class Router:
                 unsupported=grounding.unsupported,
             )
         trimmed, unsupported = None, []
-        if lead is not None:
-            trimmed, unsupported = text.strip()[len(lead) :].strip(), grounding.unsupported
+        if lead is not None:  # the cut is where the lead ends
+            trimmed, unsupported = text[grounding.cut :].strip(), grounding.unsupported
             text, cited = resolve(lead, sources)
             grounding = check(text, sources, question=question)
         cited = [dataclasses.replace(c, evidence=grounding.evidence.get(c.n)) for c in cited]

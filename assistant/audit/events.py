@@ -119,11 +119,11 @@ def record_answer(
             for s in answer.sources
         ],
     }
-    if answer.withheld is not None:  # what the model wrote, and the facts no passage held
+    if answer.withheld is not None:  # what the model wrote
         personal["withheld_answer"] = answer.withheld
-        personal["unsupported"] = answer.unsupported
-    if answer.trimmed is not None:  # the tail cut from the answer shown, and its facts
+    if answer.trimmed is not None:  # the tail cut from the answer shown
         personal["trimmed"] = answer.trimmed
+    if answer.withheld is not None or answer.trimmed is not None:  # the facts no passage held
         personal["unsupported"] = answer.unsupported
     if answer.drafts:  # what the reader was shown before the next model took over
         personal["drafts"] = [
