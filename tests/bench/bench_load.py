@@ -9,7 +9,7 @@ against an in-process app with the stand-in models: it checks the code only.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -141,71 +141,80 @@ def _figures(section: Section, r: LoadResult, s: Summary, base: Summary | None) 
     )
 
 
-def _replicas(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
-    """100 users against a server with ``REPLICAS=2``: two model worker processes of one
-    thread each (THREADS=2 shared out), beside the run above with one of two threads."""
+def _variant(
+    ctx: Context,
+    section: Section,
+    one: LoadResult,
+    *,
+    key: str,
+    how: str,
+    env: dict[str, str],
+    anchor_label: str,
+    more: Callable[[Summary], str] = lambda s: "",
+) -> LoadResult:
+    """The same 100 users against a server set up by ``env`` (``how`` it answers), its wait
+    to first token against ``one``'s, the one-worker run of the same 100 users; ``more``
+    adds to the figure's note."""
     n = USERS[-1]
     with subprocess_server(
-        ctx.area_dir("load-replicas"),
+        ctx.area_dir(f"load-{key}"),
         model=MODEL,
         models_dir=models_dir(ctx),
         users=n,
-        extra_env={"ASSISTANT_REPLICAS": str(REPLICAS), "ASSISTANT_THREADS": "2"},
+        extra_env=env,
     ) as server:
-        ctx.log(f"load: {n} users × {SECONDS[n]:.0f} s against {REPLICAS} replicas")
+        ctx.log(f"load: {n} users × {SECONDS[n]:.0f} s against {how}")
         result = run_load(server, n, SECONDS[n])
-    result.label = f"{n} users × {SECONDS[n]:.0f} s, {REPLICAS} replicas × 1 thread"
+    result.label = f"{n} users × {SECONDS[n]:.0f} s, {how}"
     s = result.summary()
     waits = [w for q in result.questions if q.answered and (w := q.wait) is not None]
     section.add(
         Figure(
-            f"wait to first token, {n} users, {REPLICAS} replicas × 1 thread",
+            f"wait to first token, {n} users, {how}",
             "s",
             waits,
             anchor=one.summary().wait_median_s,
-            anchor_label=f"1 replica × 2 threads, {n} users, same run",
+            anchor_label=f"{anchor_label}, {n} users, same run",
             targets=[Target(10, op="<=", text="≤ 10 s")],
             note=f"{s.busy} of {s.asked} questions got the queue's 503 (busy); "
             f"answered {sum(q.answered for q in result.questions)} in the minute; "
-            f"5xx and transport errors {s.server_errors + s.transport_errors}; "
-            f"first tokens out of arrival order {s.fifo_inversions} of {s.fifo_pairs} pairs: "
-            "the queue admits in arrival order, but two replicas answer two questions at "
-            "once and the shorter prompt's first token may come first",
+            f"5xx and transport errors {s.server_errors + s.transport_errors}" + more(s),
         )
     )
     return result
+
+
+def _replicas(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
+    """``REPLICAS=2``: two model worker processes of one thread each (THREADS=2 shared
+    out), beside the run above with one of two threads."""
+    return _variant(
+        ctx,
+        section,
+        one,
+        key="replicas",
+        how=f"{REPLICAS} replicas × 1 thread",
+        env={"ASSISTANT_REPLICAS": str(REPLICAS), "ASSISTANT_THREADS": "2"},
+        anchor_label="1 replica × 2 threads",
+        more=lambda s: (
+            f"; first tokens out of arrival order {s.fifo_inversions} of "
+            f"{s.fifo_pairs} pairs: the queue admits in arrival order, but two replicas answer "
+            "two questions at once and the shorter prompt's first token may come first"
+        ),
+    )
 
 
 def _batched(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
-    """100 users against one model worker of 2 threads that decodes ``PARALLEL`` answers
-    together (continuous batching, assistant/models/batching.py)."""
-    n = USERS[-1]
-    with subprocess_server(
-        ctx.area_dir("load-batched"),
-        model=MODEL,
-        models_dir=models_dir(ctx),
-        users=n,
-        extra_env={"ASSISTANT_PARALLEL": str(PARALLEL)},
-    ) as server:
-        ctx.log(f"load: {n} users × {SECONDS[n]:.0f} s against parallel = {PARALLEL}")
-        result = run_load(server, n, SECONDS[n])
-    result.label = f"{n} users × {SECONDS[n]:.0f} s, 1 replica, parallel {PARALLEL}"
-    s = result.summary()
-    waits = [w for q in result.questions if q.answered and (w := q.wait) is not None]
-    section.add(
-        Figure(
-            f"wait to first token, {n} users, 1 replica decoding {PARALLEL} at once",
-            "s",
-            waits,
-            anchor=one.summary().wait_median_s,
-            anchor_label=f"1 replica, one at a time, {n} users, same run",
-            targets=[Target(10, op="<=", text="≤ 10 s")],
-            note=f"{s.busy} of {s.asked} questions got the queue's 503 (busy); "
-            f"answered {sum(q.answered for q in result.questions)} in the minute; "
-            f"5xx and transport errors {s.server_errors + s.transport_errors}",
-        )
+    """One model worker of 2 threads that decodes ``PARALLEL`` answers together
+    (continuous batching, assistant/models/batching.py)."""
+    return _variant(
+        ctx,
+        section,
+        one,
+        key="batched",
+        how=f"1 replica decoding {PARALLEL} at once",
+        env={"ASSISTANT_PARALLEL": str(PARALLEL)},
+        anchor_label="1 replica, one at a time",
     )
-    return result
 
 
 def run(ctx: Context) -> Section:
@@ -220,9 +229,9 @@ def run(ctx: Context) -> Section:
     summaries = [r.summary() for r in results]
     for r, s in zip(results, summaries, strict=True):
         _figures(section, r, s, summaries[0] if r is not results[0] else None)
-    if not ctx.quick:  # the same 100 users against two replicas of the model
-        results.append(_replicas(ctx, section, results[-1]))
-        results.append(_batched(ctx, section, results[1]))
+    if not ctx.quick:  # the same 100 users against two replicas, then against batching
+        one = results[-1]
+        results += [_replicas(ctx, section, one), _batched(ctx, section, one)]
     section.notes.append("Side by side:\n\n" + render_markdown(results))
     section.notes.append(
         "The load generator runs on the same cores as the server, so on this 2-core "
