@@ -11,9 +11,12 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from assistant.models import prefill
 from assistant.models.cpu import CpuMode, uses_extra_buffers
+
+SplitPrefill = Literal["auto", "on", "off"]
 
 #: Read as one batch by :meth:`LlamaGenerator.probe`: long enough for llama.cpp to take
 #: its batched matrix kernels (where AMX crashed), short enough to cost well under a second.
@@ -98,6 +101,7 @@ class LlamaGenerator:
         flash_attn: bool = False,
         temperature: float = 0.0,
         repeat_penalty: float = 1.1,
+        split_prefill: SplitPrefill = "off",
     ) -> None:
         self.model_path = Path(model_path)
         self.name = name
@@ -114,6 +118,11 @@ class LlamaGenerator:
         }
         self.temperature = temperature
         self.repeat_penalty = repeat_penalty
+        #: prompts read by a second, plain context (models/prefill.py); "auto": if faster
+        self.split_prefill: SplitPrefill = "off" if cpu_mode == "plain" else split_prefill
+        self.prefill: prefill.PlainPrefill | None = None
+        #: what load() measured and decided about the split, for the probe's report
+        self.prefill_report: dict[str, Any] = {"split": False}
         self._llm: Any = None
         self._lock = threading.Lock()
         #: (prompt tokens, of which reused from the KV cache) of the current/last answer,
@@ -122,8 +131,30 @@ class LlamaGenerator:
 
     def load(self) -> Any:
         if self._llm is None:
-            self._llm = open_llama(self.model_path, self.cpu_mode, **self.params)
+            llm = open_llama(self.model_path, self.cpu_mode, **self.params)
+            if self.split_prefill != "off":
+                self._split(llm)
+            self._llm = llm
         return self._llm
+
+    def _split(self, llm: Any) -> None:
+        """Load the plain context beside ``llm`` and keep it if it reads prompts faster
+        ("auto": timed on one batch of the probe text; "on": kept unmeasured)."""
+        params = {**self.params, "n_threads": self.params["n_threads_batch"]}
+        plain = open_llama(self.model_path, "plain", **params)
+        report: dict[str, Any] = {"split": True}
+        if self.split_prefill == "auto":
+            tokens = llm.tokenize(PROBE_TEXT.encode("utf-8"), add_bos=True)[: prefill.PROBE_TOKENS]
+            repacked_s = prefill.batch_seconds(llm, tokens)
+            plain_s = prefill.batch_seconds(plain, tokens)
+            report = {"split": prefill.faster(plain_s, repacked_s), "tokens": len(tokens),
+                      "plain_s": round(plain_s, 3), "repacked_s": round(repacked_s, 3)}  # fmt: skip
+        self.prefill_report = report
+        if report["split"]:
+            self.prefill = prefill.PlainPrefill(plain)
+            self.prefill.attach(llm)
+        else:
+            plain.close()
 
     @property
     def loaded(self) -> bool:
@@ -147,6 +178,7 @@ class LlamaGenerator:
                 "load_s": round(loaded - t0, 3),
                 "probe_s": round(time.perf_counter() - loaded, 3),
                 "probe_tokens": len(tokens),
+                "prefill": self.prefill_report,
                 "system_info": info.decode() if isinstance(info, bytes) else str(info),
             }
 

@@ -57,7 +57,7 @@ def worker_spec(settings: Settings, path: Path, sha256: str) -> WorkerSpec:
             "flash_attn": s.flash_attn,
             "temperature": s.temperature,
             "repeat_penalty": s.repeat_penalty,
-            **({"parallel": s.parallel} if s.parallel > 1 else {}),
+            **({"parallel": s.parallel} if s.parallel > 1 else {"split_prefill": s.split_prefill}),
         },
         factory=BATCHED_FACTORY if s.parallel > 1 else LLAMA_FACTORY,
         verified=(str(path), st.st_size, st.st_mtime_ns),

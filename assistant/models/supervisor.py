@@ -163,6 +163,7 @@ class Supervisor:
                 "mode": mode,
                 "result": "passed",
                 "seconds": round(time.monotonic() - started, 2),
+                **({"prefill": info["prefill"]} if info.get("prefill") else {}),
             }
             with self._cond:
                 if epoch != self._epoch:  # closed while it started

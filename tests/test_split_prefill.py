@@ -1,0 +1,129 @@
+"""Prompts read by a second, plain context and decoded by the repacked one
+(assistant/models/prefill.py), with the real tiny model (smollm2-135m).
+
+The split must change when the first token comes, not what the answer says: each
+answer's first paragraph is compared with the one-context generator's, greedy, on
+questions with clear answers. The two layouts round differently, so a near tie can flip
+(as in tests/test_batched_decoding.py): the 135M model's ramble after "The answer is 27
+days." did ("... an example of how" / "... an example of a logical fallacy"). A copy the
+decoding context refuses falls back to reading the prompt there, with the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.models import prefill
+from assistant.models.llama import LlamaGenerator, open_llama
+from assistant.models.model_worker import worker_spec
+from assistant.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+MODELS = Path(__file__).resolve().parent.parent / "data" / "models" / "smollm2-135m"
+SYSTEM = {"role": "system", "content": "You answer questions briefly, from the sources."}
+SOURCES = (
+    "Sources:\n\n[1] Employees get 27 days of paid annual leave. Requests go through the "
+    "HR portal two weeks ahead, and the line manager approves them.\n\n"
+)
+#: a second passage per question, as retrieval gives each question its own passages: the
+#: new tokens after the shared prefix are then enough to be read by the plain context
+OTHER = "[2] Office {n} in the north wing is open from 08:00 to 18:00 on working days.\n\n"
+QUESTIONS = [
+    "How many days of paid annual leave do employees get?",
+    "Who approves leave requests?",
+    "How far ahead must leave be requested?",
+]
+TOKENS = 24
+
+
+def weights() -> Path:
+    found = sorted(MODELS.glob("*.gguf"))
+    if not found:
+        pytest.skip("smollm2-135m is not installed (make models)")
+    return found[0]
+
+
+def generator(split: Any) -> LlamaGenerator:
+    return LlamaGenerator(weights(), name="smollm2-135m", sha256="0" * 64, context_size=1024,
+                          threads=1, flash_attn=True, split_prefill=split)  # fmt: skip
+
+
+def ask(g: LlamaGenerator, question: str) -> str:
+    n = QUESTIONS.index(question) if question in QUESTIONS else 9
+    content = SOURCES + OTHER.format(n=n) + "Question: " + question
+    messages = [SYSTEM, {"role": "user", "content": content}]
+    return "".join(g.stream(messages, max_tokens=TOKENS)).split("\n\n")[0]
+
+
+@pytest.fixture(scope="module")
+def alone() -> list[str]:
+    g = generator("off")
+    return [ask(g, q) for q in QUESTIONS]
+
+
+@pytest.fixture(scope="module")
+def split() -> Iterator[LlamaGenerator]:
+    g = generator("on")
+    g.load()
+    yield g
+
+
+def test_split_answers_are_the_one_context_answers(split: LlamaGenerator,
+                                                   alone: list[str]) -> None:  # fmt: skip
+    assert split.prefill is not None
+    before = split.prefill.used
+    assert [ask(split, q) for q in QUESTIONS] == alone
+    assert split.prefill.used - before == len(QUESTIONS)
+    assert split.prefill.fallbacks == 0
+
+
+def test_the_system_prefix_is_reused_in_both_contexts(split: LlamaGenerator) -> None:
+    ask(split, QUESTIONS[0])
+    ask(split, QUESTIONS[1])
+    assert split.last_prompt is not None
+    total, reused = split.last_prompt
+    assert 0 < reused < total  # the decoding context kept the shared prefix
+    held = split.prefill.plain.n_tokens if split.prefill else 0
+    assert held == total - 1  # the plain one read all but the last token, from that prefix
+
+
+def test_a_refused_copy_falls_back_to_reading_in_the_decoding_context(alone: list[str]) -> None:
+    """A plain context with an 8-bit K cache: the decoding context (f16) refuses its copy."""
+    import llama_cpp
+
+    g = generator("off")
+    llm = g.load()
+    plain = open_llama(weights(), "plain", n_ctx=1024, n_threads=1, flash_attn=True,
+                       type_k=llama_cpp.GGML_TYPE_Q8_0, verbose=False)  # fmt: skip
+    g.prefill = prefill.PlainPrefill(plain)
+    g.prefill.attach(llm)
+    assert [ask(g, q) for q in QUESTIONS] == alone
+    assert g.prefill.fallbacks == len(QUESTIONS) and g.prefill.used == 0
+
+
+def test_auto_keeps_the_split_only_where_the_probe_times_it_faster() -> None:
+    g = generator("auto")
+    report = g.probe()["prefill"]
+    assert report["tokens"] == prefill.PROBE_TOKENS
+    assert report["split"] == prefill.faster(report["plain_s"], report["repacked_s"])
+    assert (g.prefill is not None) == report["split"]
+
+
+def test_the_plain_mode_has_nothing_to_split() -> None:
+    g = LlamaGenerator(weights(), name="smollm2-135m", sha256="0" * 64, context_size=1024,
+                       threads=1, cpu_mode="plain", split_prefill="on")  # fmt: skip
+    g.load()
+    assert g.prefill is None and g.prefill_report == {"split": False}
+
+
+def test_the_setting_reaches_the_one_at_a_time_worker_only(tmp_path: Path) -> None:
+    path = weights()
+    one = worker_spec(Settings(data_dir=tmp_path, split_prefill="off"), path, "0" * 64)
+    assert one.kwargs["split_prefill"] == "off"
+    batched = worker_spec(Settings(data_dir=tmp_path, parallel=4), path, "0" * 64)
+    assert "split_prefill" not in batched.kwargs
