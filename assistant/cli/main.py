@@ -265,8 +265,8 @@ def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> No
             split = next((p["prefill"] for p in status["probes"] if "prefill" in p), None)
             if split and "plain_s" in split:
                 how = "a second, plain context" if split["split"] else "the decoding context"
-                console.print(f"   prompts read by {how} ({split['tokens']} tokens: "
-                              f"{split['plain_s']} s plain, {split['repacked_s']} s repacked)")  # fmt: skip
+                took = f"{split['plain_s']} s plain, {split['repacked_s']} s repacked"
+                console.print(f"   prompts read by {how} ({split['tokens']} tokens: {took})")
 
 
 # -- audit (assistant/cli/audit.py) ----------------------------------------------------

@@ -237,4 +237,15 @@ def run(ctx: Context) -> Section:
         "The load generator runs on the same cores as the server, so on this 2-core "
         "machine it takes CPU from it; compare the two runs with each other."
     )
+    section.notes.append(PARALLEL_NOTE)
     return section
+
+
+#: Why the batching run decodes 4 answers together and not more (measured, not re-run).
+PARALLEL_NOTE = (
+    "8 at once instead of 4 (AVX-512 EPYC, 2026-12-06, the same three 100-user runs): median "
+    "wait to first token 13.1 s with 84 questions answered in the minute, against 18.3 s one "
+    "at a time (same run) and 10.9 s / 105 with 4 at once (the run above). smollm2-135m's "
+    "aggregate decode grows only 1.16x from 4 to 8 sequences (178 -> 207 tok/s), and each "
+    "answer decodes at half the rate, so slots free more slowly."
+)
