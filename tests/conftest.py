@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from assistant.answering.generator import EchoGenerator
+from assistant.models.cpu import CpuMode, describe_cpu
 from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
@@ -22,6 +23,11 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
 MODELS = Path(os.environ.get("ASSISTANT_MODELS_DIR", REPO / "data" / "models"))
 TEST_MODEL = "smollm2-135m"
+#: The CPU mode of tests that load llama.cpp in the test process itself. On a CPU with AMX,
+#: "extra" segfaults in llama-cpp-python 0.3.36 (issue 7), and "no-amx" needs a seccomp
+#: filter that could never be lifted from the test process: "plain" there. The model's
+#: worker process, which the other tests use, probes its own mode.
+IN_PROCESS_MODE: CpuMode = "plain" if describe_cpu()["amx"] else "extra"
 
 
 @pytest.fixture(autouse=True)

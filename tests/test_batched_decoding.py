@@ -23,6 +23,7 @@ from assistant.models.batching import PREFILL_CHUNK, Sequence
 from assistant.models.llama import LlamaGenerator
 from assistant.models.model_worker import BATCHED_FACTORY, model_worker
 from assistant.settings import Settings
+from tests.conftest import IN_PROCESS_MODE
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,7 @@ def weights() -> Path:
 
 def params(**over: Any) -> dict[str, Any]:
     return {"name": "smollm2-135m", "sha256": "0" * 64, "context_size": 1024, "threads": 1,
-            "flash_attn": True, **over}  # fmt: skip
+            "flash_attn": True, "cpu_mode": IN_PROCESS_MODE, **over}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from assistant.answering.prompt import build_messages
 from assistant.models.catalog import get_spec
 from assistant.models.install import installed_path
 from assistant.models.llama import LlamaGenerator
-from tests.conftest import MODELS, TEST_MODEL
+from tests.conftest import IN_PROCESS_MODE, MODELS, TEST_MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,13 @@ def test_prompt_tokens_and_reused_prefix_are_reported() -> None:
     path = installed_path(spec, MODELS)
     if not path.exists():
         pytest.skip(f"model {TEST_MODEL} is not installed in {MODELS}")
-    gen = LlamaGenerator(path, name=TEST_MODEL, sha256=spec.files[0].sha256, flash_attn=True)
+    gen = LlamaGenerator(
+        path,
+        name=TEST_MODEL,
+        sha256=spec.files[0].sha256,
+        flash_attn=True,
+        cpu_mode=IN_PROCESS_MODE,
+    )
     first = "".join(gen.stream(build_messages("How long is annual leave?", []), max_tokens=2))
     assert first
     assert gen.last_prompt is not None
