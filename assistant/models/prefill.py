@@ -22,6 +22,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from assistant.models.batching import common_prefix
+
 #: Fewer new tokens than this are read by the decoding context itself: the copy and
 #: the extra last-token step would cost more than a slower read of a few tokens saves.
 MIN_TOKENS = 16
@@ -64,12 +66,7 @@ class PlainPrefill:
     def read(self, target: Sequence[int]) -> None:
         """Bring the plain context to exactly ``target``, reusing the prefix it holds."""
         p = self.plain
-        held = p.input_ids[: p.n_tokens]
-        same = 0
-        for a, b in zip(held, target, strict=False):
-            if int(a) != b:
-                break
-            same += 1
+        same = common_prefix([int(t) for t in p.input_ids[: p.n_tokens]], list(target))
         p.n_tokens = same
         if same < len(target):
             p.eval(target[same:])
