@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         description="Read prompts in a second copy of the model loaded without llama.cpp's "
         "repacked weights, and decode in the repacked one (assistant/models/prefill.py). "
         "auto: kept where the worker's start-up probe times it faster (qwen2.5-1.5b on the "
-        "AVX-512 EPYC: first token ~20% sooner, same answers). One answer at a time "
+        "AVX-512 EPYC: first token ~20% sooner; answers alike but for near ties). One at a time "
         "(PARALLEL 1) only",
     )
     parallel: int = Field(
