@@ -330,8 +330,8 @@ LLAMA_SETTINGS_NOTE = (
     "17.5 tok/s plain. Hence `split_prefill`: the plain layout reads the prompt, the "
     "repacked one decodes (assistant/models/prefill.py). "
     "Prompt-lookup decoding (llama-cpp-python's LlamaPromptLookupDecoding, drafts copied "
-    "from the prompt, 6 answers from two sources, 96 tokens): decode 28.0 tok/s without, "
-    "27.1 / 24.7 / 17.8 with 2 / 4 / 8 drafted tokens (each drafted token is verified at "
+    "from the prompt, 6 answers from two sources, 96 tokens, medians): decode 28.1 tok/s "
+    "without, 26.6 / 24.4 / 17.4 with 2 / 4 / 8 drafted tokens (each drafted token is checked at "
     "prompt-reading cost, and 2 cores are compute-bound at that), and it needs logits_all, "
     "which slowed a cold prompt 5.7 -> 7.2 s: not used."
 )
