@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from assistant.answering.generator import EchoGenerator
+from assistant.models.catalog import get_spec
 from assistant.models.cpu import CpuMode, describe_cpu
 from assistant.models.embed import HashEmbedder
+from assistant.models.install import installed_path
 from assistant.resources import Resources
 from assistant.settings import Settings
 
@@ -28,6 +30,14 @@ TEST_MODEL = "smollm2-135m"
 #: filter that could never be lifted from the test process: "plain" there. The model's
 #: worker process, which the other tests use, probes its own mode.
 IN_PROCESS_MODE: CpuMode = "plain" if describe_cpu()["amx"] else "extra"
+
+
+def tiny_weights() -> Path:
+    """The test model's GGUF, for tests that load llama.cpp themselves (skipped without it)."""
+    path = installed_path(get_spec(TEST_MODEL), MODELS)
+    if not path.exists():
+        pytest.skip(f"model {TEST_MODEL} is not installed in {MODELS} (make models)")
+    return path
 
 
 @pytest.fixture(autouse=True)

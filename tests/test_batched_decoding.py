@@ -23,11 +23,10 @@ from assistant.models.batching import PREFILL_CHUNK, Sequence
 from assistant.models.llama import LlamaGenerator
 from assistant.models.model_worker import BATCHED_FACTORY, model_worker
 from assistant.settings import Settings
-from tests.conftest import IN_PROCESS_MODE
+from tests.conftest import IN_PROCESS_MODE, tiny_weights
 
 pytestmark = pytest.mark.slow
 
-MODELS = Path(__file__).resolve().parent.parent / "data" / "models" / "smollm2-135m"
 SYSTEM = {"role": "system", "content": "You answer questions briefly."}
 QUESTIONS = [
     "What is the capital of France?",
@@ -37,13 +36,6 @@ QUESTIONS = [
 TOKENS = 32
 
 
-def weights() -> Path:
-    found = sorted(MODELS.glob("*.gguf"))
-    if not found:
-        pytest.skip("smollm2-135m is not installed (make models)")
-    return found[0]
-
-
 def params(**over: Any) -> dict[str, Any]:
     return {"name": "smollm2-135m", "sha256": "0" * 64, "context_size": 1024, "threads": 1,
             "flash_attn": True, "cpu_mode": IN_PROCESS_MODE, **over}  # fmt: skip
@@ -51,7 +43,7 @@ def params(**over: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def gen() -> Iterator[BatchedLlamaGenerator]:
-    g = BatchedLlamaGenerator(weights(), parallel=4, **params())
+    g = BatchedLlamaGenerator(tiny_weights(), parallel=4, **params())
     g.load()
     yield g
     g.close()
@@ -83,7 +75,7 @@ def together(g: Any, questions: list[str]) -> list[str]:
 
 
 def test_alone_it_answers_as_the_one_at_a_time_generator_does(alone: list[str]) -> None:
-    ref = LlamaGenerator(weights(), **params())
+    ref = LlamaGenerator(tiny_weights(), **params())
     for question, answer in zip(QUESTIONS, alone, strict=True):
         assert ask(ref, question) == answer  # same chat template, penalty, stop
         assert answer.strip()
@@ -165,7 +157,7 @@ def test_arabic_comes_out_whole(gen: BatchedLlamaGenerator) -> None:
 def test_concurrent_answers_through_the_worker_process(tmp_path: Path, alone: list[str]) -> None:
     s = Settings(data_dir=tmp_path, model="smollm2-135m", parallel=3, threads=1,
                  context_size=1024, flash_attn=True)  # fmt: skip
-    w = model_worker(s, weights(), "0" * 64)  # PARALLEL > 1: the batched generator
+    w = model_worker(s, tiny_weights(), "0" * 64)  # PARALLEL > 1: the batched generator
     try:
         assert w.capacity == 3 and w.supervisor.spec.factory == BATCHED_FACTORY
         w.load()

@@ -7,20 +7,16 @@ import pytest
 
 from assistant.answering.prompt import build_messages
 from assistant.models.catalog import get_spec
-from assistant.models.install import installed_path
 from assistant.models.llama import LlamaGenerator
-from tests.conftest import IN_PROCESS_MODE, MODELS, TEST_MODEL
+from tests.conftest import IN_PROCESS_MODE, TEST_MODEL, tiny_weights
 
 pytestmark = pytest.mark.slow
 
 
 def test_prompt_tokens_and_reused_prefix_are_reported() -> None:
     spec = get_spec(TEST_MODEL)
-    path = installed_path(spec, MODELS)
-    if not path.exists():
-        pytest.skip(f"model {TEST_MODEL} is not installed in {MODELS}")
     gen = LlamaGenerator(
-        path,
+        tiny_weights(),
         name=TEST_MODEL,
         sha256=spec.files[0].sha256,
         flash_attn=True,

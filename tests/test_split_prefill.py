@@ -21,7 +21,7 @@ from assistant.models import prefill
 from assistant.models.llama import LlamaGenerator, open_llama
 from assistant.models.model_worker import worker_spec
 from assistant.settings import Settings
-from tests.conftest import IN_PROCESS_MODE
+from tests.conftest import IN_PROCESS_MODE, tiny_weights
 
 pytestmark = pytest.mark.slow
 #: the split needs a repacked decoding context, which an AMX CPU's test process cannot have
@@ -30,7 +30,6 @@ needs_repacked = pytest.mark.skipif(
     IN_PROCESS_MODE == "plain", reason="no repacked context in the test process on AMX CPUs"
 )
 
-MODELS = Path(__file__).resolve().parent.parent / "data" / "models" / "smollm2-135m"
 SYSTEM = {"role": "system", "content": "You answer questions briefly, from the sources."}
 SOURCES = (
     "Sources:\n\n[1] Employees get 27 days of paid annual leave. Requests go through the "
@@ -47,15 +46,8 @@ QUESTIONS = [
 TOKENS = 24
 
 
-def weights() -> Path:
-    found = sorted(MODELS.glob("*.gguf"))
-    if not found:
-        pytest.skip("smollm2-135m is not installed (make models)")
-    return found[0]
-
-
 def generator(split: Any) -> LlamaGenerator:
-    return LlamaGenerator(weights(), name="smollm2-135m", sha256="0" * 64, context_size=1024,
+    return LlamaGenerator(tiny_weights(), name="smollm2-135m", sha256="0" * 64, context_size=1024,
                           threads=1, flash_attn=True, split_prefill=split,
                           cpu_mode=IN_PROCESS_MODE)  # fmt: skip
 
@@ -107,7 +99,7 @@ def test_a_refused_copy_falls_back_to_reading_in_the_decoding_context(alone: lis
 
     g = generator("off")
     llm = g.load()
-    plain = open_llama(weights(), "plain", n_ctx=1024, n_threads=1, flash_attn=True,
+    plain = open_llama(tiny_weights(), "plain", n_ctx=1024, n_threads=1, flash_attn=True,
                        type_k=llama_cpp.GGML_TYPE_Q8_0, verbose=False)  # fmt: skip
     g.prefill = prefill.PlainPrefill(plain)
     g.prefill.attach(llm)
@@ -125,14 +117,14 @@ def test_auto_keeps_the_split_only_where_the_probe_times_it_faster() -> None:
 
 
 def test_the_plain_mode_has_nothing_to_split() -> None:
-    g = LlamaGenerator(weights(), name="smollm2-135m", sha256="0" * 64, context_size=1024,
+    g = LlamaGenerator(tiny_weights(), name="smollm2-135m", sha256="0" * 64, context_size=1024,
                        threads=1, cpu_mode="plain", split_prefill="on")  # fmt: skip
     g.load()
     assert g.prefill is None and g.prefill_report == {"split": False}
 
 
 def test_the_setting_reaches_the_one_at_a_time_worker_only(tmp_path: Path) -> None:
-    path = weights()
+    path = tiny_weights()
     one = worker_spec(Settings(data_dir=tmp_path, split_prefill="off"), path, "0" * 64)
     assert one.kwargs["split_prefill"] == "off"
     batched = worker_spec(Settings(data_dir=tmp_path, parallel=4), path, "0" * 64)
