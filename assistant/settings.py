@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from assistant.errors import ConfigError
 from assistant.models.cpu import CpuModeSetting
+from assistant.models.prefill import SplitPrefill
 
 DEFAULT_TOML = "assistant.toml"
 
@@ -96,7 +97,7 @@ class Settings(BaseSettings):
         description="llama.cpp flash attention: prompt evaluation needs ~35% less CPU "
         "(docs/BENCHMARKS.md, generation notes), same answers",
     )
-    split_prefill: Literal["auto", "on", "off"] = Field(
+    split_prefill: SplitPrefill = Field(
         default="auto",
         description="Read prompts in a second copy of the model loaded without llama.cpp's "
         "repacked weights, and decode in the repacked one (assistant/models/prefill.py). "

@@ -11,12 +11,11 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from assistant.models import prefill
 from assistant.models.cpu import CpuMode, uses_extra_buffers
-
-SplitPrefill = Literal["auto", "on", "off"]
+from assistant.models.prefill import SplitPrefill
 
 #: Read as one batch by :meth:`LlamaGenerator.probe`: long enough for llama.cpp to take
 #: its batched matrix kernels (where AMX crashed), short enough to cost well under a second.

@@ -20,9 +20,12 @@ from __future__ import annotations
 import ctypes
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from assistant.models.batching import common_prefix
+
+#: The setting (``split_prefill``): "auto" keeps the split where the probe times it faster.
+SplitPrefill = Literal["auto", "on", "off"]
 
 #: Fewer new tokens than this are read by the decoding context itself: the copy and
 #: the extra last-token step would cost more than a slower read of a few tokens saves.
