@@ -39,10 +39,11 @@ from assistant.auth.store import AuthStore
 from assistant.errors import ModelIntegrityError, ModelNotInstalled
 from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.embed import Embedder, HashEmbedder, make_embedder
-from assistant.models.install import verify_file, verify_installed
+from assistant.models.install import verify_file
 from assistant.models.model_worker import ModelWorker, model_worker, worker_spec
 from assistant.models.multilingual import make_multilingual_embedder
 from assistant.models.replicas import ReplicaPool, replica_threads
+from assistant.models.requant import serving_file
 from assistant.observability.requests import observe_done
 from assistant.retrieval.coverage import CoverageGate
 from assistant.retrieval.retriever import Retriever
@@ -140,7 +141,7 @@ class Resources:
             except FileNotFoundError as exc:
                 raise ModelIntegrityError(f"model file not found: {path}") from exc
             return path, pinned
-        return verify_installed(spec, self.settings.models_dir), pinned
+        return serving_file(spec, self.settings.models_dir)  # re-quantised, if made
 
     def _build(self, name: str) -> Generator:
         if name == "echo":

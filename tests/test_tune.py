@@ -19,6 +19,7 @@ from assistant.errors import DatasetError, ModelCrashed, ModelIntegrityError
 from assistant.models.catalog import get_spec
 from assistant.models.embed import make_embedder
 from assistant.models.onnx_export import source_sha256
+from assistant.models.requant import serving_file
 from assistant.models.tuned import MANIFEST, install_tuned, root_of, tuned_names, verify_tuned
 from assistant.resources import Resources
 from ingest.tuning.questions import clean_question, generate_questions, sample_chunks
@@ -222,7 +223,7 @@ def test_tune_end_to_end_with_the_tiny_chat_model_and_minilm(
     assert lineage["base"]["weights_sha256"] == source_sha256(get_spec("all-minilm-l6-v2"))
     assert lineage["chat_model"] == {
         "name": TEST_MODEL,
-        "sha256": get_spec(TEST_MODEL).files[0].sha256,
+        "sha256": serving_file(get_spec(TEST_MODEL), models)[1],  # the file it answered with
     }
     assert (lineage["sample"], lineage["sampled"], lineage["seed"]) == (8, 8, 3)
     assert 2 <= lineage["pairs"] <= 8 and lineage["epochs"] == 1

