@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import re
 import threading
 from collections.abc import Sequence
@@ -126,7 +127,10 @@ class OnnxEmbedder:
         self.max_seq_length = max_seq_length or _max_seq_length(tokenizer_dir)
         self._session: Any = None
         self._pool: ThreadPoolExecutor | None = None
-        self._local = threading.local()  # one tokenizer per thread: it keeps padding state
+        #: idle tokenizers, one taken per run: a tokenizer keeps padding state, so runs at
+        #: once need one each, and loading one costs ~25 ms (a thread-local one was loaded
+        #: again by every new server thread)
+        self._tokenizers: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
 
     def _load(self) -> Any:
@@ -151,18 +155,22 @@ class OnnxEmbedder:
         return self._session
 
     def _tokenizer(self) -> Any:
-        tok = getattr(self._local, "tokenizer", None)
-        if tok is None:
+        try:
+            return self._tokenizers.get_nowait()
+        except queue.Empty:
             from tokenizers import Tokenizer
 
             tok = Tokenizer.from_file(str(self.tokenizer_dir / "tokenizer.json"))
             tok.enable_truncation(max_length=self.max_seq_length)
             tok.enable_padding(pad_id=0, pad_token="[PAD]")  # to the batch's longest
-            self._local.tokenizer = tok
-        return tok
+            return tok
 
     def _run(self, session: Any, texts: list[str]) -> NDArray[np.float32]:
-        encodings = self._tokenizer().encode_batch(texts)
+        tok = self._tokenizer()
+        try:
+            encodings = tok.encode_batch(texts)
+        finally:
+            self._tokenizers.put(tok)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         rows = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]

@@ -2,7 +2,9 @@
 
 The server runs in its own process with the test model (smollm2-135m) and a
 fresh data dir holding the sample documents; the 10-user run is the anchor of
-the 100-user one (same server, same run). ``--quick`` runs 5 users for 5 s
+the 100-user one (same server, same run). The same 100 users then meet three other
+servers: two replicas, one worker decoding several answers at once, and two replicas
+that each do (how the 2 cores are shared: in each run's label). ``--quick`` runs 5 users for 5 s
 against an in-process app with the stand-in models: it checks the code only.
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from tests.bench.core import Context, Figure, Section, Target
 from tests.bench.load import run_load
+from tests.bench.load_notes import PARALLEL_NOTE, REQUANT_NOTE, THREADS_NOTE
 from tests.bench.load_report import LoadResult, Summary, render_markdown
 from tests.bench.load_server import Server, inprocess_server, load_settings, subprocess_server
 
@@ -25,6 +28,8 @@ SECONDS = {10: 30.0, 100: 60.0}
 ZERO = Target(0, op="<=", text="0")
 REPLICAS = 2  # the second 100-user run: as many model workers as this box has cores
 PARALLEL = 4  # the third: one worker decoding this many answers together
+#: minutes of the last run (both): one minute's median wait moved 7.5-10.3 s between runs
+REPEATS = 3
 
 
 def models_dir(ctx: Context) -> Path:
@@ -151,11 +156,15 @@ def _variant(
     env: dict[str, str],
     anchor_label: str,
     more: Callable[[Summary], str] = lambda s: "",
+    repeats: int = 1,
 ) -> LoadResult:
     """The same 100 users against a server set up by ``env`` (``how`` it answers), its wait
     to first token against ``one``'s, the one-worker run of the same 100 users; ``more``
-    adds to the figure's note."""
+    adds to the figure's note. With ``repeats``, as many minutes one after the other on
+    the one server: the figure pools their waits, the side-by-side table shows the
+    minute whose median wait is the middle one."""
     n = USERS[-1]
+    results: list[LoadResult] = []
     with subprocess_server(
         ctx.area_dir(f"load-{key}"),
         model=MODEL,
@@ -163,11 +172,23 @@ def _variant(
         users=n,
         extra_env=env,
     ) as server:
-        ctx.log(f"load: {n} users × {SECONDS[n]:.0f} s against {how}")
-        result = run_load(server, n, SECONDS[n])
+        for i in range(repeats):
+            ctx.log(f"load: {n} users × {SECONDS[n]:.0f} s against {how} ({i + 1}/{repeats})")
+            results.append(run_load(server, n, SECONDS[n]))
+    waits = [w for r in results for q in r.questions if q.answered and (w := q.wait) is not None]
+    results.sort(key=lambda r: r.summary().wait_median_s or 0.0)
+    result = results[len(results) // 2]
     result.label = f"{n} users × {SECONDS[n]:.0f} s, {how}"
     s = result.summary()
-    waits = [w for q in result.questions if q.answered and (w := q.wait) is not None]
+    if repeats == 1:
+        note = f"{s.busy} of {s.asked} questions got the queue's 503 (busy); answered "
+        note += f"{sum(q.answered for q in result.questions)} in the minute"
+    else:
+        each = ", ".join(
+            f"{r.summary().wait_median_s or 0:.1f} s / {sum(q.answered for q in r.questions)}"
+            for r in results
+        )
+        note = f"{repeats} minutes pooled; each minute's median wait / answers: {each}"
     section.add(
         Figure(
             f"wait to first token, {n} users, {how}",
@@ -176,9 +197,9 @@ def _variant(
             anchor=one.summary().wait_median_s,
             anchor_label=f"{anchor_label}, {n} users, same run",
             targets=[Target(10, op="<=", text="≤ 10 s")],
-            note=f"{s.busy} of {s.asked} questions got the queue's 503 (busy); "
-            f"answered {sum(q.answered for q in result.questions)} in the minute; "
-            f"5xx and transport errors {s.server_errors + s.transport_errors}" + more(s),
+            note=f"{note}; 5xx and transport errors "
+            f"{sum(r.summary().server_errors + r.summary().transport_errors for r in results)}"
+            + more(s),
         )
     )
     return result
@@ -217,6 +238,27 @@ def _batched(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
     )
 
 
+def _replicas_batched(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
+    """Both: ``REPLICAS`` workers of one thread each, each decoding ``PARALLEL`` answers
+    together. On 2 cores shared with the web server (and here the load generator), two
+    llama.cpp threads of one worker stall at each barrier when either is pre-empted; one
+    thread per worker never waits for another."""
+    return _variant(
+        ctx,
+        section,
+        one,
+        key="replicas-batched",
+        how=f"{REPLICAS} replicas × 1 thread, each decoding {PARALLEL} at once",
+        env={
+            "ASSISTANT_REPLICAS": str(REPLICAS),
+            "ASSISTANT_THREADS": "2",
+            "ASSISTANT_PARALLEL": str(PARALLEL),
+        },
+        anchor_label="1 replica, one at a time",
+        repeats=REPEATS,
+    )
+
+
 def run(ctx: Context) -> Section:
     section = Section(key="load", title="Load test (simulated users on loopback)")
     users = (5,) if ctx.quick else USERS
@@ -229,23 +271,14 @@ def run(ctx: Context) -> Section:
     summaries = [r.summary() for r in results]
     for r, s in zip(results, summaries, strict=True):
         _figures(section, r, s, summaries[0] if r is not results[0] else None)
-    if not ctx.quick:  # the same 100 users against two replicas, then against batching
+    if not ctx.quick:  # the same 100 users: two replicas, batching, then both
         one = results[-1]
         results += [_replicas(ctx, section, one), _batched(ctx, section, one)]
+        results.append(_replicas_batched(ctx, section, one))
     section.notes.append("Side by side:\n\n" + render_markdown(results))
     section.notes.append(
         "The load generator runs on the same cores as the server, so on this 2-core "
         "machine it takes CPU from it; compare the two runs with each other."
     )
-    section.notes.append(PARALLEL_NOTE)
+    section.notes += [PARALLEL_NOTE, THREADS_NOTE, REQUANT_NOTE]
     return section
-
-
-#: Why the batching run decodes 4 answers together and not more (measured, not re-run).
-PARALLEL_NOTE = (
-    "8 at once instead of 4 (AVX-512 EPYC, 2026-12-06, the same three 100-user runs): median "
-    "wait to first token 13.1 s with 84 questions answered in the minute, against 18.3 s one "
-    "at a time (same run) and 10.9 s / 105 with 4 at once (the run above). smollm2-135m's "
-    "aggregate decode grows only 1.16x from 4 to 8 sequences (178 -> 207 tok/s), and each "
-    "answer decodes at half the rate, so slots free more slowly."
-)
