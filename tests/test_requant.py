@@ -13,7 +13,7 @@ from assistant.errors import ModelIntegrityError
 from assistant.models import requant
 from assistant.models.catalog import ModelFile, ModelSpec, Requantised, get_spec
 from assistant.models.install import hash_file, installed_path
-from tests.conftest import MODELS, TEST_MODEL, tiny_weights
+from tests.conftest import TEST_MODEL, tiny_weights
 
 
 @pytest.fixture
@@ -75,13 +75,11 @@ def test_only_an_llm_has_its_own_other_gguf() -> None:
         dataclasses.replace(embedder, requantised=gguf)
 
 
-def test_models_without_one_are_served_from_their_packaged_file() -> None:
-    spec = get_spec("qwen2.5-0.5b")
-    assert spec.requantised is None
-    if not installed_path(spec, MODELS).exists():
-        pytest.skip("qwen2.5-0.5b is not installed")
-    assert requant.ensure(spec, MODELS) is None
-    assert requant.serving_file(spec, MODELS) == (
-        installed_path(spec, MODELS),
-        spec.files[0].sha256,
+def test_models_without_one_are_served_from_their_packaged_file(models: Path) -> None:
+    assert get_spec("qwen2.5-0.5b").requantised is None
+    plain = dataclasses.replace(get_spec(TEST_MODEL), requantised=None)
+    assert requant.ensure(plain, models) is None
+    assert requant.serving_file(plain, models) == (
+        installed_path(plain, models),
+        plain.files[0].sha256,
     )
