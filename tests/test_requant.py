@@ -83,3 +83,15 @@ def test_models_without_one_are_served_from_their_packaged_file(models: Path) ->
         installed_path(plain, models),
         plain.files[0].sha256,
     )
+
+
+def test_an_evals_answers_name_the_file_they_came_from(models: Path) -> None:
+    """The eval journal's fingerprint holds these: answers of the Q4_1 file are not kept
+    for the Q8_0 one (assistant/eval/standard.py)."""
+    spec = get_spec(TEST_MODEL)
+    assert spec.requantised is not None
+    before = requant.served_hashes([TEST_MODEL, "echo"], models)
+    assert before == {TEST_MODEL: spec.files[0].sha256}
+    requant.ensure(spec, models)
+    after = requant.served_hashes([TEST_MODEL], models)
+    assert after == {TEST_MODEL: spec.requantised.file.sha256}

@@ -66,6 +66,7 @@ from assistant.eval.scores import EvalReport
 from assistant.models.catalog import CATALOG
 from assistant.models.cpu import describe_cpu
 from assistant.models.install import installed_path
+from assistant.models.requant import served_hashes
 from assistant.resources import Resources
 from assistant.settings import Settings, load_settings
 
@@ -124,6 +125,7 @@ def _journal(
         "code": answer_code(),
         "sizes": sizes,
         "settings": settings.model_dump(mode="json"),
+        "weights": served_hashes(settings.chat_models, settings.models_dir),  # requant.py
     }
     journal = AnswerJournal.for_run(args.work / "answers", *run, fingerprint, fresh=args.fresh)
     if journal.stale is not None:

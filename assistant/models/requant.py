@@ -20,10 +20,11 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from assistant.errors import ModelIntegrityError
-from assistant.models.catalog import ModelSpec
+from assistant.models.catalog import CATALOG, ModelSpec
 from assistant.models.install import hash_file, model_dir, verify_file, verify_installed
 
 #: llama.cpp's ``LLAMA_FTYPE_MOSTLY_*`` codes
@@ -44,6 +45,12 @@ def serving_file(spec: ModelSpec, models_dir: Path) -> tuple[Path, str]:
         exc.hint = f"delete {derived} or run `assistant models install {spec.name} --force`"
         raise
     return derived, pinned
+
+
+def served_hashes(names: Iterable[str], models_dir: Path) -> dict[str, str]:
+    """The SHA-256 of the file each catalogued model of ``names`` is served from: what an
+    eval's answers came from (a re-quantised file is other weights than the packaged one)."""
+    return {n: serving_file(CATALOG[n], models_dir)[1] for n in names if n in CATALOG}
 
 
 def requantised_path(spec: ModelSpec, models_dir: Path) -> Path | None:
