@@ -35,8 +35,10 @@ def serving_file(spec: ModelSpec, models_dir: Path) -> tuple[Path, str]:
     """The GGUF to load for ``spec`` and its pinned SHA-256: the re-quantised file when
     this machine made it, else the packaged one. Both are verified first."""
     source = verify_installed(spec, models_dir)
-    derived = requantised_path(spec, models_dir)
-    if spec.requantised is None or derived is None or not derived.is_file():
+    if spec.requantised is None:
+        return source, spec.files[0].sha256
+    derived = model_dir(spec, models_dir) / spec.requantised.file.relpath
+    if not derived.is_file():
         return source, spec.files[0].sha256
     pinned = spec.requantised.file.sha256
     try:
@@ -53,21 +55,15 @@ def served_hashes(names: Iterable[str], models_dir: Path) -> dict[str, str]:
     return {n: serving_file(CATALOG[n], models_dir)[1] for n in names if n in CATALOG}
 
 
-def requantised_path(spec: ModelSpec, models_dir: Path) -> Path | None:
-    if spec.requantised is None:
-        return None
-    return model_dir(spec, models_dir) / spec.requantised.file.relpath
-
-
 def ensure(spec: ModelSpec, models_dir: Path, *, force: bool = False) -> str | None:
-    """Make ``spec``'s re-quantised file if it has one and it is missing; returns what was
-    done, for the user, or None when there is nothing to do."""
-    target = requantised_path(spec, models_dir)
-    if spec.requantised is None or target is None:
-        return None
+    """Make ``spec``'s re-quantised file if it has one and it is missing (or ``force``);
+    returns what was done, for the user, or None when there is nothing to do. A file
+    already there is checked where it is served from (``serving_file``)."""
     want = spec.requantised
+    if want is None:
+        return None
+    target = model_dir(spec, models_dir) / want.file.relpath
     if target.is_file() and not force:
-        verify_file(target, want.file.sha256)
         return None
     source = verify_installed(spec, models_dir)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)

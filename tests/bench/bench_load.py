@@ -176,19 +176,19 @@ def _variant(
             ctx.log(f"load: {n} users × {SECONDS[n]:.0f} s against {how} ({i + 1}/{repeats})")
             results.append(run_load(server, n, SECONDS[n]))
     waits = [w for r in results for q in r.questions if q.answered and (w := q.wait) is not None]
-    results.sort(key=lambda r: r.summary().wait_median_s or 0.0)
-    result = results[len(results) // 2]
+    minutes = sorted(((r.summary(), r) for r in results), key=lambda m: m[0].wait_median_s or 0.0)
+    s, result = minutes[len(minutes) // 2]
     result.label = f"{n} users × {SECONDS[n]:.0f} s, {how}"
-    s = result.summary()
     if repeats == 1:
         note = f"{s.busy} of {s.asked} questions got the queue's 503 (busy); answered "
         note += f"{sum(q.answered for q in result.questions)} in the minute"
     else:
         each = ", ".join(
-            f"{r.summary().wait_median_s or 0:.1f} s / {sum(q.answered for q in r.questions)}"
-            for r in results
+            f"{m.wait_median_s or 0:.1f} s / {sum(q.answered for q in r.questions)}"
+            for m, r in minutes
         )
         note = f"{repeats} minutes pooled; each minute's median wait / answers: {each}"
+    errors = sum(m.server_errors + m.transport_errors for m, _ in minutes)
     section.add(
         Figure(
             f"wait to first token, {n} users, {how}",
@@ -197,9 +197,7 @@ def _variant(
             anchor=one.summary().wait_median_s,
             anchor_label=f"{anchor_label}, {n} users, same run",
             targets=[Target(10, op="<=", text="≤ 10 s")],
-            note=f"{note}; 5xx and transport errors "
-            f"{sum(r.summary().server_errors + r.summary().transport_errors for r in results)}"
-            + more(s),
+            note=f"{note}; 5xx and transport errors {errors}" + more(s),
         )
     )
     return result
