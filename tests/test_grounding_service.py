@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 
-from assistant.answering.prompt import REFUSAL
+from assistant.answering.asked import NO_FIGURE
+from assistant.answering.prompt import REFUSAL, corrected
 from assistant.audit.export import ExportFilter
 from assistant.domain import Answer
 from assistant.models.embed import HashEmbedder
@@ -37,10 +38,10 @@ class FixedGenerator:
 QUESTION = "What is the hotel cap per night in capital cities?"
 
 
-def _ask(settings: Settings, reply: str) -> tuple[Resources, Answer]:
+def _ask(settings: Settings, reply: str, question: str = QUESTION) -> tuple[Resources, Answer]:
     res = Resources(settings, embedder=HashEmbedder(), generator=FixedGenerator(reply))
     res.ingestor.ingest([SAMPLE], "sample")
-    return res, res.answers.answer(QUESTION, user="alice")
+    return res, res.answers.answer(question, user="alice")
 
 
 def test_an_invented_figure_is_withheld_and_audited(settings: Settings) -> None:
@@ -135,6 +136,47 @@ def test_withholding_the_whole_answer_is_a_setting(settings: Settings) -> None:
         assert answer.withheld == RAMBLE and answer.unsupported == ["480", "paris"]
     finally:
         res.close()
+
+
+HOW_MUCH = "How much is the hotel cap per night in capital cities?"
+
+
+def test_an_answer_with_no_figure_to_a_how_much_question_is_withheld(settings: Settings) -> None:
+    """Backed and cited, yet no answer: "how much" wants a figure (answering/asked.py)."""
+    res, answer = _ask(settings, "Hotels in capital cities have a cap per night [1].", HOW_MUCH)
+    try:
+        assert answer.refused and answer.answer == REFUSAL
+        assert answer.withheld == "Hotels in capital cities have a cap per night [1]."
+        assert answer.unsupported == [NO_FIGURE]
+        (record,) = res.audit.records(ExportFilter(kinds=("question",)))
+        assert record.data["withheld"] is True
+    finally:
+        res.close()
+    res, answer = _ask(settings, "In capital cities the cap is 220 EUR per night [1].", HOW_MUCH)
+    try:
+        assert not answer.refused and "220 EUR" in answer.answer
+    finally:
+        res.close()
+
+
+def test_a_backed_lead_without_the_figure_is_no_answer_either(settings: Settings) -> None:
+    """The lead that holds is kept only if it still answers: here the figure was in the
+    invented tail, so nothing is left to show."""
+    reply = "Hotels in capital cities have a cap per night [1]. It is 480 EUR."
+    res, answer = _ask(settings, reply, HOW_MUCH)
+    try:
+        assert answer.refused and answer.unsupported == ["480", NO_FIGURE]
+    finally:
+        res.close()
+
+
+def test_asked_again_the_model_is_told_its_answer_gave_no_figure() -> None:
+    *_, told = corrected("Hotels have a cap [1].", [NO_FIGURE])
+    assert told["content"].startswith("The question asks for a figure, and your answer gives")
+    *_, told = corrected("It is 480 EUR [1].", ["480", NO_FIGURE])
+    assert told["content"].startswith('No source states "480". The question asks for a figure')
+    *_, told = corrected("It is 480 EUR [1].", [])
+    assert told["content"].startswith("No source states some of it.")
 
 
 def test_finished_part() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from assistant.answering.asked import NO_FIGURE
 from assistant.domain import RetrievedChunk
 
 PROMPT_VERSION = "grounded-v5"
@@ -125,12 +126,17 @@ def corrected(written: str, unsupported: Sequence[str]) -> list[Message]:
     """The turns that ask a model again after the grounding check withheld ``written``:
     its answer, then which of its facts no source states. The conversation so far is
     unchanged, so llama.cpp reuses its KV cache up to here and reads only the new turn."""
-    facts = ", ".join(f'"{u}"' for u in unsupported[:4]) or "some of it"
+    figure = NO_FIGURE in unsupported  # backed, but no figure to a how-many question
+    facts = ", ".join(f'"{u}"' for u in unsupported[:4] if u != NO_FIGURE)
+    told = f"No source states {facts or 'some of it'}."
+    if figure:
+        told = f"No source states {facts}. " if facts else ""
+        told += "The question asks for a figure, and your answer gives none."
     return [
         {"role": "assistant", "content": written},
         {
             "role": "user",
-            "content": f"No source states {facts}. Answer the question again, with only "
-            "facts written in the sources.",
+            "content": f"{told} Answer the question again, with only facts written in the "
+            "sources.",
         },
     ]

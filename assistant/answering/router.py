@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from assistant.answering.asked import NO_FIGURE, lacks_asked_figure
 from assistant.answering.citations import attribute, is_refusal, resolve
 from assistant.answering.events import Event, RetryEvent, TokenEvent
 from assistant.answering.generator import Generator
@@ -234,6 +235,15 @@ class Router:
             trimmed, unsupported = text[grounding.cut :].strip(), grounding.unsupported
             text, cited = resolve(lead, sources)
             grounding = check(text, sources, question=question)
+        if lacks_asked_figure(question, text):  # backed, yet no answer to "how many" (asked.py)
+            return Verdict(
+                model,
+                refusal(language),
+                True,
+                written=written,
+                withheld=text,
+                unsupported=[*unsupported, NO_FIGURE],
+            )
         cited = [dataclasses.replace(c, evidence=grounding.evidence.get(c.n)) for c in cited]
         return Verdict(
             model,
