@@ -39,6 +39,7 @@ def test_the_test_model_is_served_from_its_pinned_q8_0(models: Path) -> None:
     assert target.stat().st_size == spec.requantised.file.size
     assert requant.ensure(spec, models) is None  # present and pinned: nothing to do
     assert [p.name for p in target.parent.iterdir() if p.name.startswith(".")] == []
+    assert requant.stamp_path(spec, models).is_file()  # checked once; its size and mtime kept
 
     target.write_bytes(target.read_bytes()[:-1] + b"\0")  # altered after it was made
     with pytest.raises(ModelIntegrityError, match="SHA-256 mismatch") as err:

@@ -69,6 +69,24 @@ def verify_file(path: Path, sha256: str) -> None:
         raise _integrity_error(path, sha256, actual)
 
 
+def verify_stamped(path: Path, sha256: str, stamp: Path) -> None:
+    """``verify_file``, skipped when ``stamp`` holds this file's size and mtime from a good
+    check against the same ``sha256`` (as ``verify_installed`` does for packaged files):
+    a file made on this machine is not read whole again at every start."""
+    st = path.stat()
+    current = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+    if _read_stamp(stamp).get(path.name) == current:
+        return
+    try:
+        verify_file(path, sha256)
+    except ModelIntegrityError:
+        stamp.unlink(missing_ok=True)
+        raise
+    tmp = stamp.with_name(stamp.name + ".tmp")
+    tmp.write_text(json.dumps({"files": {path.name: current}}, indent=1), encoding="utf-8")
+    os.replace(tmp, stamp)
+
+
 def _read_stamp(path: Path) -> dict[str, dict[str, object]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -25,10 +25,15 @@ from pathlib import Path
 
 from assistant.errors import ModelIntegrityError
 from assistant.models.catalog import CATALOG, ModelSpec
-from assistant.models.install import hash_file, model_dir, verify_file, verify_installed
+from assistant.models.install import hash_file, model_dir, verify_installed, verify_stamped
 
 #: llama.cpp's ``LLAMA_FTYPE_MOSTLY_*`` codes
 FTYPES = {"Q8_0": 7}
+
+
+def stamp_path(spec: ModelSpec, models_dir: Path) -> Path:
+    """Where the last good check of ``spec``'s re-quantised file is recorded."""
+    return models_dir / f".{spec.name}.requantised.verified.json"
 
 
 def serving_file(spec: ModelSpec, models_dir: Path) -> tuple[Path, str]:
@@ -42,7 +47,7 @@ def serving_file(spec: ModelSpec, models_dir: Path) -> tuple[Path, str]:
         return source, spec.files[0].sha256
     pinned = spec.requantised.file.sha256
     try:
-        verify_file(derived, pinned)
+        verify_stamped(derived, pinned, stamp_path(spec, models_dir))
     except ModelIntegrityError as exc:
         exc.hint = f"delete {derived} or run `assistant models install {spec.name} --force`"
         raise
