@@ -136,7 +136,6 @@ def corrected(written: str, unsupported: Sequence[str]) -> list[Message]:
         {"role": "assistant", "content": written},
         {
             "role": "user",
-            "content": f"{told} Answer the question again, with only facts written in the "
-            "sources.",
+            "content": f"{told} Answer the question again, with only facts written in the sources.",
         },
     ]
