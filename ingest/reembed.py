@@ -34,7 +34,7 @@ import numpy as np
 
 from assistant.errors import IndexBusy
 from assistant.models.embed import Embedder
-from assistant.store import recovery
+from assistant.store import multilingual, recovery
 from assistant.store.documents import Store
 from assistant.store.index import DEFAULT_EXACT_MAX, VectorIndex
 from assistant.store.writer_lock import WriterLock
@@ -106,6 +106,10 @@ def reembed(
             set_embedder(db, embedder.name)
             bump_generation(db)
         recovery.save(fresh, store)  # the swap on disk, with the new generation
+        # the multilingual vectors are untouched: their index is in step at the new one
+        recovery.carry_forward(
+            index_path.with_name(multilingual.FILE), generation, store.generation()
+        )
         return ReembedReport(
             old_embedder=old,
             new_embedder=embedder.name,

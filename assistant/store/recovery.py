@@ -38,7 +38,24 @@ def saved_generation(index: VectorIndex) -> int | None:
 
 
 def _write_generation(index: VectorIndex, generation: int) -> None:
-    path = generation_file(index)
+    _write_generation_file(generation_file(index), generation)
+
+
+def carry_forward(index_file: Path, old: int, new: int) -> None:
+    """Record generation ``new`` for the index file saved at ``old`` whose vectors a change
+    left as they were (a re-embedding of the other space, ingest/reembed.py): its next open
+    then neither rebuilds it nor warns of a crash. A file at another generation is left to
+    ``ensure_consistent``."""
+    path = index_file.with_name(index_file.name + ".generation")
+    try:
+        current = int(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return
+    if current == old:
+        _write_generation_file(path, new)
+
+
+def _write_generation_file(path: Path, generation: int) -> None:
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="ascii") as fh:
         fh.write(str(generation))
