@@ -253,9 +253,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Of the top_k passages, at most this many from one document (0: any). "
         "1 brings the gold page to the model for 0.83 of the PostgreSQL questions (0.62 with "
-        "any) and answered 5 more of 22 cross-lingual Arabic-set questions, but answered 4 "
-        "more of 17 unanswerable ones with a near-miss fact: off until whole sets decide "
-        "(CHANGELOG.md)",
+        "any). Paired with 0 over every question whose passages it changes (qwen2.5-1.5b, "
+        "2026-12-07): PostgreSQL 124 questions, right answers 50 -> 59; Arabic set 106 "
+        "answerable, 59 -> 47, false refusals 25 -> 30, and 18 unanswerable, refused 10 -> 5. "
+        "Short policies keep the answer in a document's second and third chunks; a long "
+        "manual page crowds others out. One setting serves every corpus: 0 (docs/EVAL.md)",
     )
     context_tokens: int = Field(
         default=350, ge=0, description="Token budget for the selected sentences (0: whole chunks)"
