@@ -22,6 +22,9 @@ from assistant.answering.asked import asks_quantity, lacks_asked_figure, states_
         ("متى يبدأ الدوام في رمضان؟", False),
         ("الحكم في القضية", False),  # "كم" inside a word
         ("Which form do I use?", False),
+        ("How can I find out how much disk space a table takes?", False),  # a way, not a figure
+        ("How do I see how many dead rows a table has?", False),
+        ("كيف أعرف كم يوم باقي في رصيدي؟", False),
     ],
 )
 def test_asks_quantity(question: str, asks: bool) -> None:
@@ -43,6 +46,9 @@ def test_asks_quantity(question: str, asks: bool) -> None:
         ("يُصرف للموظف بدل سكن شهرياً مع الراتب [3].", False),
         ("عدد الأيام [1]", False),
         ("يوم الخميس [1].", False),
+        ("`git shortlog -s -n` counts them [1].", True),  # a way to the figure
+        ("It is set by work_mem [2].", True),
+        ("Call pg_total_relation_size() on it [1].", True),
     ],
 )
 def test_states_quantity(answer: str, states: bool) -> None:

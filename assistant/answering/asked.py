@@ -10,7 +10,9 @@ an answer with none is withheld like an unsupported one.
 A figure is any digit (Western, Arabic-Indic or Persian) or a number written out in English
 or Arabic ("five", "half", "ثلاثة", "ثلث", "أسبوعين": a dual is a count). "What year" and
 "what percentage" ask for one too. "How long" and "when" are left out: "until the end of
-Ramadan" answers them without a number.
+Ramadan" answers them without a number. So are questions about how to find a figure out
+("how can I see how many dead rows a table has?"), and an answer with code, a function or
+an option (`git shortlog -s`) gives a way to the figure, which answers a manual's reader.
 
 Measured on the journaled answers of the eval sets (qwen2.5-1.5b, AVX-512 EPYC, 2026-12-07):
 of 115 answerable Arabic-set questions it withheld 2 answers, both wrong ("the number of
@@ -53,9 +55,22 @@ _AR_STEMS = ("ثلاث", "أربع", "اربع", "خمس", "سبع", "ثمان",
 _AR_PREFIXES = ("", "و", "ف", "ب", "ل", "وب", "ول", "فب", "ك")
 
 
+#: A question about how to get the figure ("how can I find out how much disk space a table
+#: takes?") is answered by a way to get it (``pg_total_relation_size``), not by a figure.
+_ASKS_WAY = re.compile(
+    r"\bhow\s+(?:do|does|can|could|would|should|to)\b|\b(?:find\s+out|see|check|tell|show|"
+    r"list|count|measure|work\s+out|look\s+up)\b|كيف|طريقة",
+    re.I,
+)
+#: What a way to get a figure looks like in an answer: code, a function, an option, a name.
+_WAY = re.compile(r"`[^`\n]+`|\w+\(|(?<!\w)--?[A-Za-z]|\b[a-z]+_[a-z_]+\b")
+
+
 def asks_quantity(question: str) -> bool:
-    """Whether ``question`` asks for a figure: how many, how much, what year or share."""
-    return bool(_ASKS_EN.search(question) or _ASKS_AR.search(question))
+    """Whether ``question`` asks for a figure itself (how many, how much, what year or
+    share), not for a way to find one out."""
+    asks = _ASKS_EN.search(question) or _ASKS_AR.search(question)
+    return bool(asks) and not _ASKS_WAY.search(question)
 
 
 def _arabic_number(word: str) -> bool:
@@ -70,9 +85,9 @@ def _arabic_number(word: str) -> bool:
 
 
 def states_quantity(answer: str) -> bool:
-    """Whether ``answer`` gives a figure: a digit, or a number written out."""
+    """Whether ``answer`` gives a figure (a digit, a number written out) or a way to one."""
     text = _MARKER.sub(" ", answer)
-    if _DIGIT.search(text):
+    if _DIGIT.search(text) or _WAY.search(text):  # a command that counts answers "how many"
         return True
     return any(w.lower() in _EN or _arabic_number(w) for w in _WORD.findall(text))
 
