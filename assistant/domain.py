@@ -94,6 +94,11 @@ class Draft:
     text: str  # what the model wrote, as streamed to the reader before it was discarded
 
 
+#: The reason an answer is withheld when it gives no figure to a question asking for one
+#: (answering/asked.py): it stands in its ``unsupported`` facts.
+NO_FIGURE = "no figure, to a question asking how many or how much"
+
+
 @dataclass(slots=True)
 class Answer:
     question: str
@@ -126,12 +131,21 @@ class Answer:
         """The models asked, in order: the drafts' and then the one that answered."""
         return [d.model for d in self.drafts] + ([self.model] if self.model else [])
 
+    @property
+    def withheld_reason(self) -> str | None:
+        """Why the answer was withheld: ``no_figure`` (it gave none to a question asking for
+        one), ``unsupported`` (a fact its passages do not hold); None when it was not."""
+        if self.withheld is None:
+            return None
+        return "no_figure" if self.unsupported == [NO_FIGURE] else "unsupported"
+
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape shared by the API and ``assistant ask --json``."""
         return {
             "answer": self.answer,
             "refused": self.refused,
             "withheld": self.withheld is not None,
+            "withheld_reason": self.withheld_reason,
             "trimmed": self.trimmed is not None,
             "model": self.model,
             "tried": self.tried,

@@ -66,6 +66,7 @@ def test_nothing_relevant_is_refused_without_the_model(client: TestClient) -> No
         "answer": REFUSAL,
         "refused": True,
         "withheld": False,
+        "withheld_reason": None,
         "trimmed": False,
         "model": None,  # no model was asked
         "tried": [],

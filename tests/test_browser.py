@@ -361,6 +361,25 @@ def test_an_answer_its_sources_do_not_back_is_withheld(
     assert not log.problems(), log.problems()
 
 
+def test_an_answer_that_gives_no_figure_says_so(
+    browser: Any, serve: Callable[..., Live], tmp_path: Path
+) -> None:
+    """A cited, backed answer that names no figure to "how much" is withheld, and the page
+    says why: not that its facts are unbacked, but that it gave no figure."""
+    from playwright.sync_api import expect
+
+    from tests.test_grounding_service import FixedGenerator
+
+    live = serve(generator=FixedGenerator("Hotels in capital cities have a cap per night [1]."))
+    page, log = open_page(browser, live.url)
+    turn = ask(page, "How much hotel cost per night is reimbursed in capital cities?")
+    wait_done(page, turn)
+    expect(turn.locator(".answer-label")).to_have_text("Withheld: it gives no figure")
+    expect(turn.locator(".sources-note")).to_contain_text("asks for a figure")
+    page.screenshot(path=str(tmp_path / "chat-no-figure.png"), full_page=True)
+    assert not log.problems(), log.problems()
+
+
 def test_an_answer_is_cut_after_its_backed_lead(
     browser: Any, serve: Callable[..., Live], tmp_path: Path
 ) -> None:

@@ -49,6 +49,7 @@ def test_an_invented_figure_is_withheld_and_audited(settings: Settings) -> None:
     try:
         assert answer.refused and answer.answer == REFUSAL
         assert (answer.withheld or "").startswith("The cap is 480 EUR")
+        assert answer.to_dict()["withheld_reason"] == "unsupported"
         assert answer.unsupported == ["480"]
         assert answer.to_dict()["withheld"] is True
         (record,) = res.audit.records(ExportFilter(kinds=("question",)))
@@ -148,6 +149,7 @@ def test_an_answer_with_no_figure_to_a_how_much_question_is_withheld(settings: S
         assert answer.refused and answer.answer == REFUSAL
         assert answer.withheld == "Hotels in capital cities have a cap per night [1]."
         assert answer.unsupported == [NO_FIGURE]
+        assert answer.to_dict()["withheld_reason"] == "no_figure"
         (record,) = res.audit.records(ExportFilter(kinds=("question",)))
         assert record.data["withheld"] is True
     finally:

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import re
 
-#: The reason an answer without a figure is withheld (the audit record's unsupported facts).
-NO_FIGURE = "no figure, to a question asking how many or how much"
+from assistant.domain import NO_FIGURE
+
+__all__ = ["NO_FIGURE", "asks_quantity", "lacks_asked_figure", "states_quantity"]
 
 _ASKS_EN = re.compile(
     r"\bhow\s+(?:many|much)\b|\bwhat\s+(?:percentage|percent|fraction|proportion)\b"

@@ -354,7 +354,9 @@
     const total = turn.byN.size;
     if (total === 0) return;
     if (answer.withheld) {
-      turn.sourcesNote.textContent = t("js.withheld_note");
+      turn.sourcesNote.textContent = t(
+        answer.withheld_reason === "no_figure" ? "js.withheld_no_figure_note" : "js.withheld_note",
+      );
     } else if (answer.refused) {
       turn.sourcesNote.textContent = t("js.refused_note");
     } else {
@@ -478,9 +480,11 @@
     if (answer.language) turn.answerText.setAttribute("lang", str(answer.language));
     if (answer.refused) {
       turn.answer.classList.add("is-refused");
-      turn.answerLabel.textContent = answer.withheld
-        ? t("js.withheld_label")
-        : t("js.refused_label");
+      turn.answerLabel.textContent = !answer.withheld
+        ? t("js.refused_label")
+        : answer.withheld_reason === "no_figure"
+          ? t("js.withheld_no_figure_label")
+          : t("js.withheld_label");
       turn.answerText.replaceChildren(document.createTextNode(text));
     } else {
       renderAnswerText(turn, text);
