@@ -56,7 +56,7 @@ def carry_forward(index_file: Path, old: int, new: int) -> None:
 
 
 def _write_generation_file(path: Path, generation: int) -> None:
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(path.name + ".tmp")  # not vectors.faiss.tmp: the index's own
     with open(tmp, "w", encoding="ascii") as fh:
         fh.write(str(generation))
         fh.flush()
