@@ -73,8 +73,7 @@ def verify_stamped(path: Path, sha256: str, stamp: Path) -> None:
     """``verify_file``, skipped when ``stamp`` holds this file's size and mtime from a good
     check against the same ``sha256`` (as ``verify_installed`` does for packaged files):
     a file made on this machine is not read whole again at every start."""
-    st = path.stat()
-    current = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+    current = _seen(path, sha256)
     if _read_stamp(stamp).get(path.name) == current:
         return
     try:
@@ -82,8 +81,18 @@ def verify_stamped(path: Path, sha256: str, stamp: Path) -> None:
     except ModelIntegrityError:
         stamp.unlink(missing_ok=True)
         raise
+    _save_stamp(stamp, {"files": {path.name: current}})
+
+
+def _seen(path: Path, sha256: str) -> dict[str, object]:
+    """What a stamp keeps of a file that hashed to ``sha256``: its size and mtime then."""
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+
+
+def _save_stamp(stamp: Path, data: dict[str, object]) -> None:
     tmp = stamp.with_name(stamp.name + ".tmp")
-    tmp.write_text(json.dumps({"files": {path.name: current}}, indent=1), encoding="utf-8")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
     os.replace(tmp, stamp)
 
 
@@ -98,14 +107,8 @@ def _read_stamp(path: Path) -> dict[str, dict[str, object]]:
 
 def _write_stamp(spec: ModelSpec, models_dir: Path) -> None:
     base = model_dir(spec, models_dir)
-    files: dict[str, dict[str, object]] = {}
-    for mf in spec.files:
-        st = (base / mf.relpath).stat()
-        files[mf.relpath] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": mf.sha256}
-    stamp = _stamp_path(spec, models_dir)
-    tmp = stamp.with_name(stamp.name + ".tmp")
-    tmp.write_text(json.dumps({"model": spec.name, "files": files}, indent=1), encoding="utf-8")
-    os.replace(tmp, stamp)
+    files = {mf.relpath: _seen(base / mf.relpath, mf.sha256) for mf in spec.files}
+    _save_stamp(_stamp_path(spec, models_dir), {"model": spec.name, "files": files})
 
 
 def verify_installed(spec: ModelSpec, models_dir: Path) -> Path:
@@ -120,15 +123,13 @@ def verify_installed(spec: ModelSpec, models_dir: Path) -> Path:
     stamp = _read_stamp(_stamp_path(spec, models_dir))
     for mf in spec.files:
         path = base / mf.relpath
-        st = path.stat()
-        seen = stamp.get(mf.relpath, {})
-        current = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": mf.sha256}
-        if seen == current:
+        current = _seen(path, mf.sha256)
+        if stamp.get(mf.relpath) == current:
             continue
-        if mf.size is not None and st.st_size != mf.size:
+        if mf.size is not None and current["size"] != mf.size:
             _stamp_path(spec, models_dir).unlink(missing_ok=True)
             raise ModelIntegrityError(
-                f"size mismatch for {path}: expected {mf.size} bytes, got {st.st_size}",
+                f"size mismatch for {path}: expected {mf.size} bytes, got {current['size']}",
                 hint=f"reinstall it with `assistant models install {spec.name} --force`",
             )
         try:
