@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from assistant.answering.grounding import MARKER
 from assistant.domain import NO_FIGURE
 
 __all__ = ["NO_FIGURE", "asks_quantity", "lacks_asked_figure", "states_quantity"]
@@ -36,7 +37,6 @@ _ASKS_EN = re.compile(
 #: "كم" (how many / how much) as a word of its own, maybe after "و" / "ف" or as "بكم".
 _ASKS_AR = re.compile(r"(?:^|[\s،؛,.?؟(])(?:[وف])?(?:ب)?كم(?=[\s،؛,.?؟)]|$)")
 _DIGIT = re.compile(r"[0-9٠-٩۰-۹]")
-_MARKER = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 _WORD = re.compile(r"[^\W\d_]+")
 _EN = frozenset(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -87,7 +87,7 @@ def _arabic_number(word: str) -> bool:
 
 def states_quantity(answer: str) -> bool:
     """Whether ``answer`` gives a figure (a digit, a number written out) or a way to one."""
-    text = _MARKER.sub(" ", answer)
+    text = MARKER.sub(" ", answer)
     if _DIGIT.search(text) or _WAY.search(text):  # a command that counts answers "how many"
         return True
     return any(w.lower() in _EN or _arabic_number(w) for w in _WORD.findall(text))

@@ -33,7 +33,8 @@ from assistant.answering.citations import content_words
 from assistant.domain import Citation
 from assistant.text.sentences import split_sentences
 
-_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+#: An answer's citation marker: ``[2]``, ``[1, 3]``.
+MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 #: Letters and digits mixed, or joined by a hyphen to a number: codes and models.
 _CODE = re.compile(r"\b(?=\w*\d)(?=\w*[A-Za-z])\w+(?:-\w+)*\b|\b[A-Za-z]+-\d[\w-]*\b")
@@ -102,7 +103,7 @@ def numbers(text: str) -> set[str]:
 def facts(sentence: str) -> tuple[set[str], set[str]]:
     """(numbers, words) the sentence asserts: numbers by value (a lone digit is too often an
     enumeration to judge), codes, and the words of names (runs of capitalised words)."""
-    text = _LIST_ITEM.sub("", _MARKER.sub(" ", sentence)).translate(_DIGITS)
+    text = _LIST_ITEM.sub("", MARKER.sub(" ", sentence)).translate(_DIGITS)
     words = {c.lower() for c in _CODE.findall(text) if not c.isdigit()}
     stripped = text.lstrip(" \"'(“")
     start = len(text) - len(stripped)
@@ -129,7 +130,7 @@ def check(answer: str, sources: Sequence[Citation], *, question: str = "") -> Gr
     for sentence in split_sentences(blank):
         start = blank.find(sentence, end)
         end = start + len(sentence)
-        cited = [int(n) for m in _MARKER.findall(sentence) for n in re.split(r"[,;]", m)]
+        cited = [int(n) for m in MARKER.findall(sentence) for n in re.split(r"[,;]", m)]
         backing = [passages[n] for n in cited if n in passages] or list(passages.values())
         have_nums = set().union(*(p.numbers for p in backing))
         nums, words = facts(sentence)
@@ -162,7 +163,7 @@ class _Passage:
 
 def _best_sentence(sentence: str, backing: Sequence[_Passage]) -> tuple[_Passage, int] | None:
     """The passage sentence sharing most of ``sentence``'s words: (its passage, its index)."""
-    own = content_words(_MARKER.sub(" ", sentence))
+    own = content_words(MARKER.sub(" ", sentence))
     if not own:
         return None
     best: tuple[float, _Passage, int] | None = None
@@ -181,4 +182,4 @@ def grounded_lead(answer: str, grounding: Grounding) -> str | None:
     if grounding.cut is None:
         return None
     lead = answer[: grounding.cut].strip()
-    return lead if lead and _MARKER.search(lead) else None
+    return lead if lead and MARKER.search(lead) else None

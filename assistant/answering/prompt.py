@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.answering.asked import NO_FIGURE
-from assistant.domain import RetrievedChunk
+from assistant.domain import NO_FIGURE, RetrievedChunk
 
 PROMPT_VERSION = "grounded-v5"
 

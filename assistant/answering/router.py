@@ -221,29 +221,15 @@ class Router:
         lead = None
         if not grounding.supported and self.keep_lead:  # its cited lead holds: cut the rest
             lead = grounded_lead(text, grounding)
-        if not grounding.supported and (lead is None or is_refusal(lead)):  # withheld
-            return Verdict(
-                model,
-                refusal(language),
-                True,
-                written=written,
-                withheld=text,
-                unsupported=grounding.unsupported,
-            )
+        if not grounding.supported and (lead is None or is_refusal(lead)):
+            return _withheld(model, language, written, text, grounding.unsupported)
         trimmed, unsupported = None, []
         if lead is not None:  # the cut is where the lead ends
             trimmed, unsupported = text[grounding.cut :].strip(), grounding.unsupported
             text, cited = resolve(lead, sources)
             grounding = check(text, sources, question=question)
         if lacks_asked_figure(question, text):  # backed, yet no answer to "how many" (asked.py)
-            return Verdict(
-                model,
-                refusal(language),
-                True,
-                written=written,
-                withheld=text,
-                unsupported=[*unsupported, NO_FIGURE],
-            )
+            return _withheld(model, language, written, text, [*unsupported, NO_FIGURE])
         cited = [dataclasses.replace(c, evidence=grounding.evidence.get(c.n)) for c in cited]
         return Verdict(
             model,
@@ -255,3 +241,12 @@ class Router:
             trimmed=trimmed,
             unsupported=unsupported,
         )
+
+
+def _withheld(
+    model: str, language: str, written: str, text: str, unsupported: list[str]
+) -> Verdict:
+    """The refusal given instead of ``text``, which ``unsupported`` says why it is not shown."""
+    return Verdict(
+        model, refusal(language), True, written=written, withheld=text, unsupported=unsupported
+    )
