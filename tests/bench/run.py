@@ -42,6 +42,7 @@ REGISTRY: dict[str, str] = {
     "security": "tests.bench.bench_security",
     "follow": "tests.bench.bench_follow",
     "ray_ingest": "tests.bench.bench_ray_ingest",
+    "multilingual": "tests.bench.bench_multilingual",
 }
 
 #: areas a full run leaves out (they take long and answer a one-off question); name them to run
