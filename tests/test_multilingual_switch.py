@@ -131,3 +131,23 @@ def test_the_arabic_gate_follows_the_multilingual_embedder(settings: Settings) -
     assert multilingual_gate(gemma) == 0.3  # its cosines sit on another scale
     pinned = gemma.model_copy(update={"min_score_multilingual": 0.25})
     assert multilingual_gate(pinned) == 0.25  # a set value wins
+
+
+def test_the_eval_embeds_its_questions_as_the_retriever_does(
+    settings: Settings, docs: Path
+) -> None:
+    """`assistant eval` embeds every question up front: with the query prompt, as a search
+    does, or it would score a prompted model on vectors no user's question gets."""
+    from assistant.eval.dataset import EvalItem, GoldResolver
+    from assistant.eval.runner import evaluate_retrieval
+
+    _ingested(settings, docs)
+    second = PromptedHash(128)
+    res = _open(settings, second)
+    try:
+        rebuild_multilingual(res)
+        items = [EvalItem("annual leave", ["30"], ["leave.md"]), EvalItem("vpn", [], [])]
+        evaluate_retrieval(res.retriever, items, GoldResolver(res.store))
+        assert second.queries == ["annual leave", "vpn"]
+    finally:
+        res.close()

@@ -25,6 +25,7 @@ from assistant.eval.answers import Journal, Progress, evaluate_answers
 from assistant.eval.dataset import EvalItem, GoldResolver, spread
 from assistant.eval.gate import COVERAGE_GRID, Evidence, gate_scores
 from assistant.eval.scores import EvalReport, GateScores, RetrievalScores
+from assistant.models.embed import embed_queries
 from assistant.retrieval.coverage import CoverageGate
 from assistant.retrieval.retriever import Mode, Retriever
 
@@ -43,9 +44,9 @@ def evaluate_retrieval(
     progress: Progress = _noop,
 ) -> tuple[dict[str, RetrievalScores], GateScores, int]:
     questions = [it.question for it in items]
-    vectors = retriever.embedder.embed(questions)
+    vectors = embed_queries(retriever.embedder, questions)  # as the retriever embeds one
     second = retriever.multilingual_embedder
-    ml_vectors = second.embed(questions) if second is not None else [None] * len(items)
+    ml_vectors = embed_queries(second, questions) if second is not None else [None] * len(items)
     per_mode: dict[str, list[list[float]]] = {mode: [] for mode in retriever.modes}
     evidence: list[Evidence] = []  # the gate's, per question
     unresolved = 0
