@@ -97,6 +97,9 @@ class Draft:
 #: The reason an answer is withheld when it gives no figure to a question asking for one
 #: (answering/asked.py): it stands in its ``unsupported`` facts.
 NO_FIGURE = "no figure, to a question asking how many or how much"
+#: Said of an unsupported figure the passage holds, but of something else than was asked
+#: (answering/topic.py): its ``unsupported`` entry is ``"150 (OFF_TOPIC)"``.
+OFF_TOPIC = "said of something else than what was asked"
 
 
 @dataclass(slots=True)
@@ -133,11 +136,17 @@ class Answer:
 
     @property
     def withheld_reason(self) -> str | None:
-        """Why the answer was withheld: ``no_figure`` (it gave none to a question asking for
-        one), ``unsupported`` (a fact its passages do not hold); None when it was not."""
+        """Why the answer was withheld: ``no_figure`` (what was left of it gave none to a
+        question asking for one), ``off_topic`` (each figure it gave is one its passages say
+        of something else), ``unsupported`` (a fact its passages do not hold); None when it
+        was not."""
         if self.withheld is None:
             return None
-        return "no_figure" if self.unsupported == [NO_FIGURE] else "unsupported"
+        if NO_FIGURE in self.unsupported:
+            return "no_figure"
+        if self.unsupported and all(u.endswith(f"({OFF_TOPIC})") for u in self.unsupported):
+            return "off_topic"
+        return "unsupported"
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape shared by the API and ``assistant ask --json``."""

@@ -380,6 +380,32 @@ def test_an_answer_that_gives_no_figure_says_so(
     assert not log.problems(), log.problems()
 
 
+def test_an_answer_whose_figure_is_about_something_else_says_so(
+    browser: Any, serve: Callable[..., Live], tmp_path: Path
+) -> None:
+    """The hotel cap given as the housing allowance: withheld, and the page says why."""
+    from playwright.sync_api import expect
+
+    from tests.test_grounding_service import (
+        HOUSING,
+        OFF_TOPIC_REPLY,
+        TRAVEL_COSTS,
+        FixedGenerator,
+    )
+
+    reply = OFF_TOPIC_REPLY.replace(" [1]", "")  # the check finds the passage it came from
+    live = serve({"travel-costs.md": TRAVEL_COSTS}, generator=FixedGenerator(reply))
+    page, log = open_page(browser, live.url)
+    turn = ask(page, HOUSING)
+    wait_done(page, turn)
+    expect(turn.locator(".answer-label")).to_have_text(
+        "Withheld: its figure is about something else"
+    )
+    expect(turn.locator(".sources-note")).to_contain_text("for something else")
+    page.screenshot(path=str(tmp_path / "chat-off-topic.png"), full_page=True)
+    assert not log.problems(), log.problems()
+
+
 def test_an_answer_is_cut_after_its_backed_lead(
     browser: Any, serve: Callable[..., Live], tmp_path: Path
 ) -> None:

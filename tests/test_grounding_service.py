@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 from assistant.answering.asked import NO_FIGURE
 from assistant.answering.prompt import REFUSAL, corrected
 from assistant.audit.export import ExportFilter
-from assistant.domain import Answer
+from assistant.domain import OFF_TOPIC, Answer
 from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
@@ -168,6 +169,49 @@ def test_a_backed_lead_without_the_figure_is_no_answer_either(settings: Settings
     res, answer = _ask(settings, reply, HOW_MUCH)
     try:
         assert answer.refused and answer.unsupported == ["480", NO_FIGURE]
+    finally:
+        res.close()
+
+
+def test_a_cut_lead_withheld_for_no_figure_says_so(settings: Settings) -> None:
+    res, answer = _ask(
+        settings, "Hotels in capital cities have a cap per night [1]. It is 480 EUR.", HOW_MUCH
+    )
+    try:
+        assert answer.to_dict()["withheld_reason"] == "no_figure"
+    finally:
+        res.close()
+
+
+#: A passage that states no housing allowance, but a hotel cap (answering/topic.py).
+TRAVEL_COSTS = (
+    "# Travel costs\n\nHow much each allowance is depends on the grade; allowances are paid "
+    "monthly with the salary. The cost of a hotel is reimbursed up to 150 EUR per night.\n"
+)
+HOUSING = "How much is the monthly housing allowance?"
+OFF_TOPIC_REPLY = "The monthly housing allowance is 150 EUR per night [1]."
+
+
+def test_a_figure_from_a_passage_about_something_else_is_withheld(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The issue's own near miss: no housing allowance is stated, and the model gives the
+    hotel cap of the passage it was given (answering/topic.py)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "travel-costs.md").write_text(TRAVEL_COSTS, encoding="utf-8")
+    res = Resources(settings, embedder=HashEmbedder(), generator=FixedGenerator(OFF_TOPIC_REPLY))
+    try:
+        res.ingestor.ingest([docs], "docs")
+        answer = res.answers.answer(HOUSING, user="alice")
+        assert answer.refused and answer.answer == REFUSAL
+        assert answer.unsupported == [f"150 ({OFF_TOPIC})"]
+        assert answer.to_dict()["withheld_reason"] == "off_topic"
+        (record,) = res.audit.records(ExportFilter(kinds=("question",)))
+        personal = res.audit.payload(record)
+        assert personal is not None and personal["unsupported"] == answer.unsupported
+        asked = "How much is a hotel per night?"  # the same figure, asked about: shown
+        assert not res.answers.answer(asked, user="alice").refused
     finally:
         res.close()
 

@@ -47,6 +47,10 @@ def test_every_key_the_templates_and_the_script_use_is_in_the_catalogue() -> Non
     for path in [*TEMPLATES.glob("*.html"), TEMPLATES / "static" / "app.js"]:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_]+)["']""", path.read_text()))
     used |= {f"error.{code}" for code in ("busy", "timeout", "model_crashed", "rate_limited")}
+    # app.js withheldKey: one label and one note per withheld_reason
+    used |= {
+        f"js.withheld_{r}{p}" for r in ("", "no_figure_", "off_topic_") for p in ("label", "note")
+    }
     assert used and used <= set(EN), used - set(EN)
     js = {k for k in used if k.startswith("js.")}
     assert js <= set(i18n.script_strings("ar"))

@@ -12,6 +12,8 @@ against the passages catch most of that without a second model:
   (``twenty-five``) counts too. Code the model writes to illustrate (backticks) is not
   judged. Measured on the eval sets (CHANGELOG.md): single capitalised words
   (``PostgreSQL``, ``SELECT``) and lone digits (list numbers) withheld right answers.
+- **topic**: a figure that is in the passages, but said there of something else than was
+  asked (the hotel cap given as the housing allowance), counts as unsupported (topic.py).
 - **evidence**: each answer sentence is matched to the passage sentence that shares
   most of its words; those sentences are the *evidence spans*, shown highlighted in the
   source cards and kept, by id (``chunk_id:sentence``), in the audit record.
@@ -30,7 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from assistant.answering.citations import content_words
-from assistant.domain import Citation
+from assistant.answering.topic import off_topic
+from assistant.domain import OFF_TOPIC, Citation
 from assistant.text.sentences import split_sentences
 
 #: An answer's citation marker: ``[2]``, ``[1, 3]``.
@@ -135,6 +138,10 @@ def check(answer: str, sources: Sequence[Citation], *, question: str = "") -> Gr
         have_nums = set().union(*(p.numbers for p in backing))
         nums, words = facts(sentence)
         missing = sorted(nums - have_nums - asked_nums)
+        held = sorted((nums & have_nums) - asked_nums)  # is each said of what was asked?
+        missing += [
+            f"{n} ({OFF_TOPIC})" for n in off_topic(sentence, question, *_holding(held, backing))
+        ]
         missing += sorted(
             w for w in words if not any(w in p.text for p in backing) and w not in asked_words
         )
@@ -159,6 +166,20 @@ class _Passage:
         self.numbers = numbers(source.quote)
         self.text = source.quote.translate(_DIGITS).lower()
         self.sentences = [(s, content_words(s)) for s in split_sentences(source.quote)]
+        self.label = f"{source.section or ''} {source.document}"  # heading and title
+        self.quote = source.quote
+
+
+def _holding(
+    figures: Sequence[str], backing: Sequence[_Passage]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """For topic.off_topic: each figure's passage sentences, and the passages, each with
+    its heading and title."""
+    if not figures:
+        return {}, []
+    read = [(f"{s} {p.label}", numbers(s)) for p in backing for s, _ in p.sentences]
+    holding = {f: [s for s, held in read if f in held] for f in figures}
+    return holding, [f"{p.quote} {p.label}" for p in backing]
 
 
 def _best_sentence(sentence: str, backing: Sequence[_Passage]) -> tuple[_Passage, int] | None:

@@ -93,6 +93,11 @@ def index_text(section: str | None, text: str) -> str:
     return " ".join(analyse(f"{section or ''}\n{text}"))
 
 
+def content_terms(text: str) -> set[str]:
+    """Every distinct analysed word of ``text`` but stopwords and numbers."""
+    return set(_stem([w for w in _words(text) if w not in STOPWORDS and not w.isdigit()]))
+
+
 def query_terms(question: str) -> list[str]:
     """The distinct analysed content words of a question (stopwords only if nothing else)."""
     words = _words(question)

@@ -331,6 +331,13 @@
     turn.sourcesNote.textContent = sources.length ? t("js.passages_given") : t("js.no_passage");
   }
 
+  // why a withheld answer was withheld (assistant/domain.py Answer.withheld_reason): the
+  // catalogue key of its label or source note
+  function withheldKey(answer, part) {
+    const reason = { no_figure: "no_figure_", off_topic: "off_topic_" }[answer.withheld_reason];
+    return `js.withheld_${reason || ""}${part}`;
+  }
+
   function markCited(turn, answer) {
     const citations = Array.isArray(answer.citations) ? answer.citations : [];
     for (const c of citations) {
@@ -354,9 +361,7 @@
     const total = turn.byN.size;
     if (total === 0) return;
     if (answer.withheld) {
-      turn.sourcesNote.textContent = t(
-        answer.withheld_reason === "no_figure" ? "js.withheld_no_figure_note" : "js.withheld_note",
-      );
+      turn.sourcesNote.textContent = t(withheldKey(answer, "note"));
     } else if (answer.refused) {
       turn.sourcesNote.textContent = t("js.refused_note");
     } else {
@@ -480,11 +485,9 @@
     if (answer.language) turn.answerText.setAttribute("lang", str(answer.language));
     if (answer.refused) {
       turn.answer.classList.add("is-refused");
-      turn.answerLabel.textContent = !answer.withheld
-        ? t("js.refused_label")
-        : answer.withheld_reason === "no_figure"
-          ? t("js.withheld_no_figure_label")
-          : t("js.withheld_label");
+      turn.answerLabel.textContent = t(
+        answer.withheld ? withheldKey(answer, "label") : "js.refused_label",
+      );
       turn.answerText.replaceChildren(document.createTextNode(text));
     } else {
       renderAnswerText(turn, text);
