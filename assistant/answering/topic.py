@@ -18,11 +18,12 @@ and a cross-lingual pair shares no words at all. Either condition alone misfires
 right HaluEval answers), and multi-hop answers take a year from a sentence that names
 neither entity of the question.
 
-Measured on the journaled answers of qwen2.5-1.5b (AVX-512 EPYC, 2026-12-07): of HaluEval's
+Measured on qwen2.5-1.5b's answers to the eval sets (AVX-512 EPYC, 2026-12-07): of HaluEval's
 278 answered questions it flagged one, an invented answer to an unanswerable question ("…
-originated in 1739 when George Frideric Handel …"); of 109 PostgreSQL answers one, wrong
-("The largest value a single field can hold is 18 bytes [1]."); of the Arabic set's 103,
-none. No right answer was flagged.
+originated in 1739 when George Frideric Handel …"); of git-docs' 138 one, also to an
+unanswerable question ("… 512 MiB"); of 109 PostgreSQL answers one, wrong ("The largest
+value a single field can hold is 18 bytes [1]."); of the Arabic set's 103, none. No right
+answer was flagged.
 """
 
 from __future__ import annotations
