@@ -225,6 +225,15 @@ def test_asked_again_the_model_is_told_its_answer_gave_no_figure() -> None:
     assert told["content"].startswith("No source states some of it.")
 
 
+def test_asked_again_the_model_is_told_its_figure_is_about_something_else() -> None:
+    *_, told = corrected(OFF_TOPIC_REPLY, [f"150 ({OFF_TOPIC})"])
+    assert told["content"].startswith(
+        'The sources give "150" for something else than the question asks. Answer the'
+    )
+    *_, told = corrected(OFF_TOPIC_REPLY, ["480", f"150 ({OFF_TOPIC})"])
+    assert told["content"].startswith('No source states "480". The sources give "150" for')
+
+
 def test_finished_part() -> None:
     assert finished_part("1972 [1]. King (23 June 1894 – 28 May 19") == "1972 [1]."
     assert finished_part("Done [1]. Also done.") == "Done [1]. Also done."

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.domain import NO_FIGURE, RetrievedChunk
+from assistant.domain import NO_FIGURE, OFF_TOPIC, RetrievedChunk
 
 PROMPT_VERSION = "grounded-v5"
 
@@ -126,11 +126,19 @@ def corrected(written: str, unsupported: Sequence[str]) -> list[Message]:
     its answer, then which of its facts no source states. The conversation so far is
     unchanged, so llama.cpp reuses its KV cache up to here and reads only the new turn."""
     figure = NO_FIGURE in unsupported  # backed, but no figure to a how-many question
-    facts = ", ".join(f'"{u}"' for u in unsupported[:4] if u != NO_FIGURE)
-    told = f"No source states {facts or 'some of it'}."
+    elsewhere = f" ({OFF_TOPIC})"  # in the sources, but said of something else (topic.py)
+    strays = ", ".join(
+        f'"{u.removesuffix(elsewhere)}"' for u in unsupported if u.endswith(elsewhere)
+    )
+    facts = ", ".join(
+        f'"{u}"' for u in unsupported[:4] if u != NO_FIGURE and not u.endswith(elsewhere)
+    )
+    parts = [f"No source states {facts}."] if facts else []
+    if strays:
+        parts.append(f"The sources give {strays} for something else than the question asks.")
     if figure:
-        told = f"No source states {facts}. " if facts else ""
-        told += "The question asks for a figure, and your answer gives none."
+        parts.append("The question asks for a figure, and your answer gives none.")
+    told = " ".join(parts) or "No source states some of it."
     return [
         {"role": "assistant", "content": written},
         {
