@@ -87,6 +87,31 @@ def test_another_multilingual_embedder_replaces_every_vector(
         res.close()
 
 
+def test_under_the_same_embedder_only_the_missing_vectors_are_embedded(
+    settings: Settings, docs: Path, tmp_path: Path
+) -> None:
+    chunks = _ingested(settings, docs)
+    more = tmp_path / "more"
+    more.mkdir()
+    (more / "parking.txt").write_text("Parking permits are renewed each January.\n", "utf-8")
+    res = _open(settings, None)  # ingested while the multilingual index was off
+    try:
+        res.ingestor.ingest([more], "c")
+    finally:
+        res.close()
+    res = _open(settings, HashEmbedder(256))
+    try:
+        missing = res.store.multilingual_missing()
+        assert missing > 0
+        assert rebuild_multilingual(res) == missing  # the others are kept, not embedded again
+        assert res.store.multilingual_missing() == 0
+        assert res.store.vector_count("multilingual") == chunks + missing
+        assert not [r for r in res.audit.records() if r.kind == EventKind.REEMBEDDED]
+        assert rebuild_multilingual(res) is None
+    finally:
+        res.close()
+
+
 def test_nothing_is_dropped_while_another_process_writes(settings: Settings, docs: Path) -> None:
     chunks = _ingested(settings, docs)
     res = _open(settings, PromptedHash(128))

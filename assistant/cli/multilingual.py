@@ -47,8 +47,9 @@ def fill_multilingual_with_progress(resources: Resources) -> int:
 
 def rebuild_multilingual(resources: Resources, *, force: bool = False) -> int | None:
     """Embed every chunk again into a new multilingual index with ``resources``' multilingual
-    embedder (another model: its vectors and width replace the old ones); how many chunks,
-    None when the index already is that embedder's (unless ``force``)."""
+    embedder (another model: its vectors and width replace the old ones); how many chunks.
+    When the index already is that embedder's (unless ``force``), only the chunks without a
+    vector are embedded; None when there are none."""
     settings = resources.settings
     embedder = resources.multilingual_embedder
     if embedder is None:
@@ -60,9 +61,11 @@ def rebuild_multilingual(resources: Resources, *, force: bool = False) -> int | 
         )
     store = resources.store
     old = store.multilingual_embedder_name()
-    if old == embedder.name and not force and not store.multilingual_missing():
-        console.print(f"the multilingual index is already {embedder.name}'s: nothing to do")
-        return None
+    if old == embedder.name and not force:  # the vectors there are this embedder's: kept
+        if not store.multilingual_missing():
+            console.print(f"the multilingual index is already {embedder.name}'s: nothing to do")
+            return None
+        return fill_multilingual_with_progress(resources)  # only the chunks without one
     dropped = forget_multilingual(store, settings.index_dir)
     console.print(f"dropped {dropped} multilingual vectors of {old}")
     started = time.perf_counter()
