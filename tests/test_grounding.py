@@ -88,3 +88,40 @@ def test_the_grounded_lead_ends_before_the_first_unsupported_sentence(
 ) -> None:
     grounding = check(answer, SOURCES, question="How much leave?")
     assert grounded_lead(answer, grounding) == lead
+
+
+LEAVE = [source(1, "New fathers get 3 days of paternity leave. Mothers get ten consecutive weeks.")]
+LEAVE_AR = [
+    source(
+        1,
+        "تستحق الموظفة إجازة أمومة مدتها عشرة أسابيع، ويستحق الأب ثلاثة أيام، والعمل عن بعد يومين",
+    )
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "sources", "question"),
+    [
+        ("Paternity leave is 3 days [1].", LEAVE, "Paternity leave?"),
+        ("Maternity leave is 10 weeks [1].", LEAVE, "Maternity leave?"),  # "ten consecutive"
+        ("إجازة الأب 3 أيام [1].", LEAVE_AR, "كم إجازة الأب؟"),  # "ثلاثة أيام": some number
+        ("العمل عن بعد 2 أيام [1].", LEAVE_AR, "كم يوم عن بعد؟"),  # the dual "يومين"
+        ("After 3 years, 3 days [1].", LEAVE, "I have 3 years of service: paternity leave?"),
+        ("Half of it: 1/2 month [1].", LEAVE, "Sick pay?"),  # a fraction is not judged
+    ],
+)
+def test_a_count_with_its_unit_in_the_passages_passes(
+    answer: str, sources: list[Citation], question: str
+) -> None:
+    result = check(answer, sources, question=question)
+    assert result.supported, result.unsupported
+
+
+def test_a_count_in_another_unit_than_the_passage_gives_is_unsupported() -> None:
+    """A lone digit is not judged as a number (lists), but with its unit it is a claim: the
+    1.5B answered "3 weeks" to a question about paternity leave's notice, which the
+    passage gives as 3 days of leave."""
+    result = check("Paternity leave is 3 weeks [1].", LEAVE, question="Paternity leave?")
+    assert result.unsupported == ["3 weeks"]
+    result = check("٣ أسابيع [1].", [source(1, "إجازة أبوة مدتها 3 أيام")], question="كم؟")
+    assert result.unsupported == ["3 weeks"]

@@ -12,6 +12,11 @@ against the passages catch most of that without a second model:
   (``twenty-five``) counts too. Code the model writes to illustrate (backticks) is not
   judged. Measured on the eval sets (CHANGELOG.md): single capitalised words
   (``PostgreSQL``, ``SELECT``) and lone digits (list numbers) withheld right answers.
+- **counts with units**: "3 weeks" is not backed by a passage that says "3 days" (a lone
+  digit is no number to judge, with its unit it is a claim): each count the answer gives
+  with a unit (days, weeks, months, years, hours, minutes; English and Arabic) must be in
+  the passages with that unit, in digits, in words ("ten weeks", "ثلاثة أيام") or as an
+  Arabic dual ("يومين").
 - **topic**: a figure that is in the passages, but said there of something else than was
   asked (the hotel cap given as the housing allowance), counts as unsupported (topic.py).
 - **evidence**: each answer sentence is matched to the passage sentence that shares
@@ -103,6 +108,51 @@ def numbers(text: str) -> set[str]:
     return found
 
 
+#: Units a count is given in, English and Arabic (singular, plural, accusative), and the
+#: Arabic duals, which are a count of two in one word ("يومين": two days).
+_UNIT_WORDS = {
+    unit: words.split()
+    for unit, words in {
+        "day": "day days يوم أيام ايام يوماً يوما",
+        "week": "week weeks أسبوع أسابيع اسبوع اسابيع أسبوعاً",
+        "month": "month months شهر أشهر اشهر شهور شهراً",
+        "year": "year years سنة سنوات سنين عام أعوام اعوام",
+        "hour": "hour hours ساعة ساعات",
+        "minute": "minute minutes دقيقة دقائق",
+    }.items()
+}
+_UNIT = {w: unit for unit, words in _UNIT_WORDS.items() for w in words}
+_DUAL = {
+    "يومين": "day", "يومان": "day", "أسبوعين": "week", "أسبوعان": "week", "شهرين": "month",
+    "شهران": "month", "سنتين": "year", "سنتان": "year", "عامين": "year", "عامان": "year",
+    "ساعتين": "hour", "ساعتان": "hour", "دقيقتين": "minute",
+}  # fmt: skip
+_UNIT_RE = "|".join(sorted(map(re.escape, _UNIT), key=len, reverse=True))
+#: "3 weeks" as an answer states it: digits, then the unit.
+_QUANTITY = re.compile(rf"(?<![\w.,/])(\d+(?:[.,]\d+)*)\s*({_UNIT_RE})(?!\w)", re.I)
+#: ... and as a passage may put it: a word between ("10 consecutive weeks", "٥ أيام عمل" has
+#: it after), or the number in a word ("ten weeks", "ثلاثة أيام"; "*": some number).
+_AR_COUNT = r"[وب]?(?:ثلاث|أربع|اربع|خمس|ست|سبع|ثمان|تسع|عشر|إحدى|احدى|اثن|ثنت|واحد)\w*"
+_HELD = re.compile(
+    rf"(?<![\w.,/])(\d+(?:[.,]\d+)*|{_AR_COUNT})\s+(?:[^\W\d_]+\s+)?({_UNIT_RE})(?!\w)"
+)
+
+
+def quantities(text: str) -> set[tuple[str, str]]:
+    """The (number, unit) pairs ``text`` states: ``("3", "week")`` for "3 weeks", "٣ أسابيع"."""
+    text = text.translate(_DIGITS)
+    return {(_value(n), _UNIT[u.lower()]) for n, u in _QUANTITY.findall(text)}
+
+
+def held_quantities(text: str) -> set[tuple[str, str]]:
+    """The (number, unit) pairs a passage holds, read loosely (see ``_HELD``)."""
+    text = _SPELLED.sub(lambda m: _NUMBER_WORDS[m.group(0).lower()], text.translate(_DIGITS))
+    held = quantities(text) | {("2", unit) for w, unit in _DUAL.items() if w in text}
+    for n, u in _HELD.findall(text):
+        held.add((_value(n) if n[0].isdigit() else "*", _UNIT[u.lower()]))
+    return held
+
+
 def facts(sentence: str) -> tuple[set[str], set[str]]:
     """(numbers, words) the sentence asserts: numbers by value (a lone digit is too often an
     enumeration to judge), codes, and the words of names (runs of capitalised words)."""
@@ -138,6 +188,14 @@ def check(answer: str, sources: Sequence[Citation], *, question: str = "") -> Gr
         have_nums = set().union(*(p.numbers for p in backing))
         nums, words = facts(sentence)
         missing = sorted(nums - have_nums - asked_nums)
+        # from any passage: a right count is often cited to the wrong one of two
+        have_units = set().union(*(p.quantities for p in passages.values()))
+        have_units |= held_quantities(question)
+        missing += [  # "3 weeks" where the passage says "3 days": the count, not its unit
+            f"{n} {u}" + ("" if n == "1" else "s")
+            for n, u in sorted(quantities(sentence) - have_units)
+            if ("*", u) not in have_units and n not in missing  # not twice: "98", "98 days"
+        ]
         held = sorted((nums & have_nums) - asked_nums)  # is each said of what was asked?
         missing += [
             f"{n} ({OFF_TOPIC})" for n in off_topic(sentence, question, *_holding(held, backing))
@@ -167,6 +225,7 @@ class _Passage:
         self.text = source.quote.translate(_DIGITS).lower()
         self.sentences = [(s, content_words(s)) for s in split_sentences(source.quote)]
         self.label = f"{source.section or ''} {source.document}"  # heading and title
+        self.quantities = held_quantities(source.quote)
         self.quote = source.quote
 
 
