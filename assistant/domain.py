@@ -100,6 +100,17 @@ NO_FIGURE = "no figure, to a question asking how many or how much"
 #: Said of an unsupported figure the passage holds, but of something else than was asked
 #: (answering/topic.py): its ``unsupported`` entry is ``"150 (OFF_TOPIC)"``.
 OFF_TOPIC = "said of something else than what was asked"
+_OFF_TOPIC_SUFFIX = f" ({OFF_TOPIC})"
+
+
+def off_topic_fact(figure: str) -> str:
+    """The ``unsupported`` entry of a figure said of something else: ``"150 (OFF_TOPIC)"``."""
+    return figure + _OFF_TOPIC_SUFFIX
+
+
+def off_topic_figure(fact: str) -> str | None:
+    """The figure of an ``off_topic_fact`` entry; None for any other entry."""
+    return fact.removesuffix(_OFF_TOPIC_SUFFIX) if fact.endswith(_OFF_TOPIC_SUFFIX) else None
 
 
 @dataclass(slots=True)
@@ -144,7 +155,7 @@ class Answer:
             return None
         if NO_FIGURE in self.unsupported:
             return "no_figure"
-        if self.unsupported and all(u.endswith(f"({OFF_TOPIC})") for u in self.unsupported):
+        if self.unsupported and all(off_topic_figure(u) for u in self.unsupported):
             return "off_topic"
         return "unsupported"
 

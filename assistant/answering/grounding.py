@@ -35,10 +35,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from assistant.answering.citations import content_words
 from assistant.answering.topic import off_topic
-from assistant.domain import OFF_TOPIC, Citation
+from assistant.domain import Citation, off_topic_fact
 from assistant.text.sentences import split_sentences
 
 #: An answer's citation marker: ``[2]``, ``[1, 3]``.
@@ -174,6 +175,10 @@ def check(answer: str, sources: Sequence[Citation], *, question: str = "") -> Gr
     A fact the question itself states (a year, a name) is the user's, not the model's."""
     asked_nums, asked_words = numbers(question), question.translate(_DIGITS).lower()
     passages = {s.n: _Passage(s) for s in sources}  # each source read once per answer
+    # the counts with their units any passage holds: a right count is often cited to the
+    # wrong one of two
+    have_units = set().union(*(held_quantities(s.quote) for s in sources))
+    have_units |= held_quantities(question)
     unsupported: list[str] = []
     evidence: dict[int, str] = {}
     spans: list[str] = []
@@ -188,18 +193,13 @@ def check(answer: str, sources: Sequence[Citation], *, question: str = "") -> Gr
         have_nums = set().union(*(p.numbers for p in backing))
         nums, words = facts(sentence)
         missing = sorted(nums - have_nums - asked_nums)
-        # from any passage: a right count is often cited to the wrong one of two
-        have_units = set().union(*(p.quantities for p in passages.values()))
-        have_units |= held_quantities(question)
         missing += [  # "3 weeks" where the passage says "3 days": the count, not its unit
             f"{n} {u}" + ("" if n == "1" else "s")
             for n, u in sorted(quantities(sentence) - have_units)
             if ("*", u) not in have_units and n not in missing  # not twice: "98", "98 days"
         ]
         held = sorted((nums & have_nums) - asked_nums)  # is each said of what was asked?
-        missing += [
-            f"{n} ({OFF_TOPIC})" for n in off_topic(sentence, question, *_holding(held, backing))
-        ]
+        missing += map(off_topic_fact, off_topic(sentence, question, *_holding(held, backing)))
         missing += sorted(
             w for w in words if not any(w in p.text for p in backing) and w not in asked_words
         )
@@ -225,8 +225,12 @@ class _Passage:
         self.text = source.quote.translate(_DIGITS).lower()
         self.sentences = [(s, content_words(s)) for s in split_sentences(source.quote)]
         self.label = f"{source.section or ''} {source.document}"  # heading and title
-        self.quantities = held_quantities(source.quote)
         self.quote = source.quote
+
+    @cached_property
+    def sentence_numbers(self) -> list[set[str]]:
+        """Each sentence's numbers, read when a figure's sentences are first looked for."""
+        return [numbers(s) for s, _ in self.sentences]
 
 
 def _holding(
@@ -236,7 +240,11 @@ def _holding(
     its heading and title."""
     if not figures:
         return {}, []
-    read = [(f"{s} {p.label}", numbers(s)) for p in backing for s, _ in p.sentences]
+    read = [
+        (f"{s} {p.label}", held)
+        for p in backing
+        for (s, _), held in zip(p.sentences, p.sentence_numbers, strict=True)
+    ]
     holding = {f: [s for s, held in read if f in held] for f in figures}
     return holding, [f"{p.quote} {p.label}" for p in backing]
 

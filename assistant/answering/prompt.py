@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.domain import NO_FIGURE, OFF_TOPIC, RetrievedChunk
+from assistant.domain import NO_FIGURE, RetrievedChunk, off_topic_figure
 
 PROMPT_VERSION = "grounded-v5"
 
@@ -126,12 +126,10 @@ def corrected(written: str, unsupported: Sequence[str]) -> list[Message]:
     its answer, then which of its facts no source states. The conversation so far is
     unchanged, so llama.cpp reuses its KV cache up to here and reads only the new turn."""
     figure = NO_FIGURE in unsupported  # backed, but no figure to a how-many question
-    elsewhere = f" ({OFF_TOPIC})"  # in the sources, but said of something else (topic.py)
-    strays = ", ".join(
-        f'"{u.removesuffix(elsewhere)}"' for u in unsupported if u.endswith(elsewhere)
-    )
+    # in the sources, but said of something else (topic.py)
+    strays = ", ".join(f'"{f}"' for u in unsupported if (f := off_topic_figure(u)))
     facts = ", ".join(
-        f'"{u}"' for u in unsupported[:4] if u != NO_FIGURE and not u.endswith(elsewhere)
+        f'"{u}"' for u in unsupported[:4] if u != NO_FIGURE and off_topic_figure(u) is None
     )
     parts = [f"No source states {facts}."] if facts else []
     if strays:

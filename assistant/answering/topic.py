@@ -30,11 +30,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from assistant.domain import OFF_TOPIC
 from assistant.text.analysis import content_terms
 from assistant.text.language import detect
 
-__all__ = ["OFF_TOPIC", "off_topic", "stems"]
+__all__ = ["off_topic", "stems"]
 
 #: Stems of a question's words that say how it asks, not what about (beside the
 #: analyser's stopwords): "how many", "how long", "how often", "tell me", "do you know".
