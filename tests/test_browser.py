@@ -404,6 +404,13 @@ def test_an_answer_whose_figure_is_about_something_else_says_so(
     expect(turn.locator(".sources-note")).to_contain_text("for something else")
     page.screenshot(path=str(tmp_path / "chat-off-topic.png"), full_page=True)
     assert not log.problems(), log.problems()
+    page, log = open_page(browser, live.url, locale="ar-SA")  # and in Arabic
+    turn = ask(page, HOUSING)
+    wait_done(page, turn)
+    expect(turn.locator(".answer-label")).to_have_text("حُجبت: رقمها يخص أمرًا آخر")
+    expect(turn.locator(".sources-note")).to_contain_text("لأمر آخر")
+    page.screenshot(path=str(tmp_path / "chat-off-topic-ar.png"), full_page=True)
+    assert not log.problems(), log.problems()
 
 
 def test_an_answer_is_cut_after_its_backed_lead(
