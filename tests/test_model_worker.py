@@ -67,6 +67,23 @@ def test_answers_stream_from_another_process() -> None:
     assert w.status()["state"] == "stopped"
 
 
+def test_one_at_a_time_answers_run_on_the_thread_that_loaded_the_model() -> None:
+    """llama.cpp's OpenMP keeps a thread pool per computing thread: a second one made
+    decoding 0.74x as fast (assistant/models/worker.py). A batched generator computes on
+    its own engine thread, so its answers may run anywhere."""
+    one = worker(tokens=1, say_thread=True)
+    try:
+        assert [answer(one) for _ in range(3)] == ["probe-thread word0 "] * 3
+        assert one.count_tokens("one two") == 2  # counted on another thread, meanwhile
+    finally:
+        one.close()
+    batched = worker(tokens=1, say_thread=True, capacity=2)
+    try:
+        assert answer(batched) == "other-thread word0 "
+    finally:
+        batched.close()
+
+
 @pytest.mark.parametrize(
     ("crash_modes", "chosen"),
     [(("extra",), "no-amx"), (("extra", "no-amx"), "plain")],

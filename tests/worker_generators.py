@@ -28,6 +28,7 @@ class StepGenerator:
         fail_load: str | None = None,
         probe_delay: float = 0.0,
         capacity: int = 1,
+        say_thread: bool = False,
     ) -> None:
         if fail_load:
             raise ValueError(fail_load)
@@ -39,6 +40,8 @@ class StepGenerator:
         self.name = "step"
         self.capacity = capacity  # answers streamed at once (each on its own thread)
         self._local = threading.local()
+        self.say_thread = say_thread  # answer first whether it runs on the probe's thread
+        self.probe_thread: int | None = None
 
     @property
     def last_prompt(self) -> tuple[int, int] | None:
@@ -48,6 +51,7 @@ class StepGenerator:
     def probe(self) -> dict[str, Any]:
         if self.cpu_mode in self.crash_modes:
             os.kill(os.getpid(), signal.SIGSEGV)
+        self.probe_thread = threading.get_ident()
         time.sleep(self.probe_delay)
         return {"system_info": f"step generator, {self.cpu_mode}"}
 
@@ -62,6 +66,8 @@ class StepGenerator:
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
         self._local.last_prompt = (sum(len(m["content"].split()) for m in messages), 0)
+        if self.say_thread:
+            yield "probe-thread " if threading.get_ident() == self.probe_thread else "other-thread "
         for i in range(min(self.tokens, max_tokens)):
             if cancel is not None and cancel.is_set():
                 return

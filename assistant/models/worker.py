@@ -17,8 +17,14 @@ many as the generator's ``capacity``: the parent keeps to it):
 - ``("tokens", rid, text)``: ``("ok", rid, count)`` by the model's tokenizer.
 - ``None`` or a closed socket: exit.
 
-Each request runs on a thread of its own, so a cancel is read while answers stream; a
-generator of capacity 1 (models/llama.py) serialises them itself.
+A reader thread takes the requests, so a cancel is read while answers stream. The
+answers of a generator of capacity 1 (models/llama.py) run one after another on the main
+thread, the one that loaded and probed the model: llama.cpp's OpenMP keeps a pool of
+threads per thread that computes, and once two such pools live in a process on 2 cores,
+libgomp counts more threads than cores and stops spinning between steps. Decoding from
+a second thread ran at 0.74x (docs/BENCHMARKS.md, area ``worker``). A batched generator
+(capacity > 1) computes on its own engine thread only, so its answers, and the token
+counts of both, run on threads of their own.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import queue
 import threading
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -136,20 +143,39 @@ def serve(conn: Connection) -> None:
     conn.send(("ready", {**info, "pid": os.getpid(), "cpu_mode": spec.cpu_mode,
                          "capacity": capacity}))  # fmt: skip
     out = _Replies(conn)
-    for message in workers.requests(conn):
-        kind, rid = message[0], message[1]
-        if kind == "stream":
-            out.cancels[rid] = threading.Event()
-            args: tuple[Any, ...] = (out, generator, rid, message[2], message[3])
-            target: Any = _answer
-        elif kind == "tokens":
-            args, target = (out, generator, rid, message[2]), _tokens
-        else:  # ("cancel", rid)
-            event = out.cancels.get(rid)
-            if event is not None:
-                event.set()
-            continue
-        threading.Thread(target=target, args=args, daemon=True, name=f"{kind}-{rid}").start()
+    on_main: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+    reader = threading.Thread(target=_read, args=(conn, out, generator, capacity, on_main),
+                              daemon=True, name="requests")  # fmt: skip
+    reader.start()
+    while (job := on_main.get()) is not None:
+        _answer(*job)
+
+
+def _read(conn: Connection, out: _Replies, generator: Any, capacity: int,
+          on_main: queue.SimpleQueue[tuple[Any, ...] | None]) -> None:  # fmt: skip
+    """The requests, until the parent goes: answers to the main thread (capacity 1) or
+    threads of their own, cancels at once."""
+    try:
+        for message in workers.requests(conn):
+            kind, rid = message[0], message[1]
+            if kind == "stream":
+                out.cancels[rid] = threading.Event()
+                job = (out, generator, rid, message[2], message[3])
+                if capacity == 1:
+                    on_main.put(job)
+                    continue
+                args: tuple[Any, ...] = job
+                target: Any = _answer
+            elif kind == "tokens":
+                args, target = (out, generator, rid, message[2]), _tokens
+            else:  # ("cancel", rid)
+                event = out.cancels.get(rid)
+                if event is not None:
+                    event.set()
+                continue
+            threading.Thread(target=target, args=args, daemon=True, name=f"{kind}-{rid}").start()
+    finally:
+        on_main.put(None)
 
 
 if __name__ == "__main__":
