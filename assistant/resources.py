@@ -211,8 +211,17 @@ class Resources:
 
     def _model_event(self, phase: str, data: dict[str, Any]) -> None:
         """The model's worker started, crashed, fell back or was refused: log and audit."""
-        level = logging.INFO if phase == "started" else logging.ERROR
-        log.log(level, "model worker %s: %s", phase, data.get("reason") or data.get("cpu_mode"))
+        # a probe that fails on the way down the ladder is how the mode is chosen (AMX CPUs)
+        falls_back = data.get("next_mode") is not None
+        level = (
+            logging.INFO
+            if phase == "started"
+            else (logging.WARNING if falls_back else logging.ERROR)
+        )
+        said = data.get("reason") or data.get("cpu_mode")
+        if falls_back:
+            said = f"{said} in cpu mode {data.get('cpu_mode')}; trying {data['next_mode']}"
+        log.log(level, "model worker %s: %s", phase, said)
         try:
             record_model_event(self.audit, phase, data)
         except Exception:  # the log says it; a crash report must never crash the server
