@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,10 +27,14 @@ SAMPLE = REPO / "data" / "sample"
 MODELS = Path(os.environ.get("ASSISTANT_MODELS_DIR", REPO / "data" / "models"))
 TEST_MODEL = "smollm2-135m"
 #: The CPU mode of tests that load llama.cpp in the test process itself. On a CPU with AMX,
-#: "extra" segfaults in llama-cpp-python 0.3.36 (issue 7), and "no-amx" needs a seccomp
-#: filter that could never be lifted from the test process: "plain" there. The model's
-#: worker process, which the other tests use, probes its own mode.
-IN_PROCESS_MODE: CpuMode = "plain" if describe_cpu()["amx"] else "extra"
+#: "extra" crashes in llama-cpp-python 0.3.36 (issue 7), and "no-amx" needs a seccomp
+#: filter that could never be lifted from the test process: "plain" there, unless this is
+#: a child run that refused AMX first (``pytest -p tests.deny_amx``). The model's worker
+#: process, which the other tests use, probes its own mode.
+_AMX_REFUSED = "tests.deny_amx" in sys.modules
+IN_PROCESS_MODE: CpuMode = (
+    "extra" if not describe_cpu()["amx"] else "no-amx" if _AMX_REFUSED else "plain"
+)
 
 
 def tiny_weights() -> Path:

@@ -11,6 +11,8 @@ decoding context refuses falls back to reading the prompt there, with the same a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,14 @@ from assistant.models import prefill
 from assistant.models.llama import LlamaGenerator, open_llama
 from assistant.models.model_worker import worker_spec
 from assistant.settings import Settings
-from tests.conftest import IN_PROCESS_MODE, tiny_weights
+from tests.conftest import IN_PROCESS_MODE, REPO, tiny_weights
 
 pytestmark = pytest.mark.slow
 #: the split needs a repacked decoding context, which an AMX CPU's test process cannot have
-#: (tests/conftest.py): there the worker's probe (test_cpu_modes) is what runs the split
+#: (tests/conftest.py): there the last test runs these again in a child pytest that refused
+#: AMX first, as the model's worker does in its no-amx mode
 needs_repacked = pytest.mark.skipif(
-    IN_PROCESS_MODE == "plain", reason="no repacked context in the test process on AMX CPUs"
+    IN_PROCESS_MODE == "plain", reason="no repacked context in this test process (AMX CPU)"
 )
 
 SYSTEM = {"role": "system", "content": "You answer questions briefly, from the sources."}
@@ -129,3 +132,15 @@ def test_the_setting_reaches_the_one_at_a_time_worker_only(tmp_path: Path) -> No
     assert one.kwargs["split_prefill"] == "off"
     batched = worker_spec(Settings(data_dir=tmp_path, parallel=4), path, "0" * 64)
     assert "split_prefill" not in batched.kwargs
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(IN_PROCESS_MODE != "plain", reason="the tests above ran here (no AMX)")
+def test_on_an_amx_cpu_the_split_runs_in_a_process_that_refused_amx() -> None:
+    tiny_weights()  # skipped without the model, like the tests it runs
+    child = [sys.executable, "-m", "pytest", "-p", "tests.deny_amx", "-p", "no:cacheprovider",
+             "-q", __file__, "-k", "not refused_amx"]  # fmt: skip
+    out = subprocess.run(child, cwd=REPO, capture_output=True, text=True, timeout=840)
+    summary = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-2000:]
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "passed" in summary and "skipped" not in summary, summary

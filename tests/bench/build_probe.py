@@ -34,6 +34,10 @@ def main(model: str, models_dir: Path) -> None:
         mode = worker.cpu_mode or "plain"
     finally:
         worker.close()
+    if mode == "no-amx":  # as the worker does, before llama.cpp sets its buffer types up
+        from assistant.models.amx import deny_amx
+
+        deny_amx()
     backend = load_cpu_backend() or "linked in"
     llm = open_llama(
         path, mode, n_ctx=2048, n_threads=2, n_batch=512, flash_attn=True, verbose=False

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import assistant.offline  # noqa: F401  (offline before any model library loads)
 from tests.bench.core import Context, Section, load_average
+from tests.bench.isolated import needs_child, run_in_child
 from tests.bench.machine import probe
 from tests.bench.report import merge, render_header, render_section, write
 
@@ -97,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             repo=REPO, work_dir=work, cache_dir=args.cache_dir, machine=machine, quick=args.quick
         )
         ctx.log("machine: " + "; ".join(machine.describe()))
-        sections = [run_area(key, ctx) for key in areas]
+        sections = [
+            run_in_child(key, ctx) if needs_child(key) else run_area(key, ctx) for key in areas
+        ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - started
