@@ -19,7 +19,11 @@ from tests.conftest import MODELS, TEST_MODEL
 REFUSE_AND_ASK = """
 import errno, subprocess, threading
 from assistant.models import amx
+def ssb():  # where a kernel forces the mitigation on seccomp users, this line changes
+    return [l for l in open("/proc/self/status") if l.startswith("Speculation_Store_Bypass")]
+before = ssb()
 amx.deny_amx()
+assert ssb() == before, (before, ssb())  # no speculation mitigation forced: not a sandbox
 seen = [amx.request_amx()]
 t = threading.Thread(target=lambda: seen.append(amx.request_amx()))
 t.start(); t.join()

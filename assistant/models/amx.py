@@ -28,6 +28,10 @@ _AUDIT_ARCH_X86_64 = 0xC000003E
 _PR_SET_NO_NEW_PRIVS = 38
 _SECCOMP_SET_MODE_FILTER = 1
 _SECCOMP_FILTER_FLAG_TSYNC = 1  # every thread of the process, not just the caller
+#: Linux before 5.16 (spec_store_bypass_disable=seccomp, the old default: RHEL 8, Ubuntu
+#: 20.04) turns on Speculative Store Bypass Disable in every process that installs a
+#: seccomp filter, which slows compute; this filter is not a sandbox, so it asks not to
+_SECCOMP_FILTER_FLAG_SPEC_ALLOW = 4  # Linux 4.17 and later; an older kernel says EINVAL
 _RET_ALLOW = 0x7FFF0000
 _RET_ERRNO = 0x00050000
 
@@ -76,9 +80,15 @@ def deny_amx() -> None:
     prog = _Program(len(rules), array)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-    if libc.syscall(_SYS_SECCOMP, _SECCOMP_SET_MODE_FILTER, _SECCOMP_FILTER_FLAG_TSYNC,
-                    ctypes.byref(prog)) != 0:  # fmt: skip
-        raise OSError(ctypes.get_errno(), "seccomp filter refused")
+    for flags in (
+        _SECCOMP_FILTER_FLAG_TSYNC | _SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        _SECCOMP_FILTER_FLAG_TSYNC,
+    ):
+        if libc.syscall(_SYS_SECCOMP, _SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(prog)) == 0:
+            return
+        if ctypes.get_errno() != errno.EINVAL:
+            break
+    raise OSError(ctypes.get_errno(), "seccomp filter refused")
 
 
 def request_amx() -> int:
