@@ -1,10 +1,11 @@
 """Keep a process from using Intel AMX, and nothing else: the ``no-amx`` CPU mode.
 
 On Intel Xeons with AMX (Sapphire Rapids and later), llama.cpp's AMX buffer type
-crashes in the first batched ``llama_decode`` (a segfault in its AMX matmul; see
-docs/ARCHITECTURE.md and the README). Linux hands AMX's tile state to a process
-only after ``arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)``; ggml asks for
-it when it sets the AMX buffer type up and skips AMX when the kernel says no.
+crashes in the first batched ``llama_decode``: a segfault in its AMX matmul on one
+Xeon, SIGILL on another whose AMX otherwise works (see the README). Linux hands AMX's
+tile state to a process only after ``arch_prctl(ARCH_REQ_XCOMP_PERM,
+XFEATURE_XTILEDATA)``; ggml asks for it when it sets the AMX buffer type up and skips
+AMX when the kernel says no.
 
 :func:`deny_amx` installs a seccomp filter that makes exactly that request fail
 with EPERM. Every other system call, and every other ``arch_prctl``, goes through.

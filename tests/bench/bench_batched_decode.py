@@ -145,4 +145,13 @@ def run(ctx: Context) -> Section:
         "in all. It pays where decode is bandwidth-bound (more cores per memory channel, AMX, "
         "bigger models)."
     )
+    section.notes.append(
+        "On the Intel Xeon with AMX (2026-12-07, quiet, 2 threads, CPU mode no-amx: the "
+        "sapphirerapids backend's AVX-512 VNNI kernels, AMX refused): qwen2.5-1.5b 14.8 / "
+        "19.3 / 35.9 tok/s for 1 / 2 / 4 answers (2.43x), qwen2.5-0.5b 28.5 / 45.0 / 71.1 "
+        "(2.50x): a step of 4 costs ~1.6x a step of 1 there, so 4 at once gives each answer "
+        "~0.6x of its lone speed for 2.4x the tokens in all. `parallel` stays 1 by default "
+        "(the EPYCs lose by it); on such a Xeon, ASSISTANT_PARALLEL=4 is the setting to "
+        "measure with `make bench` (area load) for many users."
+    )
     return section
