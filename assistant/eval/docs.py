@@ -157,7 +157,8 @@ def write_eval_doc(
         f"Run {finished.get('started', '')} – {finished.get('finished', '')}{code}{where}, "
         f"load average at the end {load[0]:.1f} on {os.cpu_count()} cores (the machine is shared: "
         "timings are pessimistic; an interrupted run goes on from its journaled answers, so "
-        "the span may include a pause).\n"
+        "the span may include a pause). What was measured between full runs, on the "
+        "questions a change touches, is in docs/EVAL-HISTORY.md.\n"
     )
     parts.append(
         "## Retrieval\n\n"
