@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         "extra, then no-amx, then plain in the model's worker process and keeps the first "
         "that runs; a forced mode is used as it is",
     )
+    model_huge_pages: bool = Field(
+        default=True,
+        description="Ask glibc to put the model worker's large allocations (llama.cpp's "
+        "repacked weights) on transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb=1): "
+        "decode ~1.14x on the Intel Xeon of docs/BENCHMARKS.md; needs THP madvise or always",
+    )
     model_max_crashes: int = Field(
         default=5, ge=1, description="Crashes in a row after which the model is refused"
     )

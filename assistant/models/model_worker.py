@@ -26,7 +26,7 @@ from assistant.errors import ModelCrashed, ModelError
 from assistant.models.cpu import CpuMode, mode_ladder
 from assistant.models.link import WorkerLink
 from assistant.models.supervisor import EventHook, Supervisor
-from assistant.models.worker import LLAMA_FACTORY, WorkerSpec
+from assistant.models.worker import LLAMA_FACTORY, WorkerSpec, huge_pages_env
 
 #: the model decoding ``parallel`` answers together (models/batched.py)
 BATCHED_FACTORY = "assistant.models.batched:BatchedLlamaGenerator"
@@ -61,6 +61,7 @@ def worker_spec(settings: Settings, path: Path, sha256: str) -> WorkerSpec:
         },
         factory=BATCHED_FACTORY if s.parallel > 1 else LLAMA_FACTORY,
         verified=(str(path), st.st_size, st.st_mtime_ns),
+        env=huge_pages_env() if s.model_huge_pages else {},
     )
 
 

@@ -154,6 +154,7 @@ class Supervisor:
                     "assistant.models.worker",
                     self.spec.with_mode(mode),
                     timeout_s=self.start_timeout_s,
+                    env=self.spec.env,
                 )
             except workers.StartFailed as exc:
                 if self._start_failed(mode, exc, epoch):
@@ -164,6 +165,7 @@ class Supervisor:
                 "result": "passed",
                 "seconds": round(time.monotonic() - started, 2),
                 **({"prefill": info["prefill"]} if info.get("prefill") else {}),
+                **({"huge_pages_mb": info["huge_pages_mb"]} if info.get("huge_pages_mb") else {}),
             }
             with self._cond:
                 if epoch != self._epoch:  # closed while it started
