@@ -285,7 +285,9 @@ def run(ctx: Context) -> Section:
         "Server figures are timed by the client from the server-sent events (answers capped at "
         f"{SERVER_MAX_TOKENS} tokens); 'raw on the same prompt' re-runs the exact messages "
         "the server built, with the server's sampling settings, in the bench process, right "
-        "after."
+        "after. The raw runs are llama-cpp-python as it comes, on 4 KiB pages; the server's "
+        "worker asks for transparent huge pages (ASSISTANT_MODEL_HUGE_PAGES, on by default), "
+        "so its decode can pass the raw rate."
     )
     section.notes.append(
         "CPU mode per model, as the server's worker probed it at start-up "
