@@ -44,7 +44,10 @@ def _ask(service: AnswerService, question: str) -> tuple[float | None, float | N
 def run(ctx: Context) -> Section:
     section = Section(key="worker", title="The model in its worker process against in-process")
     model = "smollm2-135m" if ctx.quick else DEFAULT_MODEL
-    res, _ = _server_resources(ctx, model, ctx.area_dir("worker"), MAX_TOKENS)
+    # huge pages off: a process cannot turn glibc's tunable on for itself once started, so
+    # the in-process side could not have them; this area measures the boundary alone
+    res, _ = _server_resources(ctx, model, ctx.area_dir("worker"), MAX_TOKENS,
+                               model_huge_pages=False)  # fmt: skip
     res.ingestor.ingest([ctx.repo / "data" / "sample"], "bench")
     worker = res.generator
     assert isinstance(worker, ModelWorker)
@@ -96,6 +99,9 @@ def run(ctx: Context) -> Section:
     section.notes.append(
         f"{len(questions)} questions about data/sample × {ROUNDS} rounds, answers capped at "
         f"{MAX_TOKENS} tokens, CPU mode {mode}, both sides warmed up (system prompt cached); "
-        "through AnswerService, without HTTP. Gate refusals are not counted."
+        "through AnswerService, without HTTP. Gate refusals are not counted. The worker "
+        "starts without huge pages here (ASSISTANT_MODEL_HUGE_PAGES off), as the in-process "
+        "side has none: the area measures the process boundary, the generation area the "
+        "server as it runs."
     )
     return section
