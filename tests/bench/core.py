@@ -92,6 +92,7 @@ class Section:
     measured_at: str = ""
     load_average: tuple[float, float, float] | None = None
     error: str = ""
+    cpu: str = ""  # the CPU it was measured on (the file's header names the last run's)
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)

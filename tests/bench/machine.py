@@ -33,6 +33,15 @@ class Machine:
     read_gbs: float = 0.0  # best read-only sweep (bytes read per second): the decode ceiling
     read_1t_gbs: float = 0.0  # the same with one thread
 
+    def label(self) -> str:
+        """The CPU in a few words, for a section's line: its model and best vector unit."""
+        unit = next(
+            (u for f, u in (("amx_int8", "AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2"))
+             if f in self.flags),
+            "no AVX2",
+        )  # fmt: skip
+        return f"{self.cpu_model} with {unit}"
+
     def describe(self) -> list[str]:
         gib = self.ram_bytes / 2**30
         return [

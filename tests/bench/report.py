@@ -66,7 +66,8 @@ def render_section(section: Section) -> str:
         else ""
     )
     lines.append(
-        f"_Measured {section.measured_at} in {section.seconds:.0f} s{load}. "
+        f"_Measured {section.measured_at}{' on ' + section.cpu if section.cpu else ''} "
+        f"in {section.seconds:.0f} s{load}. "
         f"Re-run: `python -m tests.bench.run {section.key}`._"
     )
     lines.append("")
@@ -93,6 +94,8 @@ def render_header(machine: Machine, areas_run: Sequence[str], seconds: float) ->
             "",
             *machine.describe(),
             f"- Last run: {when}, areas {', '.join(areas_run) or '(none)'}, {seconds:.0f} s",
+            "- Each section names the CPU it was measured on; a section that names none was "
+            "measured on an AMD EPYC before 2026-12-07 (AVX2, or AVX-512 from 2026-12-06 on)",
             "",
         ]
     )

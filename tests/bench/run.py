@@ -69,6 +69,7 @@ def run_area(key: str, ctx: Context) -> Section:
     section.seconds = time.perf_counter() - started
     section.measured_at = measured_at
     section.load_average = load
+    section.cpu = ctx.machine.label()
     ctx.log(f"area {key}: done in {section.seconds:.0f} s")
     return section
 
