@@ -124,7 +124,8 @@ class Settings(BaseSettings):
         default=True,
         description="Ask glibc to put the model worker's large allocations (llama.cpp's "
         "repacked weights) on transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb=1): "
-        "decode ~1.14x on the Intel Xeon of docs/BENCHMARKS.md; needs THP madvise or always",
+        "decode ~1.14x on the Intel Xeon, in-process A/B (CHANGELOG); needs THP madvise or "
+        "always",
     )
     model_max_crashes: int = Field(
         default=5, ge=1, description="Crashes in a row after which the model is refused"

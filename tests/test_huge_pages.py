@@ -34,6 +34,7 @@ def test_the_setting_reaches_the_workers_environment(tmp_path: Path) -> None:
     off = worker_spec(Settings(data_dir=tmp_path, model_huge_pages=False), weights, "0" * 64)
     assert "glibc.malloc.hugetlb=1" in on.env["GLIBC_TUNABLES"]
     assert off.env == {}
+    assert on.with_mode("plain").env == on.env  # each rung of the CPU-mode ladder keeps it
 
 
 def _thp_possible() -> bool:

@@ -34,7 +34,7 @@ import importlib
 import os
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ class WorkerSpec:
     env: dict[str, str] = field(default_factory=dict)
 
     def with_mode(self, mode: CpuMode) -> WorkerSpec:
-        return WorkerSpec(self.name, self.sha256, mode, self.factory, self.kwargs, self.verified)
+        return replace(self, cpu_mode=mode)
 
 
 def huge_pages_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> dict[str, str]:
@@ -72,7 +72,7 @@ def huge_pages_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> d
     and decoding reads all of it per token; on 4 KiB pages that walks the page tables on
     every read. With ``glibc.malloc.hugetlb=1`` malloc advises THP on its mappings (where
     the kernel's THP mode is ``madvise``, the common default, nothing else does): decode
-    16.0 -> 18.3 tok/s on the Intel Xeon (docs/BENCHMARKS.md). An older glibc ignores
+    16.0 -> 18.3 tok/s on the Intel Xeon, in-process A/B (CHANGELOG). An older glibc ignores
     the tunable, a kernel with THP ``never`` gives plain pages: never worse than before.
     """
     tunables = environ.get("GLIBC_TUNABLES", "")
@@ -193,19 +193,20 @@ def _read(conn: Connection, out: _Replies, generator: Any, capacity: int,
                 job = (out, generator, rid, message[2], message[3])
                 if capacity == 1:
                     on_main.put(job)
-                    continue
-                args: tuple[Any, ...] = job
-                target: Any = _answer
+                else:
+                    _start(_answer, job, f"stream-{rid}")
             elif kind == "tokens":
-                args, target = (out, generator, rid, message[2]), _tokens
+                _start(_tokens, (out, generator, rid, message[2]), f"tokens-{rid}")
             else:  # ("cancel", rid)
                 event = out.cancels.get(rid)
                 if event is not None:
                     event.set()
-                continue
-            threading.Thread(target=target, args=args, daemon=True, name=f"{kind}-{rid}").start()
     finally:
         on_main.put(None)
+
+
+def _start(target: Any, args: tuple[Any, ...], name: str) -> None:
+    threading.Thread(target=target, args=args, daemon=True, name=name).start()
 
 
 if __name__ == "__main__":
