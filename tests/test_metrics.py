@@ -164,3 +164,11 @@ def test_the_served_inbox_watcher_feeds_the_ingest_counters(settings: Settings) 
             assert value(scrape(client), "assistant_ingest_chunks_total") >= 1
     finally:
         resources.close()
+
+
+def test_the_decode_rate_is_timed_where_the_pieces_arrive() -> None:
+    # the router times the pieces itself: stages that take longer than an instant
+    # stand-in's whole answer no longer make its rate vanish
+    timings = {"tokens": 5.0, "decode_s": 0.5, "first_token_s": 9.0, "generate_s": 0.1}
+    assert decode_rate(timings) == 8.0
+    assert decode_rate({"tokens": 1.0, "decode_s": 0.5}) is None

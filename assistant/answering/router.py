@@ -180,9 +180,11 @@ class Router:
         pieces: list[str] = []
         t1 = time.perf_counter()
         messages = [*build_messages(question, hits, model.system_prompt), *correction]
+        first_at = 0.0
         for piece in generator.stream(messages, max_tokens=self.max_tokens, cancel=cancel):
             if not pieces:
-                timings["first_token_s"] = time.perf_counter() - t0
+                first_at = time.perf_counter()
+                timings["first_token_s"] = first_at - t0
                 usage = getattr(generator, "last_prompt", None)  # llama.cpp only
                 if usage is not None:
                     timings["prompt_tokens"], timings["prompt_reused"] = map(float, usage)
@@ -191,6 +193,8 @@ class Router:
             if time.monotonic() > deadline:
                 raise QueueTimeout(f"the answer took longer than {self.timeout_s:.0f} s")
         timings["generate_s"] = time.perf_counter() - t1
+        if pieces:
+            timings["decode_s"] = time.perf_counter() - first_at  # after the first piece
         timings["tokens"] = float(len(pieces))
         cut = len(pieces) >= self.max_tokens  # ran into the cap: its last sentence is cut
         verdict = self.judge(model.name, "".join(pieces), sources, question, language, cut=cut)
