@@ -310,7 +310,8 @@ class Resources:
         s = self.settings
         first, *fallbacks = self.chain  # the draft model first, when one is set
         generator = first.load()
-        slots = max(1, int(getattr(generator, "capacity", 1)))  # replicas × sequences each
+        # replicas × sequences each, as the workers report it (PARALLEL=auto: when started)
+        slots = lambda: max(1, int(getattr(generator, "capacity", 1)))  # noqa: E731
         return AnswerService(
             self.retriever,
             generator,

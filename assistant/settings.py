@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -105,14 +105,14 @@ class Settings(BaseSettings):
         "AVX-512 EPYC: first token ~20% sooner; answers alike but for near ties). One at a time "
         "(PARALLEL 1) only",
     )
-    parallel: int = Field(
-        default=1,
-        ge=1,
-        le=16,
+    parallel: Annotated[int, Field(ge=1, le=16)] | Literal["auto"] = Field(
+        default="auto",
         description="Answers one model decodes together (continuous batching, "
         "assistant/models/batching.py): a new question joins the running ones at the next "
-        "step. 1: one answer at a time. See docs/BENCHMARKS.md (batched_decode) for what it "
-        "gains on this CPU",
+        "step. 1: one answer at a time. auto: the worker times 4 answers together against "
+        "one at start and keeps 4 where they write at least 1.8x the tokens (the Intel Xeon "
+        "with AMX: ~2.2x), else 1 (the EPYCs: 1.0-1.4x; assistant/models/auto_parallel.py). "
+        "See docs/BENCHMARKS.md (batched_decode, load)",
     )
     model_cpu_mode: CpuModeSetting = Field(
         default="auto",

@@ -150,8 +150,9 @@ def test_the_cores_are_shared_out_among_replicas(settings: Settings) -> None:
 @pytest.mark.slow
 def test_two_replicas_of_the_real_tiny_model_from_the_settings(settings: Settings) -> None:
     s = settings.model_copy(
-        update={"model": "smollm2-135m", "replicas": 2, "threads": 2, "max_tokens": 16}
-    )
+        update={"model": "smollm2-135m", "replicas": 2, "threads": 2, "max_tokens": 16,
+                "parallel": 1}  # one answer each (PARALLEL=auto: tests/test_auto_parallel.py)
+    )  # fmt: skip
     res = Resources(s, embedder=HashEmbedder())
     try:
         res.ingestor.ingest([SAMPLE], "sample")

@@ -12,6 +12,7 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from assistant.errors import AssistantError
 
@@ -62,11 +63,13 @@ class ModelQueue:
         max_waiting: int = 16,
         retry_after: int = 10,
         abandon_after_s: float = 30.0,
-        slots: int = 1,
+        slots: int | Callable[[], int] = 1,
     ) -> None:
-        if slots < 1:
+        if not callable(slots) and slots < 1:
             raise ValueError("a queue needs at least one slot")
-        self.slots = slots
+        #: a number, or what the model serving the queue says now (PARALLEL=auto decides
+        #: when its worker starts)
+        self._slots = slots
         self.max_waiting = max_waiting
         self.retry_after = retry_after
         self.abandon_after_s = abandon_after_s
@@ -75,6 +78,10 @@ class ModelQueue:
         self._holders: set[Ticket] = set()
         self._numbers = itertools.count(1)
         self.served = 0
+
+    @property
+    def slots(self) -> int:
+        return max(1, int(self._slots() if callable(self._slots) else self._slots))
 
     @property
     def depth(self) -> int:

@@ -131,6 +131,11 @@ class BatchedLlamaGenerator:
         self.load()
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
 
+    def prompt_tokens_raw(self, text: bytes) -> list[int]:
+        """``text`` as tokens, after the model's BOS, without a chat template."""
+        self.load()
+        return list(self._llm.tokenize(text, add_bos=True))
+
     def prompt_tokens(self, messages: Seq[Mapping[str, str]]) -> list[int]:
         """The chat prompt's tokens, as ``create_chat_completion`` makes them."""
         self.load()

@@ -1,3 +1,5 @@
+# Over 300 lines: the engine's thread owns the context; its loop, admission, steps and
+# sampling are one piece of state and stay together.
 """Continuous batching: several answers decoded together in one llama.cpp context.
 
 One decode step reads every weight once whatever the number of sequences in it, so
@@ -112,6 +114,7 @@ class BatchEngine:
         self.waiting: list[Sequence] = []
         self.cond = threading.Condition()
         self.closing = False
+        self._forget: threading.Event | None = None  # set when the cells are dropped
         self.steps = 0
         self.thread = threading.Thread(target=self._loop, daemon=True, name="batch-engine")
         self.thread.start()
@@ -152,6 +155,15 @@ class BatchEngine:
             self.waiting.append(seq)
             self.cond.notify_all()
 
+    def forget(self, timeout_s: float = 60.0) -> None:
+        """Drop every slot's KV cells once no answer is running (on the engine's thread):
+        what a probe decoded is not kept as a prefix for the answers that follow."""
+        done = threading.Event()
+        with self.cond:
+            self._forget = done
+            self.cond.notify_all()
+        done.wait(timeout_s)
+
     def close(self) -> None:
         with self.cond:
             self.closing = True
@@ -168,6 +180,12 @@ class BatchEngine:
         while True:
             with self.cond:
                 while not self.closing and not self.waiting and not any(self.running):
+                    if self._forget is not None:
+                        for slot in range(self.parallel):
+                            self.L.llama_memory_seq_rm(self.mem, slot, -1, -1)
+                        self.cache = [[] for _ in range(self.parallel)]
+                        self._forget.set()
+                        self._forget = None
                     self.cond.wait()
                 if self.closing:
                     for seq in [*self.waiting, *filter(None, self.running)]:

@@ -19,10 +19,12 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from assistant import workers
 from assistant.errors import ModelCrashed, ModelError
+from assistant.models.auto_parallel import WIDTH as AUTO_WIDTH
 from assistant.models.cpu import CpuMode, mode_ladder
 from assistant.models.link import WorkerLink
 from assistant.models.supervisor import EventHook, Supervisor
@@ -30,6 +32,8 @@ from assistant.models.worker import LLAMA_FACTORY, WorkerSpec, huge_pages_env
 
 #: the model decoding ``parallel`` answers together (models/batched.py)
 BATCHED_FACTORY = "assistant.models.batched:BatchedLlamaGenerator"
+#: either, as the worker's start-up timing decides (``PARALLEL=auto``)
+AUTO_FACTORY = "assistant.models.auto_parallel:AutoParallelGenerator"
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,12 +61,29 @@ def worker_spec(settings: Settings, path: Path, sha256: str) -> WorkerSpec:
             "flash_attn": s.flash_attn,
             "temperature": s.temperature,
             "repeat_penalty": s.repeat_penalty,
-            **({"parallel": s.parallel} if s.parallel > 1 else {"split_prefill": s.split_prefill}),
+            **_width(s),
         },
-        factory=BATCHED_FACTORY if s.parallel > 1 else LLAMA_FACTORY,
+        factory=_factory(s),
         verified=(str(path), st.st_size, st.st_mtime_ns),
         env=huge_pages_env() if s.model_huge_pages else {},
     )
+
+
+def max_parallel(settings: Settings) -> int:
+    """The most answers one worker of ``settings`` may decode at once."""
+    return AUTO_WIDTH if settings.parallel == "auto" else settings.parallel
+
+
+def _factory(s: Settings) -> str:
+    if s.parallel == "auto":
+        return AUTO_FACTORY
+    return BATCHED_FACTORY if s.parallel > 1 else LLAMA_FACTORY
+
+
+def _width(s: Settings) -> dict[str, Any]:
+    if s.parallel == "auto":
+        return {"parallel": AUTO_WIDTH, "split_prefill": s.split_prefill}
+    return {"parallel": s.parallel} if s.parallel > 1 else {"split_prefill": s.split_prefill}
 
 
 def supervised(
@@ -78,7 +99,7 @@ def supervised(
         start_timeout_s=s.model_start_timeout_s,
         on_event=on_event,
     )
-    return ModelWorker(supervisor, stall_timeout_s=s.request_timeout_s, capacity=s.parallel)
+    return ModelWorker(supervisor, stall_timeout_s=s.request_timeout_s, capacity=max_parallel(s))
 
 
 def model_worker(
@@ -98,9 +119,10 @@ class ModelWorker:
         self.name = supervisor.name
         self.sha256 = supervisor.sha256
         self.stall_timeout_s = stall_timeout_s
-        #: answers the worker decodes at once (``parallel``; 1: one after the other)
-        self.capacity = capacity
-        self._slots = threading.BoundedSemaphore(capacity)
+        #: the most answers the worker may decode at once (``parallel``; "auto": its width)
+        self.max_capacity = capacity
+        self._room = threading.Condition()
+        self._taken = 0  # answers holding a slot
         self._local = threading.local()  # each answer's prompt usage, read in its thread
         self._count = threading.Lock()
         self._active = 0
@@ -134,6 +156,13 @@ class ModelWorker:
     def status(self) -> dict[str, Any]:
         return self.supervisor.status()
 
+    @property
+    def capacity(self) -> int:
+        """Answers the worker decodes at once: what its generator reported when it started
+        (``PARALLEL=auto`` decides there), else the most it may."""
+        reported = self.supervisor.capacity
+        return min(reported, self.max_capacity) if reported else self.max_capacity
+
     def load(self) -> None:
         """Start the worker if it is not running and wait until it serves (or fails)."""
         self.supervisor.wait_ready(None)
@@ -157,6 +186,20 @@ class ModelWorker:
                 self._link = WorkerLink(child)
             return self._link
 
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of the ``capacity`` answers the worker decodes at once (waits for one)."""
+        with self._room:
+            while self._taken >= self.capacity:
+                self._room.wait(0.25)
+            self._taken += 1
+        try:
+            yield
+        finally:
+            with self._room:
+                self._taken -= 1
+                self._room.notify()
+
     def _in_flight(self, change: int) -> None:
         with self._count:
             self._active += change
@@ -169,7 +212,7 @@ class ModelWorker:
         max_tokens: int,
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
-        with self._slots:
+        with self._slot():
             child = self.supervisor.wait_ready(cancel)
             if child is None:
                 return

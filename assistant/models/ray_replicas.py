@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import AssistantError, ModelCrashed, ModelUnavailable
+from assistant.models.model_worker import max_parallel
 from assistant.models.worker import WorkerSpec
 
 if TYPE_CHECKING:
@@ -166,6 +167,8 @@ class RayReplica:
             st = {"model": self.name, "state": "starting", "restarts": 0}
         else:
             self.node = st.get("node")
+            if st.get("capacity"):  # PARALLEL=auto: decided when its worker started
+                self.capacity = min(int(st["capacity"]), self.capacity)
         self._status = (time.monotonic(), st) if st.get("state") == "ready" else None
         return st
 
@@ -179,6 +182,7 @@ class RayReplica:
             if isinstance(cause, AssistantError):
                 raise cause from None
             raise ModelUnavailable(f"the model replica did not start: {cause or exc}") from None
+        self.status()  # its capacity, as its worker reported it
 
     def count_tokens(self, text: str) -> int:
         import ray
@@ -227,11 +231,11 @@ def ray_replicas(
     remote = ray.remote(ModelActor).options(
         num_cpus=settings.threads,
         max_restarts=-1,
-        max_concurrency=ACTOR_CONCURRENCY + settings.parallel,
+        max_concurrency=ACTOR_CONCURRENCY + max_parallel(settings),
         scheduling_strategy="SPREAD",
     )
     replicas = [
-        RayReplica(remote.remote(spec, settings), spec.name, spec.sha256, settings.parallel)
+        RayReplica(remote.remote(spec, settings), spec.name, spec.sha256, max_parallel(settings))
         for _ in range(n)
     ]
     _OPEN.update(id(r) for r in replicas)

@@ -71,6 +71,8 @@ class Supervisor:
         #: set by the reader that saw the worker die under its answer (it may clear
         #: ``in_flight`` before this thread sees the exit)
         self.lost_answer = False
+        #: answers the worker said it decodes at once when it last started (None: not yet)
+        self.capacity: int | None = None
 
     # -- what is happening -------------------------------------------------------
     @property
@@ -97,6 +99,8 @@ class Supervisor:
                 "crashes_in_row": self._crashes_in_row,
                 "probes": list(self._probes),
             }
+            if self.capacity is not None:
+                out["capacity"] = self.capacity
             if self._last_exit:
                 out["last_exit"] = self._last_exit
             if self._error:
@@ -166,6 +170,7 @@ class Supervisor:
                 "seconds": round(time.monotonic() - started, 2),
                 **({"prefill": info["prefill"]} if info.get("prefill") else {}),
                 **({"huge_pages_mb": info["huge_pages_mb"]} if info.get("huge_pages_mb") else {}),
+                **({"batching": info["batching"]} if info.get("batching") else {}),
             }
             with self._cond:
                 if epoch != self._epoch:  # closed while it started
@@ -174,6 +179,7 @@ class Supervisor:
                 if not any(p["mode"] == mode and p["result"] == "passed" for p in self._probes):
                     self._probes.append(probe)
                 self._child, self._state = child, "ready"
+                self.capacity = int(info.get("capacity") or 1)
                 self._retry_at = None
                 self._cond.notify_all()
             self._emit("started", {"cpu_mode": mode, "pid": child.pid, "probe": probe,

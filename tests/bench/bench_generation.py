@@ -340,12 +340,12 @@ LLAMA_SETTINGS_NOTE = (
 
 
 def _ttft_run(
-    ctx: Context, rs: Any, docs: Path, split: str
+    ctx: Context, rs: Any, docs: Path, key: str, **over: Any
 ) -> tuple[list[float], list[DoneEvent], int]:
     """Client-side TTFT of each question the model answered, the done events, and how many
-    a gate refused, through a server whose worker has ``split_prefill`` = ``split``."""
-    res, token = _server_resources(ctx, DEFAULT_MODEL, ctx.area_dir("generation") / f"ttft-{split}",
-                                   TTFT_MAX_TOKENS, split_prefill=split)  # fmt: skip
+    a gate refused, through a server whose settings differ from the defaults by ``over``."""
+    res, token = _server_resources(ctx, DEFAULT_MODEL, ctx.area_dir("generation") / f"ttft-{key}",
+                                   TTFT_MAX_TOKENS, **over)  # fmt: skip
     res.ingestor.ingest([docs], "bench")
     captured: list[DoneEvent] = []
     res.answers.observers.append(lambda _user, done: captured.append(done))
@@ -378,8 +378,9 @@ def ttft_figures(ctx: Context, section: Section) -> None:
     docs.mkdir(parents=True, exist_ok=True)
     for p in rs.passages:
         (docs / f"{p.id}.txt").write_text(p.text, encoding="utf-8")
-    client, captured, gated = _ttft_run(ctx, rs, docs, "auto")
-    unsplit, _, _ = _ttft_run(ctx, rs, docs, "off")
+    client, captured, gated = _ttft_run(ctx, rs, docs, "default")
+    one, _, _ = _ttft_run(ctx, rs, docs, "one", parallel=1)  # the split prefill's generator
+    unsplit, _, _ = _ttft_run(ctx, rs, docs, "unsplit", parallel=1, split_prefill="off")
     parts: dict[str, list[float]] = {
         k: [] for k in ("embed", "retrieve", "context", "prompt+first")
     }
@@ -418,10 +419,15 @@ def ttft_figures(ctx: Context, section: Section) -> None:
     for name, values in parts.items():
         section.add(Figure(f"  of which {name}", "s", values))
     section.add(Figure(
-        f"time to first token, {DEFAULT_MODEL}, the same questions, prompts read by the "
-        "decoding context (split_prefill off)", "s", unsplit,
+        f"time to first token, {DEFAULT_MODEL}, the same questions, one answer at a time "
+        "(PARALLEL 1, split_prefill auto)", "s", one,
         anchor=statistics.median(client) if client else None,
-        anchor_label="split_prefill auto, same run"))  # fmt: skip
+        anchor_label="default settings, same run"))  # fmt: skip
+    section.add(Figure(
+        f"time to first token, {DEFAULT_MODEL}, the same questions, one answer at a time, "
+        "prompts read by the decoding context (split_prefill off)", "s", unsplit,
+        anchor=statistics.median(one) if one else None,
+        anchor_label="PARALLEL 1, split_prefill auto, same run"))  # fmt: skip
     section.add(Figure("  prompt tokens per question", "tok", prompt_tokens))
     section.add(Figure("  of which reused from the KV cache", "tok", reused))
     section.notes.append(

@@ -19,7 +19,13 @@ from tests.bench.core import Context, Figure, Section, Target
 from tests.bench.load import run_load
 from tests.bench.load_notes import PARALLEL_NOTE, REQUANT_NOTE, THREADS_NOTE
 from tests.bench.load_report import LoadResult, Summary, render_markdown
-from tests.bench.load_server import Server, inprocess_server, load_settings, subprocess_server
+from tests.bench.load_server import (
+    Server,
+    batching_choice,
+    inprocess_server,
+    load_settings,
+    subprocess_server,
+)
 
 MODEL = "smollm2-135m"
 USERS = (10, 100)
@@ -40,8 +46,9 @@ def models_dir(ctx: Context) -> Path:
 def _server(ctx: Context, users: int) -> Iterator[Server]:
     if not ctx.quick:
         with subprocess_server(
-            ctx.area_dir("load"), model=MODEL, models_dir=models_dir(ctx), users=users
-        ) as server:
+            ctx.area_dir("load"), model=MODEL, models_dir=models_dir(ctx), users=users,
+            extra_env={"ASSISTANT_PARALLEL": "1"},  # the anchor: one answer at a time
+        ) as server:  # fmt: skip
             yield server
         return
     from assistant.answering.generator import EchoGenerator
@@ -175,6 +182,7 @@ def _variant(
         for i in range(repeats):
             ctx.log(f"load: {n} users × {SECONDS[n]:.0f} s against {how} ({i + 1}/{repeats})")
             results.append(run_load(server, n, SECONDS[n]))
+        chosen = batching_choice(server)
     waits = [w for r in results for q in r.questions if q.answered and (w := q.wait) is not None]
     minutes = sorted(((r.summary(), r) for r in results), key=lambda m: m[0].wait_median_s or 0.0)
     s, result = minutes[len(minutes) // 2]
@@ -197,7 +205,7 @@ def _variant(
             anchor=one.summary().wait_median_s,
             anchor_label=f"{anchor_label}, {n} users, same run",
             targets=[Target(10, op="<=", text="≤ 10 s")],
-            note=f"{note}; 5xx and transport errors {errors}" + more(s),
+            note=f"{note}; 5xx and transport errors {errors}" + more(s) + chosen,
         )
     )
     return result
@@ -212,7 +220,11 @@ def _replicas(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
         one,
         key="replicas",
         how=f"{REPLICAS} replicas × 1 thread",
-        env={"ASSISTANT_REPLICAS": str(REPLICAS), "ASSISTANT_THREADS": "2"},
+        env={
+            "ASSISTANT_REPLICAS": str(REPLICAS),
+            "ASSISTANT_THREADS": "2",
+            "ASSISTANT_PARALLEL": "1",
+        },
         anchor_label="1 replica × 2 threads",
         more=lambda s: (
             f"; first tokens out of arrival order {s.fifo_inversions} of "
@@ -234,6 +246,12 @@ def _batched(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
         env={"ASSISTANT_PARALLEL": str(PARALLEL)},
         anchor_label="1 replica, one at a time",
     )
+
+
+def _default(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
+    """As it comes: ``PARALLEL=auto`` (the worker's timing at start picks 1 or 4)."""
+    return _variant(ctx, section, one, key="default", how="1 replica, PARALLEL=auto (default)",
+                    env={}, anchor_label="1 replica, one at a time")  # fmt: skip
 
 
 def _replicas_batched(ctx: Context, section: Section, one: LoadResult) -> LoadResult:
@@ -273,6 +291,7 @@ def run(ctx: Context) -> Section:
         one = results[-1]
         results += [_replicas(ctx, section, one), _batched(ctx, section, one)]
         results.append(_replicas_batched(ctx, section, one))
+        results.append(_default(ctx, section, one))
     section.notes.append("Side by side:\n\n" + render_markdown(results))
     section.notes.append(
         "The load generator runs on the same cores as the server, so on this 2-core "

@@ -213,3 +213,28 @@ def _stop(proc: subprocess.Popen[Any], log: IO[str]) -> None:
         proc.kill()
         proc.wait(timeout=10)
     log.flush()
+
+
+def batching_choice(server: Server) -> str:
+    """What each model worker chose at start (``PARALLEL=auto``), from /readyz."""
+    import httpx
+
+    try:
+        checks = httpx.get(f"{server.base_url}/readyz", timeout=30).json()["checks"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return ""
+    found: list[str] = []
+
+    def walk(x: object) -> None:
+        if isinstance(x, dict):
+            b = x.get("batching")
+            if isinstance(b, dict):
+                found.append(f"{b.get('capacity')} at once (gain {b.get('gain')}x)")
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(checks)
+    return f"; PARALLEL=auto chose {', '.join(found)}" if found else ""
