@@ -152,18 +152,18 @@ def run(ctx: Context) -> Section:
         "at ~5.5 tok per CPU-second, ~6 GB/s of weights, half the 12.4 GB/s one thread can "
         "read. Batching saves only the reads. The same with the weights requantised to Q4_0 "
         "(repacked 8x8 AVX2 kernels; 5.5 -> 6.0 tok/cpu-s) and without extra buffer types "
-        "(5.2 -> 6.6). n_ubatch, kv_unified and n_seq_max do not enter a 4-token step. Hence "
-        "`parallel` stays 1: 4 at once makes each answer ~3x slower for ~1.0-1.4x more tokens "
-        "in all. It pays where decode is bandwidth-bound (more cores per memory channel, AMX, "
-        "bigger models)."
+        "(5.2 -> 6.6). n_ubatch, kv_unified and n_seq_max do not enter a 4-token step. There 4 "
+        "at once make each answer ~3x slower for ~1.0-1.4x more tokens in all, so "
+        "`PARALLEL=auto` (the default) keeps one answer at a time on such a CPU. It pays "
+        "where decode is bandwidth-bound (more cores per memory channel, AMX, bigger models)."
     )
     section.notes.append(
         "On the Intel Xeon with AMX (2026-12-07, quiet, 2 threads, CPU mode no-amx: the "
         "sapphirerapids backend's AVX-512 VNNI kernels, AMX refused): qwen2.5-1.5b 14.8 / "
         "19.3 / 35.9 tok/s for 1 / 2 / 4 answers (2.43x), qwen2.5-0.5b 28.5 / 45.0 / 71.1 "
         "(2.50x): a step of 4 costs ~1.6x a step of 1 there, so 4 at once gives each answer "
-        "~0.6x of its lone speed for 2.4x the tokens in all. `parallel` stays 1 by default "
-        "(the EPYCs lose by it); on such a Xeon, ASSISTANT_PARALLEL=4 is the setting to "
-        "measure with `make bench` (area load) for many users."
+        "~0.6x of its lone speed for 2.4x the tokens in all. `PARALLEL=auto` (the default; "
+        "assistant/models/auto_parallel.py) times this at the worker's start and keeps 4 at "
+        "once here (the load area's default run names the gain it measured), 1 on the EPYCs."
     )
     return section

@@ -1,11 +1,12 @@
 """Benchmark area ``load``: 10 users for 30 s, then 100 for 60 s, against ``assistant serve``.
 
-The server runs in its own process with the test model (smollm2-135m) and a
-fresh data dir holding the sample documents; the 10-user run is the anchor of
-the 100-user one (same server, same run). The same 100 users then meet three other
-servers: two replicas, one worker decoding several answers at once, and two replicas
-that each do (how the 2 cores are shared: in each run's label). ``--quick`` runs 5 users for 5 s
-against an in-process app with the stand-in models: it checks the code only.
+The server runs in its own process with the test model (smollm2-135m) and a fresh data
+dir holding the sample documents; the 10-user run is the anchor of the 100-user one (same
+server, same run), both one answer at a time (PARALLEL=1). The same 100 users then meet
+four other servers: two replicas, one worker decoding several answers at once, two
+replicas that each do (how the 2 cores are shared: in each run's label), and the server
+as it comes (PARALLEL=auto). ``--quick`` runs 5 users for 5 s against an in-process app
+with the stand-in models: it checks the code only.
 """
 
 from __future__ import annotations
