@@ -194,11 +194,9 @@ def decode_rate(timings: dict[str, float]) -> float | None:
     """Tokens per second after the first token, from an answer's timings, or None.
 
     ``decode_s``, from the first piece to the last, is timed where the pieces arrive
-    (answering/router.py). Without it (an older record): ``generate_s`` runs from building
-    the prompt to the last token and ``first_token_s`` from the question to the first one;
-    the stages before generation (embed, retrieve, context, queue, a replaced draft) bridge
-    the two clocks. That bridge leaves out the router's own set-up, so an instant stand-in
-    model could come out at zero decode time under load.
+    (answering/router.py). Without it (older records), the stages before generation bridge
+    ``generate_s`` (prompt to last token) and ``first_token_s`` (question to first token),
+    leaving out the router's set-up: an instant stand-in's rate could vanish under load.
     """
     tokens = timings.get("tokens", 0.0)
     if tokens >= 2 and timings.get("decode_s", 0.0) > 0:  # timed by the router itself
