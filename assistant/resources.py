@@ -311,7 +311,7 @@ class Resources:
         first, *fallbacks = self.chain  # the draft model first, when one is set
         generator = first.load()
         # replicas × sequences each, as the workers report it (PARALLEL=auto: when started)
-        slots = lambda: max(1, int(getattr(generator, "capacity", 1)))  # noqa: E731
+        slots = lambda: int(getattr(generator, "capacity", 1))  # noqa: E731  (the queue keeps ≥ 1)
         return AnswerService(
             self.retriever,
             generator,

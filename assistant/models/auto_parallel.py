@@ -37,31 +37,39 @@ PROBE_PROMPT = b"1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"
 PROBE_TOKENS = 16
 
 
-def _cpu_per_token(engine: Any, prompt: list[int], width: int, tokens: int) -> float:
-    """CPU seconds of this process per token while ``width`` sequences decode together
-    (from the last one's first token to the first one's end: the prompts read before)."""
-    seqs = [Seq(list(prompt), tokens) for _ in range(width)]
-    stamps: list[list[float]] = [[] for _ in seqs]  # CPU time at each piece
-    ended = [False] * width
+def decode_stamps(
+    engine: Any, seqs: Sequence[Seq], timeout_s: float = 120.0
+) -> list[list[tuple[float, float]]]:
+    """Submit ``seqs`` together and wait until each ends; for each, the (wall clock, this
+    process's CPU time) at every piece it wrote. A failed sequence raises."""
+    stamps: list[list[tuple[float, float]]] = [[] for _ in seqs]
+    ended = [False] * len(seqs)
     for seq in seqs:
         engine.submit(seq)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout_s
     while not all(ended):
         if time.monotonic() > deadline:
-            raise TimeoutError("the batching probe did not finish in 120 s")
+            raise TimeoutError(f"the sequences did not end in {timeout_s:g} s")
         for i, seq in enumerate(seqs):
             while not ended[i] and not seq.events.empty():
                 kind, value = seq.events.get()
                 if kind == "piece":
-                    stamps[i].append(time.process_time())
+                    stamps[i].append((time.perf_counter(), time.process_time()))
                 elif kind == "fail":
                     raise RuntimeError(value)
                 elif kind == "end":
                     ended[i] = True
         time.sleep(0.002)
-    start = max(s[0] for s in stamps)
-    stop = min(s[-1] for s in stamps)
-    inside = sum(1 for s in stamps for t in s if start < t <= stop)
+    return stamps
+
+
+def _cpu_per_token(engine: Any, prompt: list[int], width: int, tokens: int) -> float:
+    """CPU seconds of this process per token while ``width`` sequences decode together
+    (from the last one's first token to the first one's end: the prompts read before)."""
+    stamps = decode_stamps(engine, [Seq(list(prompt), tokens) for _ in range(width)])
+    start = max(s[0][1] for s in stamps)
+    stop = min(s[-1][1] for s in stamps)
+    inside = sum(1 for s in stamps for _, cpu in s if start < cpu <= stop)
     return (stop - start) / inside if inside else float("inf")
 
 

@@ -46,6 +46,7 @@ def worker_spec(settings: Settings, path: Path, sha256: str) -> WorkerSpec:
     runs; a file found changed when the worker starts is hashed again there."""
     s = settings
     st = path.stat()
+    factory, own = _generator(s)
     return WorkerSpec(
         name=s.model,
         sha256=sha256,
@@ -61,9 +62,9 @@ def worker_spec(settings: Settings, path: Path, sha256: str) -> WorkerSpec:
             "flash_attn": s.flash_attn,
             "temperature": s.temperature,
             "repeat_penalty": s.repeat_penalty,
-            **_width(s),
+            **own,
         },
-        factory=_factory(s),
+        factory=factory,
         verified=(str(path), st.st_size, st.st_mtime_ns),
         env=huge_pages_env() if s.model_huge_pages else {},
     )
@@ -74,16 +75,13 @@ def max_parallel(settings: Settings) -> int:
     return AUTO_WIDTH if settings.parallel == "auto" else settings.parallel
 
 
-def _factory(s: Settings) -> str:
-    if s.parallel == "auto":
-        return AUTO_FACTORY
-    return BATCHED_FACTORY if s.parallel > 1 else LLAMA_FACTORY
-
-
-def _width(s: Settings) -> dict[str, Any]:
-    if s.parallel == "auto":
-        return {"parallel": AUTO_WIDTH, "split_prefill": s.split_prefill}
-    return {"parallel": s.parallel} if s.parallel > 1 else {"split_prefill": s.split_prefill}
+def _generator(s: Settings) -> tuple[str, dict[str, Any]]:
+    """The worker's generator for ``PARALLEL`` and the arguments only it takes."""
+    if s.parallel == "auto":  # either, as its start-up timing decides
+        return AUTO_FACTORY, {"parallel": AUTO_WIDTH, "split_prefill": s.split_prefill}
+    if s.parallel > 1:
+        return BATCHED_FACTORY, {"parallel": s.parallel}
+    return LLAMA_FACTORY, {"split_prefill": s.split_prefill}
 
 
 def supervised(

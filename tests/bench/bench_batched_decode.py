@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from typing import Any
 
+from assistant.models.auto_parallel import decode_stamps
 from assistant.models.batched import BatchedLlamaGenerator
 from assistant.models.batching import Sequence
 from assistant.models.catalog import get_spec
@@ -51,21 +51,7 @@ def _round(gen: BatchedLlamaGenerator, width: int) -> tuple[float, float]:
         prompt = gen.prompt_tokens([{"role": "system", "content": SYSTEM},
                                     {"role": "user", "content": q}])  # fmt: skip
         seqs.append(Sequence(prompt, DECODE_TOKENS))
-    stamps: list[list[tuple[float, float]]] = [[] for _ in seqs]  # (wall, cpu) per piece
-    ended: list[float | None] = [None] * width
-    for seq in seqs:
-        engine.submit(seq)
-    while any(e is None for e in ended):
-        for i, seq in enumerate(seqs):
-            while ended[i] is None and not seq.events.empty():
-                kind, value = seq.events.get()
-                if kind == "piece":
-                    stamps[i].append((time.perf_counter(), time.process_time()))
-                elif kind in ("end", "fail"):
-                    if kind == "fail":
-                        raise RuntimeError(value)
-                    ended[i] = time.perf_counter()
-        time.sleep(0.005)
+    stamps = decode_stamps(engine, seqs)  # (wall, cpu) per piece
     start = max(s[0][0] for s in stamps)
     stop = min(s[-1][0] for s in stamps)
     inside = [p for s in stamps for p in s if start < p[0] <= stop]

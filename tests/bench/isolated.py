@@ -23,6 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from unittest.mock import patch
 
 from assistant.models.cpu import describe_cpu
 from assistant.models.worker import huge_pages_env
@@ -52,16 +53,8 @@ def _run_as_worker(key: str, ctx: Context) -> Section:
 def run_in_child(key: str, ctx: Context) -> Section:
     spawn = multiprocessing.get_context("spawn")
     env = huge_pages_env() if key in WORKER_ENV else {}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the child is started at submit, with this environment
-    try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+    try:  # the child is started at submit, with this environment
+        with patch.dict(os.environ, env), ProcessPoolExecutor(1, mp_context=spawn) as pool:
             return pool.submit(_run_as_worker, key, ctx).result()
     except Exception as exc:  # the child died (a native crash): the other areas go on
         return Section(key=key, title=key, error=f"child process: {type(exc).__name__}: {exc}")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
