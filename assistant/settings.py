@@ -102,8 +102,8 @@ class Settings(BaseSettings):
         description="Read prompts in a second copy of the model loaded without llama.cpp's "
         "repacked weights, and decode in the repacked one (assistant/models/prefill.py). "
         "auto: kept where the worker's start-up probe times it faster (qwen2.5-1.5b on the "
-        "AVX-512 EPYC: first token ~20% sooner; answers alike but for near ties). One at a time "
-        "(PARALLEL 1) only",
+        "AVX-512 EPYC: first token ~20% sooner; answers alike but for near ties). With "
+        "PARALLEL > 1, a prompt is read there when its answer is the only one running",
     )
     parallel: Annotated[int, Field(ge=1, le=16)] | Literal["auto"] = Field(
         default="auto",

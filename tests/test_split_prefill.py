@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from assistant.models import prefill
+from assistant.models.batched import BatchedLlamaGenerator
+from assistant.models.batching import Sequence
 from assistant.models.llama import LlamaGenerator, open_llama
 from assistant.models.model_worker import worker_spec
 from assistant.settings import Settings
@@ -55,11 +57,22 @@ def generator(split: Any) -> LlamaGenerator:
                           cpu_mode=IN_PROCESS_MODE)  # fmt: skip
 
 
-def ask(g: LlamaGenerator, question: str) -> str:
+def batched(split: Any) -> BatchedLlamaGenerator:
+    return BatchedLlamaGenerator(tiny_weights(), name="smollm2-135m", sha256="0" * 64,
+                                 context_size=1024, threads=1, flash_attn=True, parallel=2,
+                                 split_prefill=split, cpu_mode=IN_PROCESS_MODE)  # fmt: skip
+
+
+def messages(question: str) -> list[dict[str, str]]:
     n = QUESTIONS.index(question) if question in QUESTIONS else 9
-    content = SOURCES + OTHER.format(n=n) + "Question: " + question
-    messages = [SYSTEM, {"role": "user", "content": content}]
-    return "".join(g.stream(messages, max_tokens=TOKENS)).split("\n\n")[0]
+    return [
+        SYSTEM,
+        {"role": "user", "content": SOURCES + OTHER.format(n=n) + "Question: " + question},
+    ]
+
+
+def ask(g: Any, question: str) -> str:
+    return "".join(g.stream(messages(question), max_tokens=TOKENS)).split("\n\n")[0]
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +132,56 @@ def test_auto_keeps_the_split_only_where_the_probe_times_it_faster() -> None:
     assert (g.prefill is not None) == report["split"]
 
 
+@needs_repacked
+def test_the_batched_engine_reads_a_lone_prompt_in_the_plain_context(alone: list[str]) -> None:
+    g = batched("on")
+    g.load()
+    assert g.prefill is not None and g.probe()["prefill"] == {"split": True}
+    before = g.prefill.used
+    assert [ask(g, q) for q in QUESTIONS] == alone
+    assert g.prefill.used - before == len(QUESTIONS) and g.prefill.fallbacks == 0
+    assert g.last_prompt is not None and 0 < g.last_prompt[1] < g.last_prompt[0]  # prefix kept
+    g.close()
+
+
+@needs_repacked
+def test_prompts_arriving_together_are_read_in_the_engine(alone: list[str]) -> None:
+    """Two answers at once: neither waits for the other's prompt in the plain context."""
+    g = batched("on")
+    engine = g.load()
+    assert g.prefill is not None
+    seqs = [Sequence(g.prompt_tokens(messages(q)), TOKENS) for q in QUESTIONS[:2]]
+    with engine.cond:  # the engine admits both at its next step
+        for seq in seqs:
+            engine.submit(seq)
+    texts = ["", ""]
+    for i, seq in enumerate(seqs):
+        while (event := seq.events.get(timeout=60))[0] != "end":
+            texts[i] += event[1] if event[0] == "piece" else ""
+    assert [t.split("\n\n")[0] for t in texts] == alone[:2]
+    assert g.prefill.used == 0
+    g.close()
+
+
+def test_a_copy_the_engine_refuses_falls_back_to_reading_there(alone: list[str]) -> None:
+    g = batched("off")
+    g.load()
+    plain = open_llama(tiny_weights(), "plain", n_ctx=1024, n_threads=1, flash_attn=True,
+                       type_k=llama_q8(), verbose=False)  # fmt: skip
+    g.prefill = prefill.PlainPrefill(plain)
+    assert g._engine is not None
+    g._engine.prefill = g.prefill
+    assert [ask(g, q) for q in QUESTIONS] == alone
+    assert g.prefill.fallbacks == len(QUESTIONS) and g.prefill.used == 0
+    g.close()
+
+
+def llama_q8() -> int:
+    import llama_cpp
+
+    return int(llama_cpp.GGML_TYPE_Q8_0)
+
+
 def test_the_plain_mode_has_nothing_to_split() -> None:
     g = LlamaGenerator(tiny_weights(), name="smollm2-135m", sha256="0" * 64, context_size=1024,
                        threads=1, cpu_mode="plain", split_prefill="on")  # fmt: skip
@@ -126,12 +189,13 @@ def test_the_plain_mode_has_nothing_to_split() -> None:
     assert g.prefill is None and g.prefill_report == {"split": False}
 
 
-def test_the_setting_reaches_the_one_at_a_time_worker_only(tmp_path: Path) -> None:
+def test_the_setting_reaches_every_worker(tmp_path: Path) -> None:
     path = tiny_weights()
     one = worker_spec(Settings(data_dir=tmp_path, split_prefill="off"), path, "0" * 64)
     assert one.kwargs["split_prefill"] == "off"
-    batched = worker_spec(Settings(data_dir=tmp_path, parallel=4), path, "0" * 64)
-    assert "split_prefill" not in batched.kwargs
+    batched = worker_spec(Settings(data_dir=tmp_path, parallel=4, split_prefill="on"), path,
+                          "0" * 64)  # fmt: skip
+    assert batched.kwargs["split_prefill"] == "on"
 
 
 @pytest.mark.timeout(900)

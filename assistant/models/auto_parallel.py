@@ -119,7 +119,9 @@ class AutoParallelGenerator:
         return {"name": self.name, "sha256": self.sha256, "cpu_mode": self.cpu_mode, **self.common}
 
     def _choose(self) -> tuple[Any, dict[str, Any]]:
-        batched = BatchedLlamaGenerator(self.model_path, parallel=self.width, **self._args())
+        batched = BatchedLlamaGenerator(
+            self.model_path, parallel=self.width, split_prefill=self.split_prefill, **self._args()
+        )
         info = batched.probe()  # where this CPU mode crashes, it crashes here
         started = time.perf_counter()
         gain = batching_gain(batched, self.width)

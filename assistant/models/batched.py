@@ -17,9 +17,11 @@ from collections.abc import Sequence as Seq
 from pathlib import Path
 from typing import Any
 
+from assistant.models import prefill
 from assistant.models.batching import BatchEngine, Sequence
 from assistant.models.cpu import CpuMode
-from assistant.models.llama import PROBE_TEXT, open_llama
+from assistant.models.llama import PROBE_TEXT, open_llama, plain_for
+from assistant.models.prefill import SplitPrefill
 
 
 class BatchedLlamaGenerator:
@@ -42,6 +44,7 @@ class BatchedLlamaGenerator:
         flash_attn: bool = False,
         temperature: float = 0.0,
         repeat_penalty: float = 1.1,
+        split_prefill: SplitPrefill = "off",
     ) -> None:
         self.model_path = Path(model_path)
         self.name = name
@@ -59,6 +62,11 @@ class BatchedLlamaGenerator:
             "repeat_penalty": repeat_penalty,
             "temperature": temperature,
         }
+        #: a prompt read alone by a second, plain context (models/prefill.py): "auto" if faster
+        self.split_prefill: SplitPrefill = "off" if cpu_mode == "plain" else split_prefill
+        self.prefill: prefill.PlainPrefill | None = None
+        #: what load() measured and decided about the split, for the probe's report
+        self.prefill_report: dict[str, Any] = {"split": False}
         self._llm: Any = None
         self._engine: BatchEngine | None = None
         self._format: Any = None
@@ -77,9 +85,11 @@ class BatchedLlamaGenerator:
                 from llama_cpp import llama_chat_format
 
                 # the Llama object holds the weights, tokenizer and chat template; its own
-                # small context is unused: the engine decodes in one of its own
-                llm = open_llama(self.model_path, self.cpu_mode, n_ctx=64, n_batch=64,
-                                 n_threads=1, verbose=False)  # fmt: skip
+                # small context only times the split's probe: the engine decodes in its own
+                threads = self.engine_params["threads_batch"]
+                llm = open_llama(self.model_path, self.cpu_mode, n_ctx=2 * prefill.PROBE_TOKENS,
+                                 n_batch=prefill.PROBE_TOKENS, n_threads=threads,
+                                 verbose=False)  # fmt: skip
                 template = llm.metadata.get("tokenizer.chat_template")
                 if llm.chat_format != "chat_template.default" or not template:
                     raise ValueError(
@@ -94,7 +104,18 @@ class BatchedLlamaGenerator:
                     stop_token_ids=[eos],
                 )
                 self._llm = llm
-                self._engine = BatchEngine(llm.model, **self.engine_params)
+                engine = BatchEngine(llm.model, **self.engine_params)
+                if self.split_prefill != "off":  # timed on the thread that computes (call)
+                    p = self.engine_params  # the plain context reads one sequence at a time
+                    plain = {"n_ctx": p["context_size"], "n_batch": p["batch_size"],
+                             "n_ubatch": min(p["ubatch_size"], p["batch_size"]),
+                             "n_threads": threads, "flash_attn": p["flash_attn"],
+                             "verbose": False}  # fmt: skip
+                    self.prefill, self.prefill_report = engine.call(
+                        lambda: plain_for(llm, self.model_path, self.split_prefill, **plain)
+                    )
+                    engine.prefill = self.prefill
+                self._engine = engine
             return self._engine
 
     @property
@@ -105,7 +126,9 @@ class BatchedLlamaGenerator:
         with self._lock:
             if self._engine is not None:
                 self._engine.close()  # before the model it reads goes
-            self._engine, self._llm = None, None
+            if self.prefill is not None:
+                self.prefill.plain.close()
+            self._engine, self._llm, self.prefill = None, None, None
 
     def probe(self) -> dict[str, Any]:
         """Load, and read a short prompt as one batch, then decode a few tokens: where this
@@ -124,6 +147,7 @@ class BatchedLlamaGenerator:
             "probe_s": round(time.perf_counter() - loaded, 3),
             "probe_tokens": len(tokens),
             "parallel": self.capacity,
+            "prefill": self.prefill_report,
             "system_info": info.decode() if isinstance(info, bytes) else str(info),
         }
 

@@ -25,8 +25,14 @@ import codecs
 import ctypes
 import queue
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from assistant.models.prefill import MIN_TOKENS, PlainPrefill, common_prefix
+
+T = TypeVar("T")
 
 #: as llama-cpp-python's ``Llama(last_n_tokens_size=64)``: the penalty's window
 PENALTY_LAST_N = 64
@@ -55,15 +61,6 @@ class Sequence:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 class BatchEngine:
     """Decodes up to ``parallel`` sequences together in one context of ``model``."""
 
@@ -80,6 +77,7 @@ class BatchEngine:
         flash_attn: bool,
         repeat_penalty: float,
         temperature: float = 0.0,
+        prefill: PlainPrefill | None = None,
     ) -> None:
         import llama_cpp.llama_cpp as L
 
@@ -89,6 +87,7 @@ class BatchEngine:
         self.batch_size = batch_size
         self.repeat_penalty = repeat_penalty
         self.temperature = temperature
+        self.prefill = prefill  # reads a prompt when it is the only answer (_split)
         self.vocab = L.llama_model_get_vocab(model)
         self.n_vocab = L.llama_vocab_n_tokens(self.vocab)
         p = L.llama_context_default_params()
@@ -114,7 +113,8 @@ class BatchEngine:
         self.waiting: list[Sequence] = []
         self.cond = threading.Condition()
         self.closing = False
-        self._forget: threading.Event | None = None  # set when the cells are dropped
+        #: work for the engine's thread when no answer runs (``call``)
+        self._tasks: list[tuple[Callable[[], Any], Future[Any]]] = []
         self.steps = 0
         self.thread = threading.Thread(target=self._loop, daemon=True, name="batch-engine")
         self.thread.start()
@@ -158,11 +158,27 @@ class BatchEngine:
     def forget(self, timeout_s: float = 60.0) -> None:
         """Drop every slot's KV cells once no answer is running (on the engine's thread):
         what a probe decoded is not kept as a prefix for the answers that follow."""
-        done = threading.Event()
+
+        def drop() -> None:
+            for slot in range(self.parallel):
+                self.L.llama_memory_seq_rm(self.mem, slot, -1, -1)
+            self.cache = [[] for _ in range(self.parallel)]
+
+        self.call(drop, timeout_s)
+
+    def call(self, fn: Callable[[], T], timeout_s: float = 600.0) -> T:
+        """``fn()`` run on the engine's thread once no answer is running, and its result.
+        Whatever computes with llama.cpp in this process does it there: its OpenMP keeps a
+        pool of threads per calling thread, and with two pools on 2 cores neither spins
+        between steps (decoding fell to 0.4x of its rate after one prompt was read on
+        another thread)."""
+        future: Future[T] = Future()
         with self.cond:
-            self._forget = done
+            if self.closing:
+                raise RuntimeError("the model is closing")
+            self._tasks.append((fn, future))
             self.cond.notify_all()
-        done.wait(timeout_s)
+        return future.result(timeout_s)
 
     def close(self) -> None:
         with self.cond:
@@ -179,18 +195,23 @@ class BatchEngine:
     def _loop(self) -> None:
         while True:
             with self.cond:
-                while not self.closing and not self.waiting and not any(self.running):
-                    if self._forget is not None:
-                        for slot in range(self.parallel):
-                            self.L.llama_memory_seq_rm(self.mem, slot, -1, -1)
-                        self.cache = [[] for _ in range(self.parallel)]
-                        self._forget.set()
-                        self._forget = None
+                while not (self.closing or self.waiting or any(self.running) or self._tasks):
                     self.cond.wait()
                 if self.closing:
                     for seq in [*self.waiting, *filter(None, self.running)]:
                         seq.events.put(("fail", "the model is closing"))
+                    for _, future in self._tasks:
+                        future.set_exception(RuntimeError("the model is closing"))
                     return
+                idle = not self.waiting and not any(self.running)
+                tasks, self._tasks = (self._tasks, []) if idle else ([], self._tasks)
+            if tasks:  # no answer runs: the callers' work, in order
+                for fn, future in tasks:
+                    try:
+                        future.set_result(fn())
+                    except Exception as exc:
+                        future.set_exception(exc)
+                continue
             try:
                 with self.cond:
                     self._admit()
@@ -240,6 +261,7 @@ class BatchEngine:
         """One llama_decode: the next token of every answer being written, then as much
         of the prompts being read as the batch holds; then sample where logits came."""
         L = self.L
+        self._split()
         self.batch.n_tokens = 0
         self.added = [0] * self.parallel
         out: list[tuple[int, int]] = []  # (slot, index in the batch) sampled after decode
@@ -277,6 +299,29 @@ class BatchEngine:
             self.cache[i] = seq.tokens[: seq.n_past]
         for slot, idx in out:
             self._sample(slot, idx)
+
+    def _split(self) -> None:
+        """The prompt of an answer running alone is read by the plain context (``prefill``,
+        models/prefill.py), whose KV cells are then copied into its slot: where that
+        context reads faster, the first token comes sooner. With others being written, a
+        prompt is read in chunks between their steps instead, not holding them back."""
+        busy = [(i, s) for i, s in enumerate(self.running) if s is not None]
+        if self.prefill is None or len(busy) != 1 or busy[0][1].last >= 0:
+            return
+        slot, seq = busy[0]
+        target = seq.tokens[:-1]  # the last one is read here: its logits are sampled
+        if len(target) - seq.n_past < MIN_TOKENS:
+            return
+        self.L.llama_memory_seq_rm(self.mem, slot, -1, -1)
+        reused = self.prefill.copy_to_seq(self.ctx, slot, target)
+        if reused < 0:  # refused: the slot's cells are in doubt, it reads the prompt here
+            self.L.llama_memory_seq_rm(self.mem, slot, -1, -1)
+            self.prefill.fallbacks += 1
+            seq.n_past = seq.reused = 0
+        else:
+            self.prefill.used += 1
+            seq.n_past, seq.reused = len(target), reused
+        self.cache[slot] = seq.tokens[: seq.n_past]
 
     def _sample(self, slot: int, idx: int) -> None:
         seq = self.running[slot]

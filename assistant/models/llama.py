@@ -82,6 +82,26 @@ def open_llama(model_path: Path, cpu_mode: CpuMode, **params: Any) -> Any:
         low.llama_model_default_params = defaults
 
 
+def plain_for(
+    llm: Any, model_path: Path, setting: SplitPrefill, **params: Any
+) -> tuple[prefill.PlainPrefill | None, dict[str, Any]]:
+    """The plain context that reads prompts for ``llm`` (models/prefill.py), loaded with
+    ``params``, and the report of the choice: kept if it reads faster ("auto": timed on one
+    batch of the probe text in each) or unmeasured ("on"); None when not kept."""
+    plain = open_llama(model_path, "plain", **params)
+    report: dict[str, Any] = {"split": True}
+    if setting == "auto":
+        tokens = llm.tokenize(PROBE_TEXT.encode("utf-8"), add_bos=True)[: prefill.PROBE_TOKENS]
+        repacked_s = prefill.batch_seconds(llm, tokens)
+        plain_s = prefill.batch_seconds(plain, tokens)
+        report = {"split": prefill.faster(plain_s, repacked_s), "tokens": len(tokens),
+                  "plain_s": round(plain_s, 3), "repacked_s": round(repacked_s, 3)}  # fmt: skip
+    if not report["split"]:
+        plain.close()
+        return None, report
+    return prefill.PlainPrefill(plain), report
+
+
 class LlamaGenerator:
     """A Generator (answering/generator.py) over llama.cpp, with prompt-cache usage."""
 
@@ -137,23 +157,11 @@ class LlamaGenerator:
         return self._llm
 
     def _split(self, llm: Any) -> None:
-        """Load the plain context beside ``llm`` and keep it if it reads prompts faster
-        ("auto": timed on one batch of the probe text; "on": kept unmeasured)."""
         params = {**self.params, "n_threads": self.params["n_threads_batch"]}
-        plain = open_llama(self.model_path, "plain", **params)
-        report: dict[str, Any] = {"split": True}
-        if self.split_prefill == "auto":
-            tokens = llm.tokenize(PROBE_TEXT.encode("utf-8"), add_bos=True)[: prefill.PROBE_TOKENS]
-            repacked_s = prefill.batch_seconds(llm, tokens)
-            plain_s = prefill.batch_seconds(plain, tokens)
-            report = {"split": prefill.faster(plain_s, repacked_s), "tokens": len(tokens),
-                      "plain_s": round(plain_s, 3), "repacked_s": round(repacked_s, 3)}  # fmt: skip
-        self.prefill_report = report
-        if report["split"]:
-            self.prefill = prefill.PlainPrefill(plain)
+        self.prefill, self.prefill_report = plain_for(llm, self.model_path, self.split_prefill,
+                                                      **params)  # fmt: skip
+        if self.prefill is not None:
             self.prefill.attach(llm)
-        else:
-            plain.close()
 
     @property
     def loaded(self) -> bool:

@@ -80,7 +80,7 @@ def _generator(s: Settings) -> tuple[str, dict[str, Any]]:
     if s.parallel == "auto":  # either, as its start-up timing decides
         return AUTO_FACTORY, {"parallel": AUTO_WIDTH, "split_prefill": s.split_prefill}
     if s.parallel > 1:
-        return BATCHED_FACTORY, {"parallel": s.parallel}
+        return BATCHED_FACTORY, {"parallel": s.parallel, "split_prefill": s.split_prefill}
     return LLAMA_FACTORY, {"split_prefill": s.split_prefill}
 
 

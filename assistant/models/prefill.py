@@ -22,8 +22,6 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from assistant.models.batching import common_prefix
-
 #: The setting (``split_prefill``): "auto" keeps the split where the probe times it faster.
 SplitPrefill = Literal["auto", "on", "off"]
 
@@ -35,6 +33,16 @@ PROBE_TOKENS = 64
 #: The plain context must read a batch in at most this share of the repacked one's time
 #: for the split to be kept (the probe's two timings are a few hundred ms each).
 KEEP_BELOW = 0.85
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens ``a`` and ``b`` share from their start."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class PlainPrefill:
@@ -66,8 +74,9 @@ class PlainPrefill:
 
         llm.eval = eval
 
-    def read(self, target: Sequence[int]) -> None:
-        """Bring the plain context to exactly ``target``, reusing the prefix it holds."""
+    def read(self, target: Sequence[int]) -> int:
+        """Bring the plain context to exactly ``target``, reusing the prefix it holds
+        (returned: how many of ``target``'s tokens were not read again)."""
         p = self.plain
         same = common_prefix([int(t) for t in p.input_ids[: p.n_tokens]], list(target))
         p.n_tokens = same
@@ -75,23 +84,31 @@ class PlainPrefill:
             p.eval(target[same:])
         else:  # the whole target is held: drop whatever follows it
             p._ctx.kv_cache_seq_rm(-1, same, -1)
+        return same
 
     def copy_into(self, llm: Any, target: Sequence[int]) -> bool:
         """Read ``target`` here and copy the sequence's KV cache into ``llm``'s context."""
+        if self.copy_to_seq(llm._ctx.ctx, 0, target) >= 0:
+            return True
+        llm._ctx.kv_cache_seq_rm(-1, 0, -1)  # the decoding context's cache is in doubt:
+        llm.n_tokens = 0  # it reads everything again
+        return False
+
+    def copy_to_seq(self, ctx: Any, seq_id: int, target: Sequence[int]) -> int:
+        """Read ``target`` here and copy the sequence's KV cells into sequence ``seq_id`` of
+        the llama.cpp context ``ctx`` (whose cells of that sequence must be empty): the
+        tokens reused from this context's own cache, or -1 when ``ctx`` refused the copy."""
         import llama_cpp
 
-        self.read(target)
-        src, dst = self.plain._ctx.ctx, llm._ctx.ctx
+        reused = self.read(target)
+        src = self.plain._ctx.ctx
         size = llama_cpp.llama_state_seq_get_size(src, 0)
         if len(self._buf) < size:
             self._buf = bytearray(size)
         buf = (ctypes.c_uint8 * size).from_buffer(self._buf)
         got = llama_cpp.llama_state_seq_get_data(src, buf, size, 0)
-        ok = bool(got) and llama_cpp.llama_state_seq_set_data(dst, buf, got, 0) == got
-        if not ok:  # the decoding context's cache is in doubt: it reads everything again
-            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
-            llm.n_tokens = 0
-        return ok
+        ok = bool(got) and llama_cpp.llama_state_seq_set_data(ctx, buf, got, seq_id) == got
+        return reused if ok else -1
 
 
 def batch_seconds(llm: Any, tokens: Sequence[int], rounds: int = 2) -> float:
