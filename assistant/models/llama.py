@@ -157,6 +157,8 @@ class LlamaGenerator:
         return self._llm
 
     def _split(self, llm: Any) -> None:
+        """Load the plain context beside ``llm``, keep it if it reads prompts faster, and
+        route ``llm``'s prompt reads through it."""
         params = {**self.params, "n_threads": self.params["n_threads_batch"]}
         self.prefill, self.prefill_report = plain_for(llm, self.model_path, self.split_prefill,
                                                       **params)  # fmt: skip
