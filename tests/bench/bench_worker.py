@@ -45,9 +45,10 @@ def run(ctx: Context) -> Section:
     section = Section(key="worker", title="The model in its worker process against in-process")
     model = "smollm2-135m" if ctx.quick else DEFAULT_MODEL
     # huge pages off: a process cannot turn glibc's tunable on for itself once started, so
-    # the in-process side could not have them; this area measures the boundary alone
+    # the in-process side could not have them; one answer at a time: the in-process side is
+    # the one-at-a-time generator. This area measures the boundary alone
     res, _ = _server_resources(ctx, model, ctx.area_dir("worker"), MAX_TOKENS,
-                               model_huge_pages=False)  # fmt: skip
+                               model_huge_pages=False, parallel=1)  # fmt: skip
     res.ingestor.ingest([ctx.repo / "data" / "sample"], "bench")
     worker = res.generator
     assert isinstance(worker, ModelWorker)
@@ -101,7 +102,8 @@ def run(ctx: Context) -> Section:
         f"{MAX_TOKENS} tokens, CPU mode {mode}, both sides warmed up (system prompt cached); "
         "through AnswerService, without HTTP. Gate refusals are not counted. The worker "
         "starts without huge pages here (ASSISTANT_MODEL_HUGE_PAGES off), as the in-process "
-        "side has none: the area measures the process boundary, the generation area the "
-        "server as it runs."
+        "side has none, and answers one at a time (PARALLEL 1), as the in-process generator "
+        "does: the area measures the process boundary, the generation area the server as it "
+        "runs."
     )
     return section
