@@ -106,7 +106,8 @@ class RayReplica:
 
     def __init__(self, actor: Any, name: str, sha256: str | None, capacity: int = 1) -> None:
         self.actor = actor
-        self.capacity = capacity  # answers its worker decodes at once (PARALLEL)
+        self.max_capacity = capacity  # the most its worker may decode at once (PARALLEL)
+        self.capacity = capacity  # what it decodes at once, once its worker has said
         self.name = name
         self.sha256 = sha256
         self.last_prompt: tuple[int, int] | None = None
@@ -168,7 +169,7 @@ class RayReplica:
         else:
             self.node = st.get("node")
             if st.get("capacity"):  # PARALLEL=auto: decided when its worker started
-                self.capacity = min(int(st["capacity"]), self.capacity)
+                self.capacity = min(int(st["capacity"]), self.max_capacity)
         self._status = (time.monotonic(), st) if st.get("state") == "ready" else None
         return st
 
