@@ -163,6 +163,33 @@ def test_prompts_arriving_together_are_read_in_the_engine(alone: list[str]) -> N
     g.close()
 
 
+@needs_repacked
+def test_a_prompt_after_an_abandoned_answer_is_read_in_the_plain_context(
+    alone: list[str],
+) -> None:
+    """The answer before it was left mid-way (a stop, a reader gone) and the next prompt came
+    at once: the abandoned answer's slot is freed before the engine looks at the prompts, so
+    the new one runs alone and is read by the plain context, as after an answer that ended."""
+    g = batched("on")
+    engine = g.load()
+    assert g.prefill is not None
+    first = Sequence(g.prompt_tokens(messages("Tell me everything about the north wing.")), 200)
+    engine.submit(first)
+    while first.events.get(timeout=60)[0] != "piece":
+        pass  # being written
+    before = g.prefill.used
+    nxt = Sequence(g.prompt_tokens(messages(QUESTIONS[0])), TOKENS)
+    with engine.cond:  # the engine's next admission sees both: a cancel and a new prompt
+        first.cancel.set()
+        engine.submit(nxt)
+    text = ""
+    while (event := nxt.events.get(timeout=60))[0] != "end":
+        text += event[1] if event[0] == "piece" else ""
+    assert text.split("\n\n")[0] == alone[0]
+    assert g.prefill.used - before == 1
+    g.close()
+
+
 def test_a_copy_the_engine_refuses_falls_back_to_reading_there(alone: list[str]) -> None:
     g = batched("off")
     g.load()

@@ -261,6 +261,9 @@ class BatchEngine:
         """One llama_decode: the next token of every answer being written, then as much
         of the prompts being read as the batch holds; then sample where logits came."""
         L = self.L
+        for i, seq in enumerate(self.running):  # a reader gone frees its slot first: the
+            if seq is not None and seq.cancel.is_set():  # prompt after it then runs alone
+                self._finish(i, ("end", None))
         self._split()
         self.batch.n_tokens = 0
         self.added = [0] * self.parallel
