@@ -75,6 +75,14 @@ def ask(g: Any, question: str) -> str:
     return "".join(g.stream(messages(question), max_tokens=TOKENS)).split("\n\n")[0]
 
 
+def written(seq: Sequence) -> str:
+    """The first paragraph of what the engine wrote for ``seq``, read until it ends."""
+    text = ""
+    while (event := seq.events.get(timeout=60))[0] != "end":
+        text += event[1] if event[0] == "piece" else ""
+    return text.split("\n\n")[0]
+
+
 @pytest.fixture(scope="module")
 def alone() -> list[str]:
     g = generator("off")
@@ -154,11 +162,7 @@ def test_prompts_arriving_together_are_read_in_the_engine(alone: list[str]) -> N
     with engine.cond:  # the engine admits both at its next step
         for seq in seqs:
             engine.submit(seq)
-    texts = ["", ""]
-    for i, seq in enumerate(seqs):
-        while (event := seq.events.get(timeout=60))[0] != "end":
-            texts[i] += event[1] if event[0] == "piece" else ""
-    assert [t.split("\n\n")[0] for t in texts] == alone[:2]
+    assert [written(seq) for seq in seqs] == alone[:2]
     assert g.prefill.used == 0
     g.close()
 
@@ -182,10 +186,7 @@ def test_a_prompt_after_an_abandoned_answer_is_read_in_the_plain_context(
     with engine.cond:  # the engine's next admission sees both: a cancel and a new prompt
         first.cancel.set()
         engine.submit(nxt)
-    text = ""
-    while (event := nxt.events.get(timeout=60))[0] != "end":
-        text += event[1] if event[0] == "piece" else ""
-    assert text.split("\n\n")[0] == alone[0]
+    assert written(nxt) == alone[0]
     assert g.prefill.used - before == 1
     g.close()
 

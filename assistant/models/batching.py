@@ -261,19 +261,17 @@ class BatchEngine:
         """One llama_decode: the next token of every answer being written, then as much
         of the prompts being read as the batch holds; then sample where logits came."""
         L = self.L
-        for i, seq in enumerate(self.running):  # a reader gone frees its slot first: the
-            if seq is not None and seq.cancel.is_set():  # prompt after it then runs alone
+        # a reader gone frees its slot first, so the prompt after it runs alone (a cancel
+        # that comes later, during this step, is seen at the next one)
+        for i, seq in enumerate(self.running):
+            if seq is not None and seq.cancel.is_set():
                 self._finish(i, ("end", None))
         self._split()
         self.batch.n_tokens = 0
         self.added = [0] * self.parallel
         out: list[tuple[int, int]] = []  # (slot, index in the batch) sampled after decode
         for i, seq in enumerate(self.running):
-            if seq is None:
-                continue
-            if seq.cancel.is_set():
-                self._finish(i, ("end", None))
-            elif seq.last >= 0:
+            if seq is not None and seq.last >= 0:
                 out.append((i, self._add(seq.last, seq.n_past, i, True)))
         room = self.batch_size - self.batch.n_tokens
         if out:  # others are writing: a prompt is read in short chunks between their tokens
