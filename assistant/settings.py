@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         "extra, then no-amx, then plain in the model's worker process and keeps the first "
         "that runs; a forced mode is used as it is",
     )
+    model_remember_startup: bool = Field(
+        default=True,
+        description="Keep what the model worker's first start on this machine chose (CPU "
+        "mode, split prefill, PARALLEL=auto's choice) in DATA_DIR/model-startup.json and "
+        "run the same at every later start, instead of timing it again "
+        "(assistant/models/remembered.py); `assistant models verify --probe` measures again",
+    )
     model_huge_pages: bool = Field(
         default=True,
         description="Ask glibc to put the model worker's large allocations (llama.cpp's "
@@ -509,6 +516,11 @@ class Settings(BaseSettings):
     @property
     def inbox_dir(self) -> Path:
         return self.data_dir / "inbox"
+
+    @property
+    def startup_memory_path(self) -> Path:
+        """Where the model workers' start-up choices are kept (models/remembered.py)."""
+        return self.data_dir / "model-startup.json"
 
     @property
     def index_dir(self) -> Path:

@@ -16,6 +16,7 @@ from assistant.models.catalog import CATALOG, get_spec
 from assistant.models.cpu import describe_cpu
 from assistant.models.install import install_model, installed_path
 from assistant.models.model_worker import model_worker
+from assistant.models.remembered import StartupMemory
 from assistant.models.tuned import is_tuned, tuned_names, verify_tuned
 from assistant.settings import Settings
 
@@ -106,7 +107,8 @@ def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> No
         spec = get_spec(name)
         path, sha256 = requant.serving_file(spec, settings.models_dir)
         console.print(f"[green]ok[/green] {name} {path}")
-        if probe and spec.kind == "llm":
+        if probe and spec.kind == "llm":  # measured again: the next starts run what it finds
+            StartupMemory(settings.startup_memory_path).forget(name)
             worker = model_worker(settings.model_copy(update={"model": name}), path, sha256)
             try:
                 worker.load()
@@ -120,6 +122,12 @@ def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> No
                 how = "a second, plain context" if split["split"] else "the decoding context"
                 took = f"{split['plain_s']} s plain, {split['repacked_s']} s repacked"
                 console.print(f"   prompts read by {how} ({split['tokens']} tokens: {took})")
+            batching = next((p["batching"] for p in status["probes"] if "batching" in p), None)
+            if batching:
+                together = f"{batching['capacity']} at a time"
+                console.print(f"   answers decoded {together} (gain {batching['gain']}x)")
+            if settings.model_remember_startup:
+                console.print(f"   kept for later starts in {settings.startup_memory_path}")
 
 
 models.add_command(models_download)

@@ -27,13 +27,15 @@ from assistant.errors import ModelCrashed, ModelError
 from assistant.models.auto_parallel import WIDTH as AUTO_WIDTH
 from assistant.models.cpu import CpuMode, mode_ladder
 from assistant.models.link import WorkerLink
+from assistant.models.remembered import StartupMemory
 from assistant.models.supervisor import EventHook, Supervisor
-from assistant.models.worker import LLAMA_FACTORY, WorkerSpec, huge_pages_env
-
-#: the model decoding ``parallel`` answers together (models/batched.py)
-BATCHED_FACTORY = "assistant.models.batched:BatchedLlamaGenerator"
-#: either, as the worker's start-up timing decides (``PARALLEL=auto``)
-AUTO_FACTORY = "assistant.models.auto_parallel:AutoParallelGenerator"
+from assistant.models.worker import (
+    AUTO_FACTORY,
+    BATCHED_FACTORY,
+    LLAMA_FACTORY,
+    WorkerSpec,
+    huge_pages_env,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -96,6 +98,7 @@ def supervised(
         backoff_s=s.model_restart_backoff_s,
         start_timeout_s=s.model_start_timeout_s,
         on_event=on_event,
+        memory=StartupMemory(s.startup_memory_path) if s.model_remember_startup else None,
     )
     return ModelWorker(supervisor, stall_timeout_s=s.request_timeout_s, capacity=max_parallel(s))
 

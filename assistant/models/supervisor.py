@@ -25,6 +25,7 @@ from typing import Any
 from assistant import workers
 from assistant.errors import ModelUnavailable
 from assistant.models.cpu import CpuMode
+from assistant.models.remembered import Choices, StartupMemory
 from assistant.models.worker import WorkerSpec
 
 EventHook = Callable[[str, dict[str, Any]], None]
@@ -43,11 +44,14 @@ class Supervisor:
         backoff_max_s: float = 60.0,
         start_timeout_s: float = 300.0,
         on_event: EventHook | None = None,
+        memory: StartupMemory | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
         self.sha256 = spec.sha256
-        self.modes: list[CpuMode] = list(modes)
+        #: what the first start on this machine chose, run again (models/remembered.py)
+        self.choices = Choices(memory, spec, modes)
+        self.modes: list[CpuMode] = self.choices.modes()
         self.max_crashes = max_crashes
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
@@ -156,7 +160,7 @@ class Supervisor:
             try:
                 child, info = workers.start(
                     "assistant.models.worker",
-                    self.spec.with_mode(mode),
+                    self.choices.spec_for(mode),
                     timeout_s=self.start_timeout_s,
                     env=self.spec.env,
                 )
@@ -172,6 +176,7 @@ class Supervisor:
                 **({"huge_pages_mb": info["huge_pages_mb"]} if info.get("huge_pages_mb") else {}),
                 **({"batching": info["batching"]} if info.get("batching") else {}),
             }
+            probe.update(self.choices.started(mode, info, list(self._probes)))
             with self._cond:
                 if epoch != self._epoch:  # closed while it started
                     child.stop(kill=False)
@@ -203,6 +208,7 @@ class Supervisor:
             if not probed and len(self.modes) > 1:  # the probe crashed: the next mode
                 self._probes.append({"mode": mode, "result": exc.reason})
                 self.modes.pop(0)
+                self.choices.fell_back()
                 self._cond.notify_all()
                 fallback = True
             else:

@@ -43,6 +43,10 @@ from assistant import workers
 from assistant.models.cpu import CpuMode
 
 LLAMA_FACTORY = "assistant.models.llama:LlamaGenerator"
+#: the model decoding ``parallel`` answers together (models/batched.py)
+BATCHED_FACTORY = "assistant.models.batched:BatchedLlamaGenerator"
+#: either, as the worker's start-up timing decides (``PARALLEL=auto``)
+AUTO_FACTORY = "assistant.models.auto_parallel:AutoParallelGenerator"
 
 
 @dataclass(frozen=True)
