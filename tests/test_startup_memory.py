@@ -129,8 +129,8 @@ def test_the_first_entry_stands_and_forget_drops_one_models(tmp_path: Path) -> N
 
 
 def test_pinned_runs_the_split_and_the_generator_that_were_chosen() -> None:
-    auto = WorkerSpec("m", "0" * 64, "extra", AUTO_FACTORY,
-                      {"parallel": 4, "split_prefill": "auto", "threads": 2, "min_gain": 1.8})  # fmt: skip
+    kwargs = {"parallel": 4, "split_prefill": "auto", "threads": 2, "min_gain": 1.8}
+    auto = WorkerSpec("m", "0" * 64, "extra", AUTO_FACTORY, kwargs)
     batched = pinned(auto, {"cpu_mode": "no-amx", "split": True, "capacity": 4})
     assert batched.factory == BATCHED_FACTORY and batched.cpu_mode == "no-amx"
     assert batched.kwargs == {"parallel": 4, "split_prefill": "on", "threads": 2}
