@@ -135,8 +135,8 @@ def test_a_refused_copy_falls_back_to_reading_in_the_decoding_context(alone: lis
 def test_auto_keeps_the_split_only_where_the_probe_times_it_faster() -> None:
     g = generator("auto")
     report = g.probe()["prefill"]
-    assert report["tokens"] == prefill.PROBE_TOKENS
-    assert report["split"] == prefill.faster(report["plain_s"], report["repacked_s"])
+    assert report["tokens"] == prefill.PROBE_NEW and report["after"] == prefill.PROBE_PREFIX
+    assert report["split"] == prefill.faster(report["split_s"], report["repacked_s"])
     assert (g.prefill is not None) == report["split"]
 
 

@@ -118,10 +118,11 @@ def models_verify(ctx: click.Context, names: tuple[str, ...], probe: bool) -> No
             tried = "; ".join(f"{p['mode']}: {p['result']}" for p in status["probes"])
             console.print(f"   cpu mode: [bold]{status['cpu_mode']}[/bold] ({tried})")
             split = next((p["prefill"] for p in status["probes"] if "prefill" in p), None)
-            if split and "plain_s" in split:
+            if split and "split_s" in split:
                 how = "a second, plain context" if split["split"] else "the decoding context"
-                took = f"{split['plain_s']} s plain, {split['repacked_s']} s repacked"
-                console.print(f"   prompts read by {how} ({split['tokens']} tokens: {took})")
+                took = f"{split['split_s']} s split, {split['repacked_s']} s in one context"
+                shape = f"{split['tokens']} tokens after {split['after']}"
+                console.print(f"   prompts read by {how} ({shape}: {took})")
             batching = next((p["batching"] for p in status["probes"] if "batching" in p), None)
             if batching:
                 together = f"{batching['capacity']} at a time"

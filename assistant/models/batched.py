@@ -86,10 +86,11 @@ class BatchedLlamaGenerator:
 
                 # the Llama object holds the weights, tokenizer and chat template; its own
                 # small context only times the split's probe: the engine decodes in its own
-                threads = self.engine_params["threads_batch"]
-                llm = open_llama(self.model_path, self.cpu_mode, n_ctx=2 * prefill.PROBE_TOKENS,
-                                 n_batch=prefill.PROBE_TOKENS, n_threads=threads,
-                                 verbose=False)  # fmt: skip
+                threads, p = self.engine_params["threads_batch"], self.engine_params
+                llm = open_llama(self.model_path, self.cpu_mode, n_ctx=prefill.PROBE_CONTEXT,
+                                 n_batch=p["batch_size"], n_threads=threads,
+                                 n_ubatch=min(p["ubatch_size"], p["batch_size"]),
+                                 flash_attn=p["flash_attn"], verbose=False)  # fmt: skip
                 template = llm.metadata.get("tokenizer.chat_template")
                 if llm.chat_format != "chat_template.default" or not template:
                     raise ValueError(
@@ -106,7 +107,7 @@ class BatchedLlamaGenerator:
                 self._llm = llm
                 engine = BatchEngine(llm.model, **self.engine_params)
                 if self.split_prefill != "off":  # timed on the thread that computes (call)
-                    p = self.engine_params  # the plain context reads one sequence at a time
+                    # the plain context reads one sequence at a time
                     plain = {"n_ctx": p["context_size"], "n_batch": p["batch_size"],
                              "n_ubatch": min(p["ubatch_size"], p["batch_size"]),
                              "n_threads": threads, "flash_attn": p["flash_attn"],

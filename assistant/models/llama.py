@@ -90,12 +90,10 @@ def plain_for(
     batch of the probe text in each) or unmeasured ("on"); None when not kept."""
     plain = open_llama(model_path, "plain", **params)
     report: dict[str, Any] = {"split": True}
-    if setting == "auto":
-        tokens = llm.tokenize(PROBE_TEXT.encode("utf-8"), add_bos=True)[: prefill.PROBE_TOKENS]
-        repacked_s = prefill.batch_seconds(llm, tokens)
-        plain_s = prefill.batch_seconds(plain, tokens)
-        report = {"split": prefill.faster(plain_s, repacked_s), "tokens": len(tokens),
-                  "plain_s": round(plain_s, 3), "repacked_s": round(repacked_s, 3)}  # fmt: skip
+    if setting == "auto":  # a prompt's shape: the probe text over and over
+        text = PROBE_TEXT * (1 + (prefill.PROBE_PREFIX + prefill.PROBE_NEW) // 60)
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=True)
+        report = prefill.probe_split(llm, plain, tokens[: prefill.PROBE_PREFIX + prefill.PROBE_NEW])
     if not report["split"]:
         plain.close()
         return None, report

@@ -10,9 +10,18 @@ prompt's last token, its KV cache for the sequence is copied into the decoding c
 (``llama_state_seq_get_data``/``set_data``: ~16 MB and ~10 ms for 560 tokens), and the
 decoding context reads the last token itself, so its logits are where the sampler looks.
 
-Whether it pays is measured, not assumed (:func:`faster`): the worker's start-up probe
-times one batch in each context and keeps the split only where the plain one is clearly
-faster. A copy that fails falls back to reading the prompt in the decoding context.
+Whether it pays is measured, not assumed (:func:`probe_split`): the worker's start-up
+probe reads a prompt shaped like a question's -- ``PROBE_NEW`` new tokens after a cached
+``PROBE_PREFIX``, the system prompt's place -- once in the decoding context and once the
+split way, the plain read, the copy and the last token together, and keeps the split where
+it is clearly faster (:func:`faster`). It used to time 64 tokens from an empty cache, the
+copy left out, against a margin of 0.85: on the Intel Xeon with AMX (qwen2.5-1.5b, quiet,
+6 interleaved rounds) that ratio scattered 0.78-0.89 across the threshold, the whole split
+0.78-0.85 of the repacked read, and the server's own time to first token was 0.80x with
+the split (docs/BENCHMARKS.md); 4 of 22 starts in a day did not split. The worker keeps its
+first start's choice (models/remembered.py), so this measurement is taken once per
+machine, and can afford the longer read. A copy that fails falls back to reading the
+prompt in the decoding context.
 """
 
 from __future__ import annotations
@@ -28,11 +37,15 @@ SplitPrefill = Literal["auto", "on", "off"]
 #: Fewer new tokens than this are read by the decoding context itself: the copy and
 #: the extra last-token step would cost more than a slower read of a few tokens saves.
 MIN_TOKENS = 16
-#: The batch the start-up probe times in each context (twice: the first warms it up).
-PROBE_TOKENS = 64
-#: The plain context must read a batch in at most this share of the repacked one's time
-#: for the split to be kept (the probe's two timings are a few hundred ms each).
-KEEP_BELOW = 0.85
+#: The start-up probe's prompt: this many tokens cached (a system prompt's place) ...
+PROBE_PREFIX = 256
+#: ... then this many new ones read, in each context (the better of two rounds each).
+PROBE_NEW = 128
+#: The context the probe needs (the batched generator opens one that small for it).
+PROBE_CONTEXT = PROBE_PREFIX + PROBE_NEW + 64
+#: The split, copy and last token included, must take at most this share of the repacked
+#: read's time to be kept: a margin for the scatter of two timings of about a second.
+KEEP_BELOW = 0.92
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -111,20 +124,48 @@ class PlainPrefill:
         return reused if ok else -1
 
 
-def batch_seconds(llm: Any, tokens: Sequence[int], rounds: int = 2) -> float:
-    """The fastest of ``rounds`` reads of ``tokens`` from an empty cache in ``llm``."""
-    best = float("inf")
-    for _ in range(rounds):
-        llm.reset()
-        llm._ctx.kv_cache_seq_rm(-1, 0, -1)
-        started = time.perf_counter()
-        llm.eval(tokens)
-        best = min(best, time.perf_counter() - started)
+def _clear(llm: Any) -> None:
     llm.reset()
     llm._ctx.kv_cache_seq_rm(-1, 0, -1)
-    return best
 
 
-def faster(plain_s: float, repacked_s: float) -> bool:
-    """Whether the plain context reads a batch clearly faster than the repacked one."""
-    return plain_s <= KEEP_BELOW * repacked_s
+def probe_split(llm: Any, plain: Any, tokens: Sequence[int], rounds: int = 2) -> dict[str, Any]:
+    """Time ``tokens[PROBE_PREFIX:]`` read after a cached ``tokens[:PROBE_PREFIX]``: in the
+    decoding context ``llm``, and the split way (``plain`` reads them, the sequence is
+    copied into ``llm``, which reads the last token); the better of ``rounds`` each, both
+    contexts emptied after. ``split`` says whether to keep it (:func:`faster`)."""
+    prefix, new = list(tokens[:PROBE_PREFIX]), list(tokens[PROBE_PREFIX:])
+    reader = PlainPrefill(plain)
+    split_s = repacked_s = float("inf")
+    for _ in range(rounds):
+        _clear(llm)
+        llm.eval(prefix)
+        started = time.perf_counter()
+        llm.eval(new)
+        repacked_s = min(repacked_s, time.perf_counter() - started)
+        _clear(llm)
+        _clear(plain)
+        plain.eval(prefix)
+        target = [*prefix, *new[:-1]]
+        started = time.perf_counter()
+        if reader.copy_to_seq(llm._ctx.ctx, 0, target) < 0:
+            split_s = float("inf")  # refused: the split cannot run here
+            break
+        llm.input_ids[: len(target)] = target
+        llm.n_tokens = len(target)
+        llm.eval(new[-1:])
+        split_s = min(split_s, time.perf_counter() - started)
+    _clear(llm)
+    _clear(plain)
+    return {
+        "split": faster(split_s, repacked_s),
+        "tokens": len(new),
+        "after": len(prefix),
+        "split_s": round(split_s, 3) if split_s != float("inf") else None,
+        "repacked_s": round(repacked_s, 3),
+    }
+
+
+def faster(split_s: float, repacked_s: float) -> bool:
+    """Whether the split reads a prompt clearly faster than the decoding context alone."""
+    return split_s <= KEEP_BELOW * repacked_s

@@ -300,11 +300,11 @@ def run(ctx: Context) -> Section:
 
 
 def _split_note(split: dict[str, Any]) -> str:
-    if "plain_s" not in split:
+    if split.get("split_s") is None:
         return "prompts read by the decoding context" if not split.get("split") else "split"
     verdict = "split" if split["split"] else "not split"
-    return (f"{verdict} (probe: {split['tokens']} tokens in {split['plain_s']:.3f} s plain, "
-            f"{split['repacked_s']:.3f} s repacked)")  # fmt: skip
+    took = f"{split['split_s']:.3f} s split, {split['repacked_s']:.3f} s in one context"
+    return f"{verdict} (probe: {split['tokens']} tokens after {split['after']} cached in {took})"
 
 
 #: Interleaved A/B runs in one process (tests/bench history, 2026-11-22, qwen2.5-1.5b,
