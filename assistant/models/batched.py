@@ -87,9 +87,11 @@ class BatchedLlamaGenerator:
                 # the Llama object holds the weights, tokenizer and chat template; its own
                 # small context only times the split's probe: the engine decodes in its own
                 threads, p = self.engine_params["threads_batch"], self.engine_params
+                # (a batch of the probe's new tokens: its compute buffer stays, 76 MiB for
+                # the 1.5B where one of 512 would keep 265)
+                batch = min(prefill.PROBE_NEW, p["batch_size"])
                 llm = open_llama(self.model_path, self.cpu_mode, n_ctx=prefill.PROBE_CONTEXT,
-                                 n_batch=p["batch_size"], n_threads=threads,
-                                 n_ubatch=min(p["ubatch_size"], p["batch_size"]),
+                                 n_batch=batch, n_ubatch=batch, n_threads=threads,
                                  flash_attn=p["flash_attn"], verbose=False)  # fmt: skip
                 template = llm.metadata.get("tokenizer.chat_template")
                 if llm.chat_format != "chat_template.default" or not template:
