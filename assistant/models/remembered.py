@@ -13,10 +13,11 @@ should not change because the server restarted.
 
 So the first start's choices are written to ``model-startup.json`` in the data directory,
 under a key of everything they depend on -- the CPU (model name and flags),
-llama-cpp-python's version, the model and its SHA-256, the generator and the settings it
-starts with -- and a later start with the same key runs them as they are (:func:`pinned`):
-the mode that ran, the split on or off, batched or one at a time, without measuring again
-(and without crashing the probe of a mode that failed). Another CPU, build, model file or
+llama-cpp-python's build (its version and installed files), the model and its SHA-256,
+the generator and the settings it starts with -- and a later start with the same key
+runs them as they are (:func:`pinned`): the mode that ran, the split on or off, batched or
+one at a time, without measuring again (and without crashing the probe of a mode that
+failed). Another CPU, build, model file or
 setting is another key, measured afresh. ``assistant models verify --probe`` forgets the
 model's entry and measures again.
 """
@@ -41,11 +42,15 @@ from assistant.models.worker import AUTO_FACTORY, BATCHED_FACTORY, LLAMA_FACTORY
 FILE_NAME = "model-startup.json"
 
 
-def _llama_version() -> str:
+def _llama_build() -> str:
+    """llama-cpp-python's version and a hash of its installed files' hashes (its RECORD):
+    a portable and a native build of one version are two builds."""
     try:
-        return metadata.version("llama_cpp_python")
+        dist = metadata.distribution("llama_cpp_python")
     except metadata.PackageNotFoundError:
         return "none"
+    record = (dist.read_text("RECORD") or "").encode()
+    return f"{dist.version}+{hashlib.sha256(record).hexdigest()[:16]}"
 
 
 def key_for(spec: WorkerSpec, modes: Sequence[CpuMode]) -> str:
@@ -56,7 +61,7 @@ def key_for(spec: WorkerSpec, modes: Sequence[CpuMode]) -> str:
     kwargs = {k: str(v) for k, v in spec.kwargs.items() if k != "model_path"}
     what = {
         "cpu": [cpu["model"], sorted(cpu["flags"])],
-        "llama_cpp": _llama_version(),
+        "llama_cpp": _llama_build(),
         "model": [spec.name, spec.sha256],
         "factory": spec.factory,
         "kwargs": kwargs,
