@@ -88,14 +88,30 @@ def test_other_arguments_or_another_ladder_are_measured_afresh(tmp_path: Path) -
     assert len(memory.entries()) == 3
 
 
-def test_an_unreadable_memory_is_measured_again_and_rewritten(tmp_path: Path) -> None:
+def test_an_unreadable_memory_is_measured_again_and_rewritten(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     memory = StartupMemory(tmp_path / "model-startup.json")
     memory.path.write_text("{ not json", encoding="utf-8")
     events: list[str] = []
     started(memory, spec_of(crash_modes=["extra"]), events).close()
     assert events.count("probe_failed") == 1
+    assert "is unreadable" in caplog.text
     (entry,) = memory.entries().values()
     assert entry["cpu_mode"] == "no-amx"
+
+
+def test_an_entry_that_is_not_ours_is_measured_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    memory = StartupMemory(tmp_path / "model-startup.json")
+    spec = spec_of(crash_modes=["extra"])
+    edited = {"model": "step", "cpu_mode": "no-amx"}  # split and capacity gone
+    memory.path.write_text(json.dumps({key_for(spec, LADDER): edited}), encoding="utf-8")
+    events: list[str] = []
+    started(memory, spec, events).close()
+    assert events.count("probe_failed") == 1 and "not one of ours" in caplog.text
+    assert (memory.recall(spec, LADDER) or {}).get("capacity") == 1  # replaced
 
 
 def test_a_remembered_mode_that_crashes_now_is_replaced_by_the_next(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from assistant.models.cpu import CpuMode, describe_cpu
 from assistant.models.worker import AUTO_FACTORY, BATCHED_FACTORY, LLAMA_FACTORY, WorkerSpec
 
 FILE_NAME = "model-startup.json"
+log = logging.getLogger(__name__)
 
 
 def _llama_build() -> str:
@@ -105,6 +107,16 @@ def pinned(spec: WorkerSpec, record: dict[str, Any]) -> WorkerSpec:
     return dataclasses.replace(spec, cpu_mode=record["cpu_mode"], factory=factory, kwargs=kwargs)
 
 
+def _valid(entry: Any) -> bool:
+    """Whether ``entry`` holds the choices ``pinned`` runs (a hand-edited one may not)."""
+    return (
+        isinstance(entry, dict)
+        and entry.get("cpu_mode") in ("extra", "no-amx", "plain")
+        and isinstance(entry.get("split"), bool)
+        and isinstance(entry.get("capacity"), int)
+    )
+
+
 class StartupMemory:
     """The entries of ``model-startup.json``; each change under an exclusive file lock."""
 
@@ -116,15 +128,24 @@ class StartupMemory:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError):
-            return {}  # unreadable: measured again, and rewritten by the next keep()
-        return data if isinstance(data, dict) else {}
+        except (OSError, ValueError) as exc:
+            data = exc
+        if not isinstance(data, dict):  # measured again, and rewritten by the next keep()
+            why = data if isinstance(data, Exception) else "not an object"
+            log.warning("%s is unreadable (%s): start-up measured again", self.path, why)
+            return {}
+        return data
 
     def recall(self, spec: WorkerSpec, modes: Sequence[CpuMode]) -> dict[str, Any] | None:
         """The entry kept for ``spec`` and ``modes`` (None: none, or not one of ours)."""
         entry = self.entries().get(key_for(spec, modes))
-        valid = isinstance(entry, dict) and entry.get("cpu_mode") in ("extra", "no-amx", "plain")
-        return entry if valid else None
+        if entry is None:
+            return None
+        if not _valid(entry):  # measured again, and replaced by the next keep()
+            log.warning("%s: an entry for %s is not one of ours: start-up measured again",
+                        self.path, spec.name)  # fmt: skip
+            return None
+        return entry
 
     def keep(
         self,
@@ -139,7 +160,7 @@ class StartupMemory:
         key = key_for(spec, modes)
         with self._locked():
             entries = self.entries()
-            if key in entries and not replace:
+            if key in entries and _valid(entries[key]) and not replace:
                 return False
             entries[key] = record
             self._write(entries)
