@@ -86,7 +86,8 @@ class BatchedLlamaGenerator:
 
                 # the Llama object holds the weights, tokenizer and chat template; its own
                 # small context only times the split's probe: the engine decodes in its own
-                threads, p = self.engine_params["threads_batch"], self.engine_params
+                p = self.engine_params
+                threads = p["threads_batch"]
                 # (a batch of the probe's new tokens: its compute buffer stays, 76 MiB for
                 # the 1.5B where one of 512 would keep 265)
                 batch = min(prefill.PROBE_NEW, p["batch_size"])

@@ -17,9 +17,8 @@ llama-cpp-python's build (its version and installed files), the model and its SH
 the generator and the settings it starts with -- and a later start with the same key
 runs them as they are (:func:`pinned`): the mode that ran, the split on or off, batched or
 one at a time, without measuring again (and without crashing the probe of a mode that
-failed). Another CPU, build, model file or
-setting is another key, measured afresh. ``assistant models verify --probe`` forgets the
-model's entry and measures again.
+failed). Another CPU, build, model file or setting is another key, measured afresh.
+``assistant models verify --probe`` forgets the model's entry and measures again.
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ from typing import Any
 from assistant.models.cpu import CpuMode, describe_cpu
 from assistant.models.worker import AUTO_FACTORY, BATCHED_FACTORY, LLAMA_FACTORY, WorkerSpec
 
-FILE_NAME = "model-startup.json"
 log = logging.getLogger(__name__)
 
 
@@ -136,28 +134,21 @@ class StartupMemory:
             return {}
         return data
 
-    def recall(self, spec: WorkerSpec, modes: Sequence[CpuMode]) -> dict[str, Any] | None:
-        """The entry kept for ``spec`` and ``modes`` (None: none, or not one of ours)."""
-        entry = self.entries().get(key_for(spec, modes))
+    def recall(self, key: str) -> dict[str, Any] | None:
+        """The entry kept under ``key`` (:func:`key_for`; None: none, or not one of ours)."""
+        entry = self.entries().get(key)
         if entry is None:
             return None
         if not _valid(entry):  # measured again, and replaced by the next keep()
+            model = entry.get("model") if isinstance(entry, dict) else key
             log.warning("%s: an entry for %s is not one of ours: start-up measured again",
-                        self.path, spec.name)  # fmt: skip
+                        self.path, model)  # fmt: skip
             return None
         return entry
 
-    def keep(
-        self,
-        spec: WorkerSpec,
-        modes: Sequence[CpuMode],
-        record: dict[str, Any],
-        *,
-        replace: bool = False,
-    ) -> bool:
-        """Write ``record`` for ``spec`` unless an entry is there already (two replicas
+    def keep(self, key: str, record: dict[str, Any], *, replace: bool = False) -> bool:
+        """Write ``record`` under ``key`` unless an entry is there already (two replicas
         started together: the first one's stands) or ``replace``. False: nothing written."""
-        key = key_for(spec, modes)
         with self._locked():
             entries = self.entries()
             if key in entries and _valid(entries[key]) and not replace:
@@ -197,7 +188,9 @@ class Choices:
         self, memory: StartupMemory | None, spec: WorkerSpec, modes: Sequence[CpuMode]
     ) -> None:
         self.memory, self.spec, self.ladder = memory, spec, list(modes)
-        self.record = memory.recall(spec, modes) if memory is not None else None
+        #: what the choices depend on, hashed once (it reads /proc/cpuinfo and the RECORD)
+        self.key = key_for(spec, modes) if memory is not None else ""
+        self.record = memory.recall(self.key) if memory is not None else None
         if self.record is not None and self.record["cpu_mode"] not in self.ladder:
             self.record = None
         self._replace = False
@@ -223,7 +216,7 @@ class Choices:
             }
         record = record_of(self.spec, mode, info, tried)
         if self.memory is not None:
-            self.memory.keep(self.spec, self.ladder, record, replace=self._replace)
+            self.memory.keep(self.key, record, replace=self._replace)
         self.record = record
         return {}
 
