@@ -8,6 +8,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,19 @@ def tiny_weights() -> Path:
     if not path.exists():
         pytest.skip(f"model {TEST_MODEL} is not installed in {MODELS} (make models)")
     return path
+
+
+def tiny_one_at_a_time(tmp_path: Path) -> tuple[Settings, Any]:
+    """Settings and the worker spec of the test model under ``PARALLEL=auto`` whose choice
+    is forced to one answer at a time (an EPYC's: no gain reaches ``min_gain``)."""
+    import dataclasses
+
+    from assistant.models.model_worker import worker_spec
+
+    s = Settings(data_dir=tmp_path, model=TEST_MODEL, threads=1, context_size=1024,
+                 flash_attn=True, model_huge_pages=False)  # fmt: skip
+    spec = worker_spec(s, tiny_weights(), "0" * 64)
+    return s, dataclasses.replace(spec, kwargs={**spec.kwargs, "min_gain": 1e9})
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ runs, the capacity the worker reports, and the queue and worker that follow it.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from assistant.models.model_worker import (
 )
 from assistant.models.worker import LLAMA_FACTORY
 from assistant.settings import Settings
-from tests.conftest import IN_PROCESS_MODE, tiny_weights
+from tests.conftest import IN_PROCESS_MODE, tiny_one_at_a_time, tiny_weights
 
 QUESTION = [
     {"role": "system", "content": "You answer questions briefly."},
@@ -95,10 +94,7 @@ def test_each_choice_serves_the_same_answer_with_its_own_capacity() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_worker_reports_its_choice_and_its_callers_follow_it(tmp_path: Path) -> None:
-    s = Settings(data_dir=tmp_path, model="smollm2-135m", threads=1, context_size=1024,
-                 flash_attn=True, model_huge_pages=False)  # fmt: skip
-    spec = worker_spec(s, tiny_weights(), "0" * 64)
-    one = dataclasses.replace(spec, kwargs={**spec.kwargs, "min_gain": 1e9})  # an EPYC's
+    s, one = tiny_one_at_a_time(tmp_path)
     w = supervised(one, s)
     try:
         assert w.capacity == WIDTH  # before it starts: the most it may

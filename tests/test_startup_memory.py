@@ -8,7 +8,6 @@ probe dies of SIGSEGV in the CPU modes it is told to.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,11 @@ from typing import Any
 import pytest
 
 from assistant.models.cpu import CpuMode
-from assistant.models.model_worker import ModelWorker, supervised, worker_spec
+from assistant.models.model_worker import ModelWorker, supervised
 from assistant.models.remembered import StartupMemory, key_for, pinned
 from assistant.models.supervisor import Supervisor
 from assistant.models.worker import AUTO_FACTORY, BATCHED_FACTORY, LLAMA_FACTORY, WorkerSpec
-from assistant.settings import Settings
-from tests.conftest import tiny_weights
+from tests.conftest import tiny_one_at_a_time
 
 STEP = "tests.worker_generators:StepGenerator"
 LADDER: tuple[CpuMode, ...] = ("extra", "no-amx", "plain")
@@ -111,7 +109,7 @@ def test_an_entry_that_is_not_ours_is_measured_again(
     events: list[str] = []
     started(memory, spec, events).close()
     assert events.count("probe_failed") == 1 and "not one of ours" in caplog.text
-    assert (memory.recall(spec, LADDER) or {}).get("capacity") == 1  # replaced
+    assert (memory.recall(key_for(spec, LADDER)) or {}).get("capacity") == 1  # replaced
 
 
 def test_a_remembered_mode_that_crashes_now_is_replaced_by_the_next(tmp_path: Path) -> None:
@@ -135,13 +133,15 @@ def test_the_first_entry_stands_and_forget_drops_one_models(tmp_path: Path) -> N
     memory = StartupMemory(tmp_path / "model-startup.json")
     a, b = spec_of(), WorkerSpec("other", None, "extra", STEP, {"tokens": 2})
     record = {"model": "step", "cpu_mode": "plain", "split": False, "capacity": 1}
-    assert memory.keep(a, LADDER, record)
-    assert not memory.keep(a, LADDER, {**record, "cpu_mode": "extra"})
-    assert memory.keep(b, LADDER, {**record, "model": "other"})
-    assert (memory.recall(a, LADDER) or {})["cpu_mode"] == "plain"
+    ka, kb = key_for(a, LADDER), key_for(b, LADDER)
+    assert ka != kb
+    assert memory.keep(ka, record)
+    assert not memory.keep(ka, {**record, "cpu_mode": "extra"})
+    assert memory.keep(kb, {**record, "model": "other"})
+    assert (memory.recall(ka) or {})["cpu_mode"] == "plain"
     assert memory.forget("step") == 1
-    assert memory.recall(a, LADDER) is None
-    assert memory.recall(b, LADDER) is not None
+    assert memory.recall(ka) is None
+    assert memory.recall(kb) is not None
 
 
 def test_pinned_runs_the_split_and_the_generator_that_were_chosen() -> None:
@@ -162,10 +162,7 @@ def test_pinned_runs_the_split_and_the_generator_that_were_chosen() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_real_models_second_start_runs_the_generator_the_first_chose(tmp_path: Path) -> None:
-    s = Settings(data_dir=tmp_path, model="smollm2-135m", threads=1, context_size=1024,
-                 flash_attn=True, model_huge_pages=False)  # fmt: skip
-    spec = worker_spec(s, tiny_weights(), "0" * 64)
-    one = dataclasses.replace(spec, kwargs={**spec.kwargs, "min_gain": 1e9})  # an EPYC's
+    s, one = tiny_one_at_a_time(tmp_path)
     question = [{"role": "user", "content": "What is the capital of France?"}]
     seen = []
     for _ in range(2):
