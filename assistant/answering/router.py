@@ -32,6 +32,7 @@ from assistant.answering.events import Event, RetryEvent, TokenEvent
 from assistant.answering.generator import Generator
 from assistant.answering.grounding import check, grounded_lead
 from assistant.answering.guard import leaks_prompt
+from assistant.answering.in_language import in_question_language
 from assistant.answering.prompt import (
     SYSTEM_PROMPT,
     Message,
@@ -234,6 +235,10 @@ class Router:
             grounding = check(text, sources, question=question)
         if lacks_asked_figure(question, text):  # backed, yet no answer to "how many" (asked.py)
             return _withheld(model, language, written, text, [*unsupported, NO_FIGURE])
+        local = in_question_language(text, cited, language, question)
+        if local is not None:  # English prose from Arabic passages: theirs (in_language.py)
+            text, cited = resolve(local, sources)
+            grounding = check(text, sources, question=question)
         cited = [dataclasses.replace(c, evidence=grounding.evidence.get(c.n)) for c in cited]
         return Verdict(
             model,
