@@ -198,7 +198,7 @@ async def _stream(
                     finish_reason="stop",
                     citations=[c.to_dict() for c in item.answer.citations],
                     refused=item.answer.refused,
-                    answer=item.answer.answer,  # what was streamed, or the refusal or lead
+                    answer=item.answer.answer,  # what was streamed, or what replaced it
                     trimmed=item.answer.trimmed is not None,  # its unbacked tail was cut
                 )
         yield ServerSentEventMessage(data="[DONE]")
