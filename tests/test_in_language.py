@@ -13,16 +13,13 @@ from assistant.domain import Citation
 from assistant.models.embed import HashEmbedder
 from assistant.resources import Resources
 from assistant.settings import Settings
+from tests.test_grounding import source
 from tests.test_language import ARABIC_DOC, ASK_AR
 from tests.test_router import Scripted
 
 LEAVE_AR = "يحصل الموظف بدوام كامل على ٣٠ يوماً من الإجازة السنوية المدفوعة."
 PORTAL_AR = "تُقدَّم طلبات الإجازة عبر بوابة الموارد البشرية قبل أسبوعين."
 ENGLISH = "A full-time employee gets 30 days of paid annual leave [1]."
-
-
-def source(n: int, text: str) -> Citation:
-    return Citation(n, f"chunk{n}", "Policy", "/docs/leave.md", None, "Leave", text, 0.5)
 
 
 AR_SOURCE = source(1, f"{LEAVE_AR} {PORTAL_AR}")

@@ -37,9 +37,9 @@ def in_question_language(
     """``text`` said by its cited passages' own sentences, when ``text`` is prose in another
     language than ``language`` (the question's) and every passage it cites is in
     ``language``; None to keep ``text`` as it is."""
-    plain = MARKER.sub(" ", text)
     if language == "en" or detect(text) == language:
         return None
+    plain = MARKER.sub(" ", text)
     if len(_LATIN_WORD.findall(plain)) < MIN_PROSE_WORDS:
         return None
     if not cited or any(detect(c.quote) != language for c in cited):
